@@ -1,0 +1,5 @@
+//! mesh-model
+#![forbid(unsafe_code)]
+pub mod diag;
+pub mod duration;
+pub mod wire;
