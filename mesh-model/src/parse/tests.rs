@@ -1,0 +1,171 @@
+use super::*;
+
+fn parse(text: &str) -> Parsed {
+    parse_str("t.yaml", text, &ParseOptions::default())
+}
+
+fn rendered(p: &Parsed) -> Vec<String> {
+    p.diagnostics.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn documents_stand_alone() {
+    let text = "\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: a}
+spec: {hosts: [a]}
+---
+this: is: not yaml
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: b, namespace: x}
+spec: {host: b}
+";
+    let p = parse(text);
+    assert_eq!(p.resources.len(), 2, "{:?}", rendered(&p));
+    assert_eq!(p.resources[0].namespace(), "default");
+    assert_eq!(p.resources[1].origin.document, 2);
+    assert_eq!(p.diagnostics.len(), 1, "{:?}", rendered(&p));
+    let d = &p.diagnostics[0];
+    assert_eq!(d.code, "PARSE-YAML");
+    assert_eq!(d.document, 1);
+    assert_eq!(d.line, Some(6));
+}
+
+#[test]
+fn type_errors_carry_path_line_and_column() {
+    let text = "\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+  namespace: bookinfo
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination:
+        host: reviews
+      weight: heavy
+";
+    let p = parse(text);
+    assert!(p.resources.is_empty());
+    assert_eq!(
+        rendered(&p),
+        ["t.yaml:12:15: error[PARSE-TYPE]: VirtualService bookinfo/reviews: spec.http[0].route[0].weight: invalid type: string \"heavy\", expected i32"]
+    );
+}
+
+#[test]
+fn unknown_fields_are_errors_or_warnings() {
+    let text = "\
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: p, namespace: ns}
+spec:
+  mtls:
+    mode: STRICT
+    strict: true
+";
+    let p = parse(text);
+    assert!(p.resources.is_empty());
+    assert_eq!(
+        rendered(&p),
+        ["t.yaml:7:13: error[SCHEMA-UNKNOWN-FIELD]: PeerAuthentication ns/p: spec.mtls.strict: unknown field \"strict\""]
+    );
+    let lenient = parse_str("t.yaml", text, &ParseOptions::lenient());
+    assert_eq!(lenient.resources.len(), 1);
+    assert_eq!(lenient.diagnostics[0].severity, Severity::Warning);
+}
+
+#[test]
+fn schema_violations_are_located() {
+    let text = "\
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: zero-port}
+spec:
+  selector:
+    matchLabels: {foo: bar}
+  portLevelMtls:
+    \"0\":
+      mode: STRICT
+";
+    let p = parse(text);
+    assert_eq!(
+        rendered(&p),
+        ["t.yaml:8:5: error[SCHEMA-RULE]: PeerAuthentication default/zero-port: spec.portLevelMtls: Invalid value: port must be between 1-65535"]
+    );
+}
+
+#[test]
+fn enums_by_name_or_number_and_unsupported_values() {
+    let ok = parse(
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p}\nspec: {mtls: {mode: 3}}\n",
+    );
+    assert_eq!(ok.resources.len(), 1, "{:?}", rendered(&ok));
+    let bad = parse(
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p}\nspec: {mtls: {mode: BLAH}}\n",
+    );
+    assert_eq!(bad.diagnostics.len(), 1);
+    assert!(
+        bad.diagnostics[0].message.starts_with("Unsupported value: \"BLAH\""),
+        "{}",
+        bad.diagnostics[0]
+    );
+    assert_eq!(bad.diagnostics[0].path.to_string(), "spec.mtls.mode");
+}
+
+#[test]
+fn lists_kinds_and_versions() {
+    let text = "\
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Namespace
+  metadata: {name: bookinfo, labels: {istio-injection: enabled}}
+- apiVersion: networking.istio.io/v1alpha1
+  kind: VirtualService
+  metadata: {name: old}
+- apiVersion: example.com/v1
+  kind: Widget
+  metadata: {name: w}
+";
+    let p = parse(text);
+    assert_eq!(p.resources.len(), 1);
+    assert_eq!(p.resources[0].namespace(), "");
+    let codes: Vec<_> = p.diagnostics.iter().map(|d| d.code.as_ref()).collect();
+    assert_eq!(codes, ["PARSE-API-VERSION", "PARSE-KIND-SKIPPED"]);
+    assert_eq!(p.diagnostics[0].path.to_string(), "items[1].apiVersion");
+}
+
+#[test]
+fn nulls_are_rejected_where_the_schema_says_so() {
+    for text in [
+        "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {name: nil}\nspec:\n",
+        "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {name: nil}\nspec:\n  url:\n",
+        "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: n}\nspec:\n  jwtRules:\n  -\n",
+    ] {
+        let p = parse(text);
+        assert!(p.resources.is_empty(), "accepted: {text}");
+        assert_eq!(p.diagnostics.len(), 1, "{:?}", rendered(&p));
+    }
+}
+
+#[test]
+fn proto_field_names_are_accepted() {
+    let p = parse(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - retries: {attempts: 3, per_try_timeout: 2s}\n    route: [{destination: {host: r}}]\n",
+    );
+    assert_eq!(p.resources.len(), 1, "{:?}", rendered(&p));
+}
+
+#[test]
+fn garbage_never_panics() {
+    for text in ["", "---", "- a\n- b", "42", "{", "kind: [", "\u{0}", "a: !!binary x", "? [a]\n: b"] {
+        let _ = parse(text);
+    }
+}
