@@ -283,12 +283,10 @@ impl Diagnostic {
         self.file.clone_from(&origin.file);
         self.document = origin.document;
         if let Some(i) = origin.item {
-            self.path = self
-                .path
-                .prefixed(&FieldPath::from(vec![
-                    PathSegment::Field(Cow::Borrowed("items")),
-                    PathSegment::Index(i),
-                ]));
+            self.path = self.path.prefixed(&FieldPath::from(vec![
+                PathSegment::Field(Cow::Borrowed("items")),
+                PathSegment::Index(i),
+            ]));
         }
         self
     }
@@ -352,7 +350,10 @@ mod tests {
             .field("weight");
         assert_eq!(p.to_string(), "spec.http[0].route[1].weight");
         assert_eq!(FieldPath::parse("spec.http[0].route[1].weight"), p);
-        let k = FieldPath::root().field("spec").field("portLevelMtls").key("80");
+        let k = FieldPath::root()
+            .field("spec")
+            .field("portLevelMtls")
+            .key("80");
         assert_eq!(k.to_string(), "spec.portLevelMtls[80]");
     }
 

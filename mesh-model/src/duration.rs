@@ -174,12 +174,21 @@ mod tests {
         assert_eq!(parse_duration("2us"), Ok(Duration::from_micros(2)));
         assert_eq!(parse_duration(".5s"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert!(matches!(parse_duration("10"), Err(DurationError::MissingUnit(_))));
-        assert!(matches!(parse_duration("1d"), Err(DurationError::UnknownUnit { .. })));
+        assert!(matches!(
+            parse_duration("10"),
+            Err(DurationError::MissingUnit(_))
+        ));
+        assert!(matches!(
+            parse_duration("1d"),
+            Err(DurationError::UnknownUnit { .. })
+        ));
         assert!(parse_duration("apple").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("s").is_err());
-        assert!(matches!(parse_duration("-1s"), Err(DurationError::Negative(_))));
+        assert!(matches!(
+            parse_duration("-1s"),
+            Err(DurationError::Negative(_))
+        ));
         assert!(matches!(
             parse_duration("9999999999h"),
             Err(DurationError::Overflow(_))

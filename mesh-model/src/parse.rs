@@ -180,9 +180,7 @@ fn split_documents(text: &str) -> Vec<Chunk<'_>> {
     }
     for line in text.split_inclusive('\n') {
         let body = line.trim_end_matches(['\n', '\r']);
-        let is_marker = body == "---"
-            || body.starts_with("--- ")
-            || body.starts_with("---\t");
+        let is_marker = body == "---" || body.starts_with("--- ") || body.starts_with("---\t");
         if is_marker && pos > start {
             push(&mut chunks, &text[start..pos], start_line);
             start = pos;
@@ -250,7 +248,10 @@ fn peek_subject(text: &str, default_namespace: &str) -> Option<Subject> {
         namespace: if cluster_scoped {
             None
         } else {
-            Some(meta.namespace.unwrap_or_else(|| default_namespace.to_string()))
+            Some(
+                meta.namespace
+                    .unwrap_or_else(|| default_namespace.to_string()),
+            )
         },
         kind: Some(kind),
         name: meta.name,
@@ -539,7 +540,11 @@ fn finish(env: Envelope, text: &str, origin: &Origin, opts: &ParseOptions, out: 
         return;
     }
     let (Some(api_version), Some(kind_name)) = (env.api_version.clone(), env.kind.clone()) else {
-        let missing = if env.api_version.is_none() { "apiVersion" } else { "kind" };
+        let missing = if env.api_version.is_none() {
+            "apiVersion"
+        } else {
+            "kind"
+        };
         out.diagnostics.push(diag(
             Severity::Error,
             "SCHEMA-REQUIRED",
@@ -573,7 +578,8 @@ fn finish(env: Envelope, text: &str, origin: &Origin, opts: &ParseOptions, out: 
                             text,
                             line_offset: 0,
                         };
-                        let mut d = yaml_error(&e, &chunk, &item_origin, None, PathRetry::Value(item));
+                        let mut d =
+                            yaml_error(&e, &chunk, &item_origin, None, PathRetry::Value(item));
                         d.line = None;
                         d.column = None;
                         out.diagnostics.push(d);
@@ -601,7 +607,13 @@ fn finish(env: Envelope, text: &str, origin: &Origin, opts: &ParseOptions, out: 
         let g = kind.group();
         let served: Vec<String> = served
             .iter()
-            .map(|v| if g.is_empty() { v.to_string() } else { format!("{g}/{v}") })
+            .map(|v| {
+                if g.is_empty() {
+                    v.to_string()
+                } else {
+                    format!("{g}/{v}")
+                }
+            })
             .collect();
         out.diagnostics.push(diag(
             Severity::Error,

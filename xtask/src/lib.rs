@@ -171,7 +171,10 @@ pub fn generate(crd_yaml: &str) -> Result<Output, String> {
     let mut nodes = HashMap::new();
     for doc in &docs {
         let spec = &doc["spec"];
-        let kind = spec["names"]["kind"].as_str().unwrap_or_default().to_string();
+        let kind = spec["names"]["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let root = &spec["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
         collect_nodes(root, &kind, &mut nodes);
     }
@@ -199,12 +202,17 @@ pub fn generate(crd_yaml: &str) -> Result<Output, String> {
             .iter()
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect();
-        g.table_enum_sigs.entry(variants).or_insert_with(|| q.to_string());
+        g.table_enum_sigs
+            .entry(variants)
+            .or_insert_with(|| q.to_string());
     }
     let mut crds = Vec::new();
     for doc in &docs {
         let spec = &doc["spec"];
-        let group = spec["group"].as_str().ok_or("CRD without group")?.to_string();
+        let group = spec["group"]
+            .as_str()
+            .ok_or("CRD without group")?
+            .to_string();
         let kind = spec["names"]["kind"]
             .as_str()
             .ok_or("CRD without kind")?
@@ -346,7 +354,8 @@ pub fn snake(s: &str) -> String {
     let chars: Vec<char> = s.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
         if c.is_ascii_uppercase() {
-            let prev_lower = i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
+            let prev_lower =
+                i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
             let prev_upper = i > 0 && chars[i - 1].is_ascii_uppercase();
             if i > 0 && (prev_lower || (prev_upper && next_lower)) && !out.ends_with('_') {
@@ -377,8 +386,8 @@ fn rust_ident(s: &str) -> String {
     match s.as_str() {
         "type" | "match" | "ref" | "self" | "mod" | "move" | "fn" | "use" | "where" | "loop"
         | "impl" | "crate" | "static" | "const" | "enum" | "struct" | "trait" | "async"
-        | "await" | "dyn" | "box" | "in" | "as" | "for" | "if" | "else" | "let" | "mut"
-        | "pub" | "return" | "super" | "true" | "false" | "while" | "unsafe" | "extern" => {
+        | "await" | "dyn" | "box" | "in" | "as" | "for" | "if" | "else" | "let" | "mut" | "pub"
+        | "return" | "super" | "true" | "false" | "while" | "unsafe" | "extern" => {
             format!("r#{s}")
         }
         _ => s,
@@ -453,7 +462,11 @@ impl Gen {
         let props = s["properties"].as_object().cloned().unwrap_or_default();
         let required: BTreeSet<String> = s["required"]
             .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         let idents: BTreeMap<String, String> = props
             .keys()
@@ -521,7 +534,11 @@ impl Gen {
             checks,
             first_path: path.to_string(),
         };
-        self.modules.get_mut(&m).unwrap().structs.insert(name.clone(), def);
+        self.modules
+            .get_mut(&m)
+            .unwrap()
+            .structs
+            .insert(name.clone(), def);
         Ok(Ty::Named(m, name))
     }
 
@@ -551,7 +568,9 @@ impl Gen {
                 }
             }
             "array" => {
-                let items = s.get("items").ok_or_else(|| format!("{path}: array without items"))?;
+                let items = s
+                    .get("items")
+                    .ok_or_else(|| format!("{path}: array without items"))?;
                 let inner = self.field_ty(items, &format!("{path}[]"), module, parent, field)?;
                 Ty::Vec(Box::new(inner))
             }
@@ -607,7 +626,10 @@ impl Gen {
             self.derived.push(format!("{path} -> {module}::{n}"));
             (module.to_string(), n)
         };
-        let md = self.modules.get_mut(&m).ok_or_else(|| format!("unknown module {m}"))?;
+        let md = self
+            .modules
+            .get_mut(&m)
+            .ok_or_else(|| format!("unknown module {m}"))?;
         if let Some(prev) = md.enums.get(&name) {
             if prev.variants != variants {
                 return Err(format!("{path}: enum {m}::{name} reused with other values"));
@@ -621,7 +643,9 @@ impl Gen {
                     variants: variants.to_vec(),
                 },
             );
-            md.enum_sigs.entry(variants.to_vec()).or_insert_with(|| name.clone());
+            md.enum_sigs
+                .entry(variants.to_vec())
+                .or_insert_with(|| name.clone());
         }
         Ok(Ty::Enum(m, name))
     }
@@ -692,7 +716,14 @@ impl Gen {
                     out.push(format!("cx.unique_by({var}, |x| ({tuple},));"));
                 }
                 let mut inner_checks = Vec::new();
-                self.value_checks(&s["items"], inner, "x", &format!("{path}[]"), module, &mut inner_checks)?;
+                self.value_checks(
+                    &s["items"],
+                    inner,
+                    "x",
+                    &format!("{path}[]"),
+                    module,
+                    &mut inner_checks,
+                )?;
                 if !inner_checks.is_empty() {
                     out.push(format!(
                         "for (i, x) in {var}.iter().enumerate() {{ cx.push_index(i); {} cx.pop(); }}",
@@ -747,12 +778,18 @@ impl Gen {
         );
         let _ = writeln!(out, "//! {}", module_doc(module));
         let _ = writeln!(out);
-        let _ = writeln!(out, "#![allow(clippy::all, clippy::pedantic, unused_imports)]");
+        let _ = writeln!(
+            out,
+            "#![allow(clippy::all, clippy::pedantic, unused_imports)]"
+        );
         let _ = writeln!(out);
         let _ = writeln!(out, "use serde::{{Deserialize, Serialize}};");
         let _ = writeln!(out, "use std::collections::BTreeMap;");
         let _ = writeln!(out, "use std::sync::LazyLock;");
-        let _ = writeln!(out, "use crate::wire::schema::{{SchemaCheck, SchemaContext}};");
+        let _ = writeln!(
+            out,
+            "use crate::wire::schema::{{SchemaCheck, SchemaContext}};"
+        );
         let _ = writeln!(out, "use crate::wire::cel;");
         let _ = writeln!(out);
         for (p, id) in &md.patterns {
@@ -785,11 +822,19 @@ fn ty_kind(ty: &Ty) -> &'static str {
 
 fn module_doc(m: &str) -> &'static str {
     match m {
-        "types" => "Types shared by several APIs (`istio.type.v1beta1`): workload selectors and policy target references.",
-        "networking" => "Wire types of the `networking.istio.io` API: VirtualService, DestinationRule, Gateway, ServiceEntry, Sidecar, WorkloadEntry, WorkloadGroup, EnvoyFilter and ProxyConfig.",
-        "security" => "Wire types of the `security.istio.io` API: AuthorizationPolicy, PeerAuthentication and RequestAuthentication.",
+        "types" => {
+            "Types shared by several APIs (`istio.type.v1beta1`): workload selectors and policy target references."
+        }
+        "networking" => {
+            "Wire types of the `networking.istio.io` API: VirtualService, DestinationRule, Gateway, ServiceEntry, Sidecar, WorkloadEntry, WorkloadGroup, EnvoyFilter and ProxyConfig."
+        }
+        "security" => {
+            "Wire types of the `security.istio.io` API: AuthorizationPolicy, PeerAuthentication and RequestAuthentication."
+        }
         "telemetry" => "Wire types of the `telemetry.istio.io` API: Telemetry.",
-        "extensions" => "Wire types of the `extensions.istio.io` API: WasmPlugin and TrafficExtension.",
+        "extensions" => {
+            "Wire types of the `extensions.istio.io` API: WasmPlugin and TrafficExtension."
+        }
         _ => "Generated wire types.",
     }
 }
@@ -902,7 +947,10 @@ fn render_struct(out: &mut String, s: &StructDef, module: &str) {
         s.doc.clone()
     };
     out.push_str(&doc_lines(&doc, ""));
-    let _ = writeln!(out, "#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]");
+    let _ = writeln!(
+        out,
+        "#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]"
+    );
     let _ = writeln!(out, "pub struct {} {{", s.name);
     for f in &s.fields {
         let doc = if f.doc.is_empty() {
@@ -955,13 +1003,19 @@ fn render_mod(crds: &[Crd]) -> String {
         out,
         "// @generated by `cargo xtask codegen` from Istio's CRD schemas. Do not edit."
     );
-    let _ = writeln!(out, "//! The Istio CRD wire types, one module per API package.");
+    let _ = writeln!(
+        out,
+        "//! The Istio CRD wire types, one module per API package."
+    );
     let _ = writeln!(out);
     for m in MODULES {
         let _ = writeln!(out, "pub mod {m};");
     }
     let _ = writeln!(out);
-    let _ = writeln!(out, "/// Every Istio CRD: group, kind, served versions, storage version,");
+    let _ = writeln!(
+        out,
+        "/// Every Istio CRD: group, kind, served versions, storage version,"
+    );
     let _ = writeln!(out, "/// whether `spec` is required, and the spec type.");
     let _ = writeln!(out, "pub const CRDS: &[crate::wire::CrdInfo] = &[");
     for c in crds {
@@ -984,7 +1038,10 @@ fn render_mod(crds: &[Crd]) -> String {
     let _ = writeln!(out);
     // The macro that lists every kind with its spec type, so hand-written
     // code can expand per kind without repeating the list.
-    let _ = writeln!(out, "/// Calls `$m!` with `Kind => module::SpecType, spec_required;` for every CRD.");
+    let _ = writeln!(
+        out,
+        "/// Calls `$m!` with `Kind => module::SpecType, spec_required;` for every CRD."
+    );
     let _ = writeln!(out, "#[macro_export]");
     let _ = writeln!(out, "#[doc(hidden)]");
     let _ = writeln!(out, "macro_rules! for_each_crd {{");

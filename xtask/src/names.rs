@@ -13,14 +13,29 @@
 pub const STRUCTS: &[(&str, &str)] = &[
     // istio.type.v1beta1
     ("AuthorizationPolicy.selector", "types::WorkloadSelector"),
-    ("AuthorizationPolicy.targetRef", "types::PolicyTargetReference"),
+    (
+        "AuthorizationPolicy.targetRef",
+        "types::PolicyTargetReference",
+    ),
     // networking: VirtualService
     ("VirtualService", "networking::VirtualService"),
     ("VirtualService.http[]", "networking::HttpRoute"),
-    ("VirtualService.http[].match[]", "networking::HttpMatchRequest"),
-    ("VirtualService.http[].match[].uri", "networking::StringMatch"),
-    ("VirtualService.http[].route[]", "networking::HttpRouteDestination"),
-    ("VirtualService.http[].route[].destination", "networking::Destination"),
+    (
+        "VirtualService.http[].match[]",
+        "networking::HttpMatchRequest",
+    ),
+    (
+        "VirtualService.http[].match[].uri",
+        "networking::StringMatch",
+    ),
+    (
+        "VirtualService.http[].route[]",
+        "networking::HttpRouteDestination",
+    ),
+    (
+        "VirtualService.http[].route[].destination",
+        "networking::Destination",
+    ),
     (
         "VirtualService.http[].route[].destination.port",
         "networking::PortSelector",
@@ -32,31 +47,55 @@ pub const STRUCTS: &[(&str, &str)] = &[
         "networking::RegexRewrite",
     ),
     ("VirtualService.http[].retries", "networking::HttpRetry"),
-    ("VirtualService.http[].fault", "networking::HttpFaultInjection"),
+    (
+        "VirtualService.http[].fault",
+        "networking::HttpFaultInjection",
+    ),
     ("VirtualService.http[].fault.delay", "networking::Delay"),
     ("VirtualService.http[].fault.abort", "networking::Abort"),
-    ("VirtualService.http[].fault.abort.percentage", "networking::Percent"),
+    (
+        "VirtualService.http[].fault.abort.percentage",
+        "networking::Percent",
+    ),
     ("VirtualService.http[].corsPolicy", "networking::CorsPolicy"),
     ("VirtualService.http[].headers", "networking::Headers"),
     (
         "VirtualService.http[].headers.request",
         "networking::HeaderOperations",
     ),
-    ("VirtualService.http[].mirrors[]", "networking::HttpMirrorPolicy"),
+    (
+        "VirtualService.http[].mirrors[]",
+        "networking::HttpMirrorPolicy",
+    ),
     (
         "VirtualService.http[].directResponse",
         "networking::HttpDirectResponse",
     ),
-    ("VirtualService.http[].directResponse.body", "networking::HttpBody"),
+    (
+        "VirtualService.http[].directResponse.body",
+        "networking::HttpBody",
+    ),
     ("VirtualService.http[].delegate", "networking::Delegate"),
     ("VirtualService.tcp[]", "networking::TcpRoute"),
-    ("VirtualService.tcp[].match[]", "networking::L4MatchAttributes"),
-    ("VirtualService.tcp[].route[]", "networking::RouteDestination"),
+    (
+        "VirtualService.tcp[].match[]",
+        "networking::L4MatchAttributes",
+    ),
+    (
+        "VirtualService.tcp[].route[]",
+        "networking::RouteDestination",
+    ),
     ("VirtualService.tls[]", "networking::TlsRoute"),
-    ("VirtualService.tls[].match[]", "networking::TlsMatchAttributes"),
+    (
+        "VirtualService.tls[].match[]",
+        "networking::TlsMatchAttributes",
+    ),
     // networking: DestinationRule
     ("DestinationRule", "networking::DestinationRule"),
-    ("DestinationRule.workloadSelector", "types::WorkloadSelector"),
+    (
+        "DestinationRule.workloadSelector",
+        "types::WorkloadSelector",
+    ),
     ("DestinationRule.subsets[]", "networking::Subset"),
     ("DestinationRule.trafficPolicy", "networking::TrafficPolicy"),
     (
@@ -135,13 +174,22 @@ pub const STRUCTS: &[(&str, &str)] = &[
         "DestinationRule.trafficPolicy.outlierDetection",
         "networking::OutlierDetection",
     ),
-    ("DestinationRule.trafficPolicy.tls", "networking::ClientTlsSettings"),
+    (
+        "DestinationRule.trafficPolicy.tls",
+        "networking::ClientTlsSettings",
+    ),
     (
         "DestinationRule.trafficPolicy.proxyProtocol",
         "networking::ProxyProtocol",
     ),
-    ("DestinationRule.trafficPolicy.retryBudget", "networking::RetryBudget"),
-    ("DestinationRule.trafficPolicy.tunnel", "networking::TunnelSettings"),
+    (
+        "DestinationRule.trafficPolicy.retryBudget",
+        "networking::RetryBudget",
+    ),
+    (
+        "DestinationRule.trafficPolicy.tunnel",
+        "networking::TunnelSettings",
+    ),
     // networking: Gateway
     ("Gateway", "networking::Gateway"),
     ("Gateway.servers[]", "networking::Server"),
@@ -155,35 +203,65 @@ pub const STRUCTS: &[(&str, &str)] = &[
     ("ServiceEntry", "networking::ServiceEntry"),
     ("ServiceEntry.endpoints[]", "networking::WorkloadEntry"),
     ("ServiceEntry.ports[]", "networking::ServicePort"),
-    ("ServiceEntry.workloadSelector", "networking::WorkloadSelector"),
+    (
+        "ServiceEntry.workloadSelector",
+        "networking::WorkloadSelector",
+    ),
     ("WorkloadEntry", "networking::WorkloadEntry"),
     ("WorkloadGroup", "networking::WorkloadGroup"),
-    ("WorkloadGroup.metadata", "networking::WorkloadGroupObjectMeta"),
-    ("WorkloadGroup.template", "networking::WorkloadEntryTemplate"),
+    (
+        "WorkloadGroup.metadata",
+        "networking::WorkloadGroupObjectMeta",
+    ),
+    (
+        "WorkloadGroup.template",
+        "networking::WorkloadEntryTemplate",
+    ),
     ("WorkloadGroup.probe", "networking::ReadinessProbe"),
-    ("WorkloadGroup.probe.exec", "networking::ExecHealthCheckConfig"),
-    ("WorkloadGroup.probe.grpc", "networking::GrpcHealthCheckConfig"),
-    ("WorkloadGroup.probe.httpGet", "networking::HttpHealthCheckConfig"),
+    (
+        "WorkloadGroup.probe.exec",
+        "networking::ExecHealthCheckConfig",
+    ),
+    (
+        "WorkloadGroup.probe.grpc",
+        "networking::GrpcHealthCheckConfig",
+    ),
+    (
+        "WorkloadGroup.probe.httpGet",
+        "networking::HttpHealthCheckConfig",
+    ),
     (
         "WorkloadGroup.probe.httpGet.httpHeaders[]",
         "networking::HttpHeader",
     ),
-    ("WorkloadGroup.probe.tcpSocket", "networking::TcpHealthCheckConfig"),
+    (
+        "WorkloadGroup.probe.tcpSocket",
+        "networking::TcpHealthCheckConfig",
+    ),
     // networking: Sidecar
     ("Sidecar", "networking::Sidecar"),
     ("Sidecar.egress[]", "networking::IstioEgressListener"),
     ("Sidecar.egress[].port", "networking::SidecarPort"),
     ("Sidecar.ingress[]", "networking::IstioIngressListener"),
-    ("Sidecar.outboundTrafficPolicy", "networking::OutboundTrafficPolicy"),
+    (
+        "Sidecar.outboundTrafficPolicy",
+        "networking::OutboundTrafficPolicy",
+    ),
     // networking: EnvoyFilter
     ("EnvoyFilter", "networking::EnvoyFilter"),
     ("EnvoyFilter.targetRefs[]", "types::PolicyTargetReference"),
-    ("EnvoyFilter.configPatches[]", "networking::EnvoyConfigObjectPatch"),
+    (
+        "EnvoyFilter.configPatches[]",
+        "networking::EnvoyConfigObjectPatch",
+    ),
     (
         "EnvoyFilter.configPatches[].match",
         "networking::EnvoyConfigObjectMatch",
     ),
-    ("EnvoyFilter.configPatches[].match.cluster", "networking::ClusterMatch"),
+    (
+        "EnvoyFilter.configPatches[].match.cluster",
+        "networking::ClusterMatch",
+    ),
     (
         "EnvoyFilter.configPatches[].match.listener",
         "networking::ListenerMatch",
@@ -200,7 +278,10 @@ pub const STRUCTS: &[(&str, &str)] = &[
         "EnvoyFilter.configPatches[].match.listener.filterChain.filter.subFilter",
         "networking::SubFilterMatch",
     ),
-    ("EnvoyFilter.configPatches[].match.proxy", "networking::ProxyMatch"),
+    (
+        "EnvoyFilter.configPatches[].match.proxy",
+        "networking::ProxyMatch",
+    ),
     (
         "EnvoyFilter.configPatches[].match.routeConfiguration",
         "networking::RouteConfigurationMatch",
@@ -229,16 +310,28 @@ pub const STRUCTS: &[(&str, &str)] = &[
     ("AuthorizationPolicy", "security::AuthorizationPolicy"),
     ("AuthorizationPolicy.rules[]", "security::Rule"),
     ("AuthorizationPolicy.rules[].from[]", "security::RuleFrom"),
-    ("AuthorizationPolicy.rules[].from[].source", "security::Source"),
+    (
+        "AuthorizationPolicy.rules[].from[].source",
+        "security::Source",
+    ),
     ("AuthorizationPolicy.rules[].to[]", "security::RuleTo"),
-    ("AuthorizationPolicy.rules[].to[].operation", "security::Operation"),
+    (
+        "AuthorizationPolicy.rules[].to[].operation",
+        "security::Operation",
+    ),
     ("AuthorizationPolicy.rules[].when[]", "security::Condition"),
-    ("AuthorizationPolicy.provider", "security::ExtensionProvider"),
+    (
+        "AuthorizationPolicy.provider",
+        "security::ExtensionProvider",
+    ),
     ("PeerAuthentication", "security::PeerAuthentication"),
     ("PeerAuthentication.mtls", "security::MutualTls"),
     ("RequestAuthentication", "security::RequestAuthentication"),
     ("RequestAuthentication.jwtRules[]", "security::JwtRule"),
-    ("RequestAuthentication.jwtRules[].fromHeaders[]", "security::JwtHeader"),
+    (
+        "RequestAuthentication.jwtRules[].fromHeaders[]",
+        "security::JwtHeader",
+    ),
     (
         "RequestAuthentication.jwtRules[].outputClaimToHeaders[]",
         "security::ClaimToHeader",
@@ -246,12 +339,24 @@ pub const STRUCTS: &[(&str, &str)] = &[
     // telemetry
     ("Telemetry", "telemetry::Telemetry"),
     ("Telemetry.accessLogging[]", "telemetry::AccessLogging"),
-    ("Telemetry.accessLogging[].filter", "telemetry::AccessLoggingFilter"),
+    (
+        "Telemetry.accessLogging[].filter",
+        "telemetry::AccessLoggingFilter",
+    ),
     ("Telemetry.accessLogging[].match", "telemetry::LogSelector"),
-    ("Telemetry.accessLogging[].providers[]", "telemetry::ProviderRef"),
+    (
+        "Telemetry.accessLogging[].providers[]",
+        "telemetry::ProviderRef",
+    ),
     ("Telemetry.metrics[]", "telemetry::Metrics"),
-    ("Telemetry.metrics[].overrides[]", "telemetry::MetricsOverrides"),
-    ("Telemetry.metrics[].overrides[].match", "telemetry::MetricSelector"),
+    (
+        "Telemetry.metrics[].overrides[]",
+        "telemetry::MetricsOverrides",
+    ),
+    (
+        "Telemetry.metrics[].overrides[].match",
+        "telemetry::MetricSelector",
+    ),
     (
         "Telemetry.metrics[].overrides[].tagOverrides{}",
         "telemetry::TagOverride",
@@ -263,9 +368,18 @@ pub const STRUCTS: &[(&str, &str)] = &[
         "Telemetry.tracing[].customTags{}.environment",
         "telemetry::EnvironmentTag",
     ),
-    ("Telemetry.tracing[].customTags{}.header", "telemetry::RequestHeaderTag"),
-    ("Telemetry.tracing[].customTags{}.formatter", "telemetry::FormatterTag"),
-    ("Telemetry.tracing[].customTags{}.literal", "telemetry::LiteralTag"),
+    (
+        "Telemetry.tracing[].customTags{}.header",
+        "telemetry::RequestHeaderTag",
+    ),
+    (
+        "Telemetry.tracing[].customTags{}.formatter",
+        "telemetry::FormatterTag",
+    ),
+    (
+        "Telemetry.tracing[].customTags{}.literal",
+        "telemetry::LiteralTag",
+    ),
     // extensions
     ("WasmPlugin", "extensions::WasmPlugin"),
     ("WasmPlugin.match[]", "extensions::TrafficSelector"),
@@ -295,7 +409,10 @@ pub const ENUMS: &[(&str, &str)] = &[
         "DestinationRule.trafficPolicy.loadBalancer.simple",
         "networking::SimpleLb",
     ),
-    ("DestinationRule.trafficPolicy.tls.mode", "networking::ClientTlsMode"),
+    (
+        "DestinationRule.trafficPolicy.tls.mode",
+        "networking::ClientTlsMode",
+    ),
     (
         "DestinationRule.trafficPolicy.proxyProtocol.version",
         "networking::ProxyProtocolVersion",
@@ -321,13 +438,28 @@ pub const ENUMS: &[(&str, &str)] = &[
         "EnvoyFilter.configPatches[].match.routeConfiguration.vhost.route.action",
         "networking::RouteAction",
     ),
-    ("EnvoyFilter.configPatches[].patch.operation", "networking::Operation"),
-    ("EnvoyFilter.configPatches[].patch.filterClass", "networking::FilterClass"),
+    (
+        "EnvoyFilter.configPatches[].patch.operation",
+        "networking::Operation",
+    ),
+    (
+        "EnvoyFilter.configPatches[].patch.filterClass",
+        "networking::FilterClass",
+    ),
     ("AuthorizationPolicy.action", "security::Action"),
     ("PeerAuthentication.mtls.mode", "security::MtlsMode"),
-    ("RequestAuthentication.jwtRules[].presence", "security::JwtPresence"),
-    ("Telemetry.accessLogging[].match.mode", "telemetry::WorkloadMode"),
-    ("Telemetry.metrics[].overrides[].match.metric", "telemetry::IstioMetric"),
+    (
+        "RequestAuthentication.jwtRules[].presence",
+        "security::JwtPresence",
+    ),
+    (
+        "Telemetry.accessLogging[].match.mode",
+        "telemetry::WorkloadMode",
+    ),
+    (
+        "Telemetry.metrics[].overrides[].match.metric",
+        "telemetry::IstioMetric",
+    ),
     (
         "Telemetry.metrics[].overrides[].tagOverrides{}.operation",
         "telemetry::TagOperation",
@@ -337,7 +469,10 @@ pub const ENUMS: &[(&str, &str)] = &[
     ("WasmPlugin.failStrategy", "extensions::FailStrategy"),
     ("WasmPlugin.imagePullPolicy", "extensions::PullPolicy"),
     ("WasmPlugin.type", "extensions::PluginType"),
-    ("WasmPlugin.vmConfig.env[].valueFrom", "extensions::EnvValueSource"),
+    (
+        "WasmPlugin.vmConfig.env[].valueFrom",
+        "extensions::EnvValueSource",
+    ),
     ("TrafficExtension.phase", "extensions::ExtensionPhase"),
 ];
 

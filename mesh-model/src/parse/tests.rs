@@ -54,7 +54,9 @@ spec:
     assert!(p.resources.is_empty());
     assert_eq!(
         rendered(&p),
-        ["t.yaml:12:15: error[PARSE-TYPE]: VirtualService bookinfo/reviews: spec.http[0].route[0].weight: invalid type: string \"heavy\", expected i32"]
+        [
+            "t.yaml:12:15: error[PARSE-TYPE]: VirtualService bookinfo/reviews: spec.http[0].route[0].weight: invalid type: string \"heavy\", expected i32"
+        ]
     );
 }
 
@@ -73,7 +75,9 @@ spec:
     assert!(p.resources.is_empty());
     assert_eq!(
         rendered(&p),
-        ["t.yaml:7:13: error[SCHEMA-UNKNOWN-FIELD]: PeerAuthentication ns/p: spec.mtls.strict: unknown field \"strict\""]
+        [
+            "t.yaml:7:13: error[SCHEMA-UNKNOWN-FIELD]: PeerAuthentication ns/p: spec.mtls.strict: unknown field \"strict\""
+        ]
     );
     let lenient = parse_str("t.yaml", text, &ParseOptions::lenient());
     assert_eq!(lenient.resources.len(), 1);
@@ -96,7 +100,9 @@ spec:
     let p = parse(text);
     assert_eq!(
         rendered(&p),
-        ["t.yaml:8:5: error[SCHEMA-RULE]: PeerAuthentication default/zero-port: spec.portLevelMtls: Invalid value: port must be between 1-65535"]
+        [
+            "t.yaml:8:5: error[SCHEMA-RULE]: PeerAuthentication default/zero-port: spec.portLevelMtls: Invalid value: port must be between 1-65535"
+        ]
     );
 }
 
@@ -111,7 +117,9 @@ fn enums_by_name_or_number_and_unsupported_values() {
     );
     assert_eq!(bad.diagnostics.len(), 1);
     assert!(
-        bad.diagnostics[0].message.starts_with("Unsupported value: \"BLAH\""),
+        bad.diagnostics[0]
+            .message
+            .starts_with("Unsupported value: \"BLAH\""),
         "{}",
         bad.diagnostics[0]
     );
@@ -165,7 +173,17 @@ fn proto_field_names_are_accepted() {
 
 #[test]
 fn garbage_never_panics() {
-    for text in ["", "---", "- a\n- b", "42", "{", "kind: [", "\u{0}", "a: !!binary x", "? [a]\n: b"] {
+    for text in [
+        "",
+        "---",
+        "- a\n- b",
+        "42",
+        "{",
+        "kind: [",
+        "\u{0}",
+        "a: !!binary x",
+        "? [a]\n: b",
+    ] {
         let _ = parse(text);
     }
 }

@@ -76,8 +76,7 @@ pub fn keys_are_port_names<T>(m: &BTreeMap<String, T>) -> bool {
 
 /// `self.all(key, 0 < int(key) && int(key) <= 65535)`
 pub fn keys_are_port_numbers<T>(m: &BTreeMap<String, T>) -> bool {
-    m.keys()
-        .all(|k| k.parse::<i64>().is_ok_and(port_number))
+    m.keys().all(|k| k.parse::<i64>().is_ok_and(port_number))
 }
 
 /// `self.all(l1, self.exists_one(l2, l1.number == l2.number))`
@@ -141,13 +140,15 @@ fn is_url(v: &str) -> bool {
         None => return v.starts_with('/'),
     };
     if let Some(authority_and_path) = rest.strip_prefix("//") {
-        let end = authority_and_path.find('/').unwrap_or(authority_and_path.len());
+        let end = authority_and_path
+            .find('/')
+            .unwrap_or(authority_and_path.len());
         let authority = &authority_and_path[..end];
         if let Some(at) = authority.rfind('@') {
             let userinfo = &authority[..at];
-            let valid = userinfo.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || b"-._:~!$&'()*+,;=%@".contains(&b)
-            });
+            let valid = userinfo
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._:~!$&'()*+,;=%@".contains(&b));
             if !valid {
                 return false;
             }
@@ -250,8 +251,7 @@ pub fn no_endpoints_with_none_resolution(v: &ServiceEntry) -> bool {
 
 /// `DNS_ROUND_ROBIN` has at most one endpoint.
 pub fn dns_round_robin_single_endpoint(v: &ServiceEntry) -> bool {
-    v.resolution != Some(Resolution::DnsRoundRobin)
-        || v.endpoints.as_ref().map_or(0, Vec::len) <= 1
+    v.resolution != Some(Resolution::DnsRoundRobin) || v.endpoints.as_ref().map_or(0, Vec::len) <= 1
 }
 
 /// `serviceAccounts` cannot be combined with principals or namespaces.

@@ -15,12 +15,17 @@ pub trait WireEnum: Copy + 'static {
 
     /// The value with proto number `n`.
     fn from_number(n: i64) -> Option<Self> {
-        usize::try_from(n).ok().and_then(|i| Self::ALL.get(i).copied())
+        usize::try_from(n)
+            .ok()
+            .and_then(|i| Self::ALL.get(i).copied())
     }
 
     /// The Kubernetes-style message for an unsupported value.
     fn unsupported(value: &str) -> String {
-        let supported: Vec<String> = Self::ALL.iter().map(|v| format!("{:?}", v.as_str())).collect();
+        let supported: Vec<String> = Self::ALL
+            .iter()
+            .map(|v| format!("{:?}", v.as_str()))
+            .collect();
         format!(
             "Unsupported value: {value:?}: supported values: {}",
             supported.join(", ")
@@ -54,7 +59,9 @@ macro_rules! wire_enum_serde {
                     }
                     fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<$t, E> {
                         <$t as $crate::wire::enums::WireEnum>::from_number(n).ok_or_else(|| {
-                            E::custom(<$t as $crate::wire::enums::WireEnum>::unsupported(&n.to_string()))
+                            E::custom(<$t as $crate::wire::enums::WireEnum>::unsupported(
+                                &n.to_string(),
+                            ))
                         })
                     }
                     fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<$t, E> {

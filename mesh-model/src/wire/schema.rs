@@ -217,6 +217,9 @@ impl SchemaContext {
 
     /// A CEL rule on a scalar does not hold.
     pub fn rule_value(&mut self, message: &str, value: &str) {
-        self.report("SCHEMA-RULE", format!("Invalid value: {value:?}: {message}"));
+        self.report(
+            "SCHEMA-RULE",
+            format!("Invalid value: {value:?}: {message}"),
+        );
     }
 }
