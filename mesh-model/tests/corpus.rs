@@ -114,7 +114,7 @@ fn valid_corpus_files_load_with_zero_errors() {
         KNOWN_PARSER_DIFFERENCES.len(),
         "a known difference went away: {known:?}"
     );
-    assert!(files.len() > 100 && resources > 300);
+    assert!(files.len() > 100 && resources > 200, "the corpus looks incomplete");
 }
 
 #[test]
