@@ -1,1 +1,8 @@
-//! examples
+//! Shared pieces of the example programs: reading inputs from files,
+//! directories and standard input, the embedded sample mesh, and workload
+//! selection for the CLI.
+//!
+//! The library crates are I/O-free; this package is where files are read.
+
+pub mod input;
+pub mod sample;

@@ -219,7 +219,7 @@ mod tests {
     /// HOST-5
     #[test]
     fn specificity() {
-        let mut v = vec![
+        let mut v = [
             h("*"),
             h("*.com"),
             h("a.foo.com"),

@@ -156,10 +156,10 @@ fn pod_workload(
             .map(|p| p.ip.as_str())
             .chain(st.pod_ip.as_deref())
         {
-            if let Ok(a) = ip.parse::<IpAddr>() {
-                if !ips.contains(&a) {
-                    ips.push(a);
-                }
+            if let Ok(a) = ip.parse::<IpAddr>()
+                && !ips.contains(&a)
+            {
+                ips.push(a);
             }
         }
     }

@@ -164,7 +164,6 @@ fn split_documents(text: &str) -> Vec<Chunk<'_>> {
     let mut chunks = Vec::new();
     let mut start = 0usize;
     let mut start_line = 0u32;
-    let mut line_no = 0u32;
     let mut pos = 0usize;
     fn push<'t>(chunks: &mut Vec<Chunk<'t>>, s: &'t str, line: u32) {
         let has_content = s.lines().any(|l| {
@@ -178,7 +177,7 @@ fn split_documents(text: &str) -> Vec<Chunk<'_>> {
             });
         }
     }
-    for line in text.split_inclusive('\n') {
+    for (line_no, line) in (0u32..).zip(text.split_inclusive('\n')) {
         let body = line.trim_end_matches(['\n', '\r']);
         let is_marker = body == "---" || body.starts_with("--- ") || body.starts_with("---\t");
         if is_marker && pos > start {
@@ -187,7 +186,6 @@ fn split_documents(text: &str) -> Vec<Chunk<'_>> {
             start_line = line_no;
         }
         pos += line.len();
-        line_no += 1;
     }
     if start < text.len() {
         push(&mut chunks, &text[start..], start_line);
@@ -298,17 +296,18 @@ fn yaml_error(
         message = &message[..i];
     }
     let shown = path.to_string();
-    if !shown.is_empty() {
-        if let Some(m) = message.strip_prefix(&format!("{shown}: ")) {
-            message = m;
-        }
+    if !shown.is_empty()
+        && let Some(m) = message.strip_prefix(&format!("{shown}: "))
+    {
+        message = m;
     }
     // serde_yaml prefixes its own rendering of the path; drop any such
     // leading `a.b[0]: ` when it is a prefix of ours.
-    if let Some((head, tail)) = message.split_once(": ") {
-        if !head.contains(' ') && shown.starts_with(head) {
-            message = tail;
-        }
+    if let Some((head, tail)) = message.split_once(": ")
+        && !head.contains(' ')
+        && shown.starts_with(head)
+    {
+        message = tail;
     }
     let code = if e.location().is_some() && path.is_root() && !raw.contains("invalid type") {
         "PARSE-YAML"
@@ -554,40 +553,39 @@ fn finish(env: Envelope, text: &str, origin: &Origin, opts: &ParseOptions, out: 
         return;
     };
     // Kubernetes lists.
-    if let Some(items) = &env.items {
-        if kind_name == "List" || kind_name.ends_with("List") {
-            if origin.item.is_some() {
-                out.diagnostics.push(diag(
-                    Severity::Error,
-                    "PARSE-LIST",
-                    "a List inside a List is not supported".into(),
-                    FieldPath::root(),
-                ));
-                return;
-            }
-            for (i, item) in items.iter().enumerate() {
-                let item_origin = Origin {
-                    item: Some(i),
-                    ..origin.clone()
-                };
-                match EnvelopeSeed.deserialize(item) {
-                    Ok(Some(e)) => finish(e, text, &item_origin, opts, out),
-                    Ok(None) => {}
-                    Err(e) => {
-                        let chunk = Chunk {
-                            text,
-                            line_offset: 0,
-                        };
-                        let mut d =
-                            yaml_error(&e, &chunk, &item_origin, None, PathRetry::Value(item));
-                        d.line = None;
-                        d.column = None;
-                        out.diagnostics.push(d);
-                    }
-                }
-            }
+    if let Some(items) = &env.items
+        && (kind_name == "List" || kind_name.ends_with("List"))
+    {
+        if origin.item.is_some() {
+            out.diagnostics.push(diag(
+                Severity::Error,
+                "PARSE-LIST",
+                "a List inside a List is not supported".into(),
+                FieldPath::root(),
+            ));
             return;
         }
+        for (i, item) in items.iter().enumerate() {
+            let item_origin = Origin {
+                item: Some(i),
+                ..origin.clone()
+            };
+            match EnvelopeSeed.deserialize(item) {
+                Ok(Some(e)) => finish(e, text, &item_origin, opts, out),
+                Ok(None) => {}
+                Err(e) => {
+                    let chunk = Chunk {
+                        text,
+                        line_offset: 0,
+                    };
+                    let mut d = yaml_error(&e, &chunk, &item_origin, None, PathRetry::Value(item));
+                    d.line = None;
+                    d.column = None;
+                    out.diagnostics.push(d);
+                }
+            }
+        }
+        return;
     }
     let Some(kind) = Kind::from_name(&kind_name) else {
         out.diagnostics.push(diag(
@@ -814,20 +812,22 @@ fn kube_body(kind: KubeKind, v: serde_yaml::Value) -> Result<Body, serde_yaml::E
     Ok(match kind {
         KubeKind::Namespace => Body::Namespace,
         KubeKind::ServiceAccount => Body::ServiceAccount,
-        KubeKind::Service => Body::Service(serde_yaml::from_value::<kube::Service>(v)?.spec),
+        KubeKind::Service => {
+            Body::Service(Box::new(serde_yaml::from_value::<kube::Service>(v)?.spec))
+        }
         KubeKind::Pod => {
             let p: kube::Pod = serde_yaml::from_value(v)?;
             Body::Pod {
-                spec: p.spec,
-                status: p.status,
+                spec: Box::new(p.spec),
+                status: Box::new(p.status),
             }
         }
         KubeKind::Deployment
         | KubeKind::StatefulSet
         | KubeKind::DaemonSet
-        | KubeKind::ReplicaSet => {
-            Body::Workload(serde_yaml::from_value::<kube::WorkloadController>(v)?.spec)
-        }
+        | KubeKind::ReplicaSet => Body::Workload(Box::new(
+            serde_yaml::from_value::<kube::WorkloadController>(v)?.spec,
+        )),
         KubeKind::ConfigMap => Body::ConfigMap(serde_yaml::from_value::<kube::ConfigMap>(v)?.data),
         KubeKind::Secret => {
             let s: kube::Secret = serde_yaml::from_value(v)?;

@@ -255,16 +255,16 @@ pub enum Body {
     /// A Namespace.
     Namespace,
     /// A Service.
-    Service(kube::ServiceSpec),
+    Service(Box<kube::ServiceSpec>),
     /// A Pod.
     Pod {
         /// `spec`.
-        spec: kube::PodSpec,
+        spec: Box<kube::PodSpec>,
         /// `status`.
-        status: kube::PodStatus,
+        status: Box<kube::PodStatus>,
     },
     /// A Deployment, StatefulSet, DaemonSet or ReplicaSet.
-    Workload(kube::WorkloadControllerSpec),
+    Workload(Box<kube::WorkloadControllerSpec>),
     /// A ServiceAccount.
     ServiceAccount,
     /// A ConfigMap's data.

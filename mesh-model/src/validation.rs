@@ -107,7 +107,7 @@ pub fn duration(d: Duration) -> Result<(), String> {
     if d < Duration::from_millis(1) {
         return Err("duration must be greater than 1ms".into());
     }
-    if d.subsec_nanos() % 1_000_000 != 0 {
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
         return Err("only durations to ms precision are supported".into());
     }
     Ok(())
@@ -120,12 +120,12 @@ pub fn label_key(k: &str) -> Result<(), String> {
         Some((p, n)) => (Some(p), n),
         None => (None, k),
     };
-    if let Some(p) = prefix {
-        if p.is_empty() || p.len() > 253 || !p.split('.').all(is_dns1123_label) {
-            return Err(format!(
-                "invalid label key {k:?}: prefix must be a DNS-1123 subdomain"
-            ));
-        }
+    if let Some(p) = prefix
+        && (p.is_empty() || p.len() > 253 || !p.split('.').all(is_dns1123_label))
+    {
+        return Err(format!(
+            "invalid label key {k:?}: prefix must be a DNS-1123 subdomain"
+        ));
     }
     if !is_qualified_name(name) {
         return Err(format!(

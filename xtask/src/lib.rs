@@ -183,12 +183,12 @@ pub fn generate(crd_yaml: &str) -> Result<Output, String> {
             .get(*path)
             .ok_or_else(|| format!("names table: no schema object at {path}"))?;
         let sig = serde_json::to_string(&strip_docs(node)).map_err(|e| e.to_string())?;
-        if let Some(prev) = g.table_sigs.get(&sig) {
-            if prev != q {
-                // Two table names for one shape is allowed (distinct concepts);
-                // unlisted paths then reuse the first.
-                continue;
-            }
+        if let Some(prev) = g.table_sigs.get(&sig)
+            && prev != q
+        {
+            // Two table names for one shape is allowed (distinct concepts);
+            // unlisted paths then reuse the first.
+            continue;
         }
         g.table_sigs.insert(sig, q.to_string());
     }
@@ -278,10 +278,10 @@ fn collect_nodes<'a>(s: &'a Value, path: &str, out: &mut HashMap<String, &'a Val
     if let Some(items) = s.get("items") {
         collect_nodes(items, &format!("{path}[]"), out);
     }
-    if let Some(ap) = s.get("additionalProperties") {
-        if ap.is_object() {
-            collect_nodes(ap, &format!("{path}{{}}"), out);
-        }
+    if let Some(ap) = s.get("additionalProperties")
+        && ap.is_object()
+    {
+        collect_nodes(ap, &format!("{path}{{}}"), out);
     }
 }
 
@@ -318,7 +318,7 @@ fn split_name(q: &str) -> (String, String) {
 
 pub fn pascal(s: &str) -> String {
     let mut out = String::new();
-    for part in s.split(|c: char| c == '_' || c == '-' || c == '.') {
+    for part in s.split(['_', '-', '.']) {
         let mut cs = part.chars();
         if let Some(c) = cs.next() {
             out.extend(c.to_uppercase());
@@ -681,10 +681,10 @@ impl Gen {
             }
             t if t.is_integer() || *t == Ty::F64 => {
                 let cast = if *t == Ty::F64 { "" } else { " as f64" };
-                if let Some(n) = s["minimum"].as_f64() {
-                    if !(n == 0.0 && matches!(t, Ty::U32 | Ty::U64)) {
-                        out.push(format!("cx.minimum(*{var}{cast}, {n:?});"));
-                    }
+                if let Some(n) = s["minimum"].as_f64()
+                    && !(n == 0.0 && matches!(t, Ty::U32 | Ty::U64))
+                {
+                    out.push(format!("cx.minimum(*{var}{cast}, {n:?});"));
                 }
                 if let Some(n) = s["maximum"].as_f64() {
                     let trivial = (*t == Ty::U32 && n >= u32::MAX as f64)
@@ -759,11 +759,11 @@ impl Gen {
             }
             _ => {}
         }
-        if !matches!(ty, Ty::Named(..)) {
-            if let Some(rules) = s["x-kubernetes-validations"].as_array() {
-                for r in rules {
-                    out.push(cel::value_rule(r, ty_kind(ty), var, path)?);
-                }
+        if !matches!(ty, Ty::Named(..))
+            && let Some(rules) = s["x-kubernetes-validations"].as_array()
+        {
+            for r in rules {
+                out.push(cel::value_rule(r, ty_kind(ty), var, path)?);
             }
         }
         Ok(())

@@ -300,7 +300,7 @@ fn is_prime(n: u64) -> bool {
     }
     let mut i = 2u64;
     while i * i <= n {
-        if n % i == 0 {
+        if n.is_multiple_of(i) {
             return false;
         }
         i += 1;
@@ -469,15 +469,15 @@ fn outlier_detection(o: &w::OutlierDetection, cx: &mut Cx<'_>) {
         ("maxEjectionPercent", o.max_ejection_percent),
         ("minHealthPercent", o.min_health_percent),
     ] {
-        if let Some(v) = v {
-            if !(0..=100).contains(&v) {
-                cx.field(name, |cx| {
-                    cx.error(
-                        "VAL-DR-4",
-                        format!("outlier detection {name} must be in range [0, 100]"),
-                    )
-                });
-            }
+        if let Some(v) = v
+            && !(0..=100).contains(&v)
+        {
+            cx.field(name, |cx| {
+                cx.error(
+                    "VAL-DR-4",
+                    format!("outlier detection {name} must be in range [0, 100]"),
+                )
+            });
         }
     }
     if o.consecutive_local_origin_failures.is_some()

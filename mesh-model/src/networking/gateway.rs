@@ -398,8 +398,8 @@ impl Gateway {
                         let proto = p.protocol;
                         if proto.is_tls() && sv.tls.is_none() {
                             cx.error("VAL-GW-3", "server must have TLS settings for HTTPS/TLS protocols");
-                        } else if !proto.is_tls() {
-                            if let Some(t) = &sv.tls {
+                        } else if !proto.is_tls()
+                            && let Some(t) = &sv.tls {
                                 let redirect_only = t.https_redirect == Some(true)
                                     && t.server_certificate.is_none()
                                     && t.private_key.is_none()
@@ -417,7 +417,6 @@ impl Gateway {
                                     });
                                 }
                             }
-                        }
                         if !proto.is_http() && sv.tls.as_ref().is_some_and(|t| t.https_redirect == Some(true)) {
                             cx.warn("VAL-GW-3", "tls.httpsRedirect should only be used with http servers");
                         }
@@ -473,15 +472,13 @@ impl WorkloadEntry {
                     cx.key(name, |cx| {
                         port_name(name, cx, "VAL-SE-1");
                         cx.check("VAL-P1", validation::port((*p).into()));
-                        if let Some(sp) = service_ports {
-                            if !sp.iter().any(|n| n == name) {
-                                cx.error(
-                                    "VAL-SE-1",
-                                    format!(
-                                        "endpoint port {name} is not defined by the service entry"
-                                    ),
-                                );
-                            }
+                        if let Some(sp) = service_ports
+                            && !sp.iter().any(|n| n == name)
+                        {
+                            cx.error(
+                                "VAL-SE-1",
+                                format!("endpoint port {name} is not defined by the service entry"),
+                            );
                         }
                     });
                     ports.insert(name.clone(), u16::try_from(*p).unwrap_or(0));
@@ -581,17 +578,16 @@ impl ServiceEntry {
             });
         }
         match resolution {
-            w::Resolution::None => {
-                if s.workload_selector.is_some() {
-                    cx.warn(
-                        "VAL-SE-2",
-                        "workloadSelector should not be set when resolution mode is NONE",
-                    );
-                }
+            w::Resolution::None if s.workload_selector.is_some() => {
+                cx.warn(
+                    "VAL-SE-2",
+                    "workloadSelector should not be set when resolution mode is NONE",
+                );
             }
-            w::Resolution::Dns | w::Resolution::DnsRoundRobin => {
-                if endpoints.is_empty() && s.workload_selector.is_none() {
-                    cx.field("hosts", |cx| {
+            w::Resolution::Dns | w::Resolution::DnsRoundRobin
+                if endpoints.is_empty() && s.workload_selector.is_none() =>
+            {
+                cx.field("hosts", |cx| {
                         for (i, h) in hosts_in.iter().enumerate() {
                             if validation::fqdn(h).is_err() {
                                 cx.index(i, |cx| {
@@ -603,7 +599,6 @@ impl ServiceEntry {
                             }
                         }
                     });
-                }
             }
             _ => {}
         }
@@ -625,19 +620,19 @@ impl ServiceEntry {
                 }
             }
         }
-        if addresses.is_empty() && resolution == w::Resolution::None {
-            if let Some(p) = ports
+        if addresses.is_empty()
+            && resolution == w::Resolution::None
+            && let Some(p) = ports
                 .iter()
                 .find(|p| matches!(p.protocol, Protocol::Tcp | Protocol::Unsupported))
-            {
-                cx.warn(
+        {
+            cx.warn(
                     "VAL-SE-2",
                     format!(
                         "addresses are required for ports serving TCP (or unknown) protocol when ISTIO_META_DNS_AUTO_ALLOCATE is not set (port {})",
                         p.number
                     ),
                 );
-            }
         }
         if let Some(sans) = &s.subject_alt_names {
             cx.field("subjectAltNames", |cx| {
@@ -715,8 +710,8 @@ impl Sidecar {
                         cx.error("VAL-SC-1", "sidecar: ports on IP bound listeners must be unique");
                     }
                     seen.push(n);
-                    if let Some(ep) = l.default_endpoint.as_deref().filter(|e| !e.is_empty()) {
-                        if !ep.starts_with("unix://") {
+                    if let Some(ep) = l.default_endpoint.as_deref().filter(|e| !e.is_empty())
+                        && !ep.starts_with("unix://") {
                             let ok = ep.rsplit_once(':').is_some_and(|(h, p)| {
                                 matches!(h, "" | "127.0.0.1" | "0.0.0.0" | "[::1]" | "[::]")
                                     && p.parse::<i64>().is_ok_and(|p| validation::port(p).is_ok())
@@ -730,7 +725,6 @@ impl Sidecar {
                                 });
                             }
                         }
-                    }
                     if let Some(t) = &l.tls {
                         cx.field("tls", |cx| {
                             if t.mode == Some(w::ServerTlsMode::IstioMutual) {
@@ -770,11 +764,10 @@ impl Sidecar {
                                 }
                                 port_protocol(p.protocol.as_ref(), cx, "VAL-SC-1");
                             });
-                            if let Some(b) = l.bind.as_deref().filter(|b| !b.is_empty() && !b.starts_with("unix://")) {
-                                if !validation::is_ip(b) {
+                            if let Some(b) = l.bind.as_deref().filter(|b| !b.is_empty() && !b.starts_with("unix://"))
+                                && !validation::is_ip(b) {
                                     cx.field("bind", |cx| cx.error("VAL-SC-1", "sidecar: bind must be a valid ip address"));
                                 }
-                            }
                             if n != 0 {
                                 if ports.contains(&n) {
                                     cx.error("VAL-SC-1", "sidecar: ports on IP bound listeners must be unique");
@@ -809,12 +802,13 @@ impl Sidecar {
                 });
             }
         });
-        if let Some(o) = &s.outbound_traffic_policy {
-            if o.egress_proxy.is_some() && o.mode != Some(w::OutboundTrafficPolicyMode::AllowAny) {
-                cx.field("outboundTrafficPolicy", |cx| {
+        if let Some(o) = &s.outbound_traffic_policy
+            && o.egress_proxy.is_some()
+            && o.mode != Some(w::OutboundTrafficPolicyMode::AllowAny)
+        {
+            cx.field("outboundTrafficPolicy", |cx| {
                     cx.error("VAL-SC-1", "sidecar: egress_proxy must be set only with ALLOW_ANY outbound_traffic_policy mode")
                 });
-            }
         }
         Sidecar {
             workload_selector,

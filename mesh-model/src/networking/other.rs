@@ -39,14 +39,17 @@ pub(crate) fn validate(spec: &IstioSpec, cx: &mut Cx<'_>) {
             if let Some(tr) = &t.tracing {
                 cx.field("tracing", |cx| {
                     for (i, x) in tr.iter().enumerate() {
-                        if let Some(p) = x.random_sampling_percentage {
-                            if !(0.0..=100.0).contains(&p) {
-                                cx.index(i, |cx| {
-                                    cx.field("randomSamplingPercentage", |cx| {
-                                        cx.error("VAL-TM", "randomSamplingPercentage must be in range [0.0, 100.0]")
-                                    })
-                                });
-                            }
+                        if let Some(p) = x.random_sampling_percentage
+                            && !(0.0..=100.0).contains(&p)
+                        {
+                            cx.index(i, |cx| {
+                                cx.field("randomSamplingPercentage", |cx| {
+                                    cx.error(
+                                        "VAL-TM",
+                                        "randomSamplingPercentage must be in range [0.0, 100.0]",
+                                    )
+                                })
+                            });
                         }
                     }
                 });
@@ -88,11 +91,10 @@ fn envoy_filter(f: &w::EnvoyFilter, cx: &mut Cx<'_>) {
                         cx.error("VAL-EF", "Envoy filter: Insert operation supported only for network, HTTP, listener filters and HTTP routes")
                     });
                 }
-                if let Some(v) = &patch.value {
-                    if !v.is_object() {
+                if let Some(v) = &patch.value
+                    && !v.is_object() {
                         cx.field("patch", |cx| cx.field("value", |cx| cx.error("VAL-EF", "Envoy filter: patch value must be an object")));
                     }
-                }
             });
         }
     });

@@ -862,9 +862,11 @@ impl HttpRoute {
             .rewrite
             .as_ref()
             .and_then(|rw| cx.field("rewrite", |cx| HttpRewrite::convert(rw, cx)));
-        if let Some(rw) = &rewrite {
-            if rw.authority.is_some() && headers.authority_rewrite().is_some() {
-                cx.field("rewrite", |cx| {
+        if let Some(rw) = &rewrite
+            && rw.authority.is_some()
+            && headers.authority_rewrite().is_some()
+        {
+            cx.field("rewrite", |cx| {
                     cx.field("authority", |cx| {
                         cx.error(
                             "VAL-VS-12",
@@ -872,7 +874,6 @@ impl HttpRoute {
                         )
                     })
                 });
-            }
         }
         let mut dests = Vec::new();
         if let Some(route) = &r.route {
@@ -1094,15 +1095,16 @@ impl HttpRedirect {
                 )
             });
         }
-        if let Some(s) = &scheme {
-            if s != "http" && s != "https" {
-                cx.field("scheme", |cx| {
-                    cx.error(
-                        "VAL-VS-14",
-                        "invalid redirect scheme, must be \"http\" or \"https\"",
-                    )
-                });
-            }
+        if let Some(s) = &scheme
+            && s != "http"
+            && s != "https"
+        {
+            cx.field("scheme", |cx| {
+                cx.error(
+                    "VAL-VS-14",
+                    "invalid redirect scheme, must be \"http\" or \"https\"",
+                )
+            });
         }
         HttpRedirect {
             uri,
@@ -1272,15 +1274,15 @@ impl HttpFault {
         }
         let delay = f.delay.as_ref().and_then(|d| {
             cx.field("delay", |cx| {
-                if let Some(p) = d.percent {
-                    if !(0..=100).contains(&p) {
-                        cx.field("percent", |cx| {
-                            cx.error(
-                                "VAL-VS-16",
-                                format!("percentage {p} is not in range 0..100"),
-                            )
-                        });
-                    }
+                if let Some(p) = d.percent
+                    && !(0..=100).contains(&p)
+                {
+                    cx.field("percent", |cx| {
+                        cx.error(
+                            "VAL-VS-16",
+                            format!("percentage {p} is not in range 0..100"),
+                        )
+                    });
                 }
                 let pct = percentage(d.percentage.as_ref(), "percentage", "VAL-VS-16", cx)
                     .or(d.percent.map(f64::from))
@@ -1414,15 +1416,15 @@ impl CorsPolicy {
             }
         }
         let max_age = duration_field(c.max_age.as_ref(), "maxAge", "VAL-D1", cx);
-        if let Some(d) = max_age {
-            if d.subsec_nanos() != 0 {
-                cx.field("maxAge", |cx| {
-                    cx.error(
-                        "VAL-VS-19",
-                        "max_age duration is accurate only to seconds precision",
-                    )
-                });
-            }
+        if let Some(d) = max_age
+            && d.subsec_nanos() != 0
+        {
+            cx.field("maxAge", |cx| {
+                cx.error(
+                    "VAL-VS-19",
+                    "max_age duration is accurate only to seconds precision",
+                )
+            });
         }
         CorsPolicy {
             allow_origins,
@@ -1588,15 +1590,12 @@ impl TcpRoute {
                         if let Some(p) = port {
                             cx.field("port", |cx| cx.check("VAL-P1", validation::port(p.into())));
                         }
-                        if let Some(s) = &m.source_subnet {
-                            if !validation::is_ip_or_cidr(s) {
-                                cx.field("sourceSubnet", |cx| {
-                                    cx.error(
-                                        "VAL-VS-22",
-                                        format!("{s:?} is not a valid IP or CIDR"),
-                                    )
-                                });
-                            }
+                        if let Some(s) = &m.source_subnet
+                            && !validation::is_ip_or_cidr(s)
+                        {
+                            cx.field("sourceSubnet", |cx| {
+                                cx.error("VAL-VS-22", format!("{s:?} is not a valid IP or CIDR"))
+                            });
                         }
                         L4MatchAttributes {
                             destination_subnets,

@@ -241,7 +241,7 @@ pub fn cidr_only_with_none_or_static(v: &ServiceEntry) -> bool {
         .iter()
         .any(|a| a.contains('/'));
     let resolution = v.resolution.unwrap_or(Resolution::None);
-    !(has_cidr && !matches!(resolution, Resolution::Static | Resolution::None))
+    !has_cidr || matches!(resolution, Resolution::Static | Resolution::None)
 }
 
 /// `NONE` resolution cannot have endpoints.
