@@ -1,1 +1,8 @@
-//! mesh-xds
+//! Compiles a mesh snapshot, for one proxy, into Envoy xDS resources named
+//! and shaped as Istio names and shapes them.
+//!
+//! This crate knows protobufs (`envoy-types`); it does no I/O. The
+//! [`json`] module reads and writes any emitted resource in the protobuf
+//! JSON mapping.
+
+pub mod json;
