@@ -5,4 +5,9 @@
 //! [`json`] module reads and writes any emitted resource in the protobuf
 //! JSON mapping.
 
+pub mod cluster;
+pub mod endpoint;
 pub mod json;
+pub mod proxy;
+pub mod tls;
+pub mod util;

@@ -1,0 +1,96 @@
+//! Small constructors for well-known protobuf types.
+
+use envoy_types::pb::envoy::config::core::v3::{
+    address, config_source, socket_address, Address, AggregatedConfigSource, ApiVersion,
+    ConfigSource, Metadata, SocketAddress,
+};
+use envoy_types::pb::google::protobuf::{
+    value::Kind, Any, BoolValue, Duration as PbDuration, ListValue, Struct, UInt32Value, Value,
+};
+use prost::{Message, Name};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// A `google.protobuf.Duration`.
+pub fn duration(d: Duration) -> PbDuration {
+    PbDuration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// A `google.protobuf.UInt32Value`.
+pub fn u32v(v: u32) -> UInt32Value {
+    UInt32Value { value: v }
+}
+
+/// A `google.protobuf.BoolValue`.
+pub fn boolv(v: bool) -> BoolValue {
+    BoolValue { value: v }
+}
+
+/// Packs a message into an `Any`.
+pub fn any<M: Message + Name>(m: &M) -> Any {
+    Any {
+        type_url: M::type_url(),
+        value: m.encode_to_vec(),
+    }
+}
+
+/// A string `Value`.
+pub fn string_value(s: impl Into<String>) -> Value {
+    Value {
+        kind: Some(Kind::StringValue(s.into())),
+    }
+}
+
+/// A struct `Value`.
+pub fn struct_value(fields: Vec<(&str, Value)>) -> Value {
+    Value {
+        kind: Some(Kind::StructValue(pb_struct(fields))),
+    }
+}
+
+/// A list `Value`.
+pub fn list_value(values: Vec<Value>) -> Value {
+    Value {
+        kind: Some(Kind::ListValue(ListValue { values })),
+    }
+}
+
+/// A `google.protobuf.Struct`.
+pub fn pb_struct(fields: Vec<(&str, Value)>) -> Struct {
+    Struct {
+        fields: fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+    }
+}
+
+/// Metadata with one filter namespace.
+pub fn metadata(filter: &str, fields: Vec<(&str, Value)>) -> Metadata {
+    Metadata {
+        filter_metadata: HashMap::from([(filter.to_string(), pb_struct(fields))]),
+        ..Default::default()
+    }
+}
+
+/// A TCP socket address.
+pub fn socket_address(ip: &str, port: u16) -> Address {
+    Address {
+        address: Some(address::Address::SocketAddress(SocketAddress {
+            address: ip.to_string(),
+            port_specifier: Some(socket_address::PortSpecifier::PortValue(u32::from(port))),
+            ..Default::default()
+        })),
+    }
+}
+
+/// A config source that points at the ADS stream.
+pub fn ads() -> ConfigSource {
+    ConfigSource {
+        resource_api_version: ApiVersion::V3 as i32,
+        config_source_specifier: Some(config_source::ConfigSourceSpecifier::Ads(
+            AggregatedConfigSource {},
+        )),
+        ..Default::default()
+    }
+}
