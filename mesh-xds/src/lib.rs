@@ -11,3 +11,6 @@ pub mod json;
 pub mod proxy;
 pub mod tls;
 pub mod util;
+pub mod http;
+pub mod listener;
+pub mod resources;

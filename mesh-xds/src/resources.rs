@@ -1,0 +1,326 @@
+//! The compiled resources of one proxy, their type URLs and content
+//! versions, and the static bootstrap that holds them all.
+
+use crate::json;
+use crate::util::{any, socket_address};
+use envoy_types::pb::envoy::config::bootstrap::v3::{bootstrap, Admin, Bootstrap};
+use envoy_types::pb::envoy::config::cluster::v3::{cluster::ClusterDiscoveryType, cluster::DiscoveryType, Cluster};
+use envoy_types::pb::envoy::config::core::v3::{transport_socket, Node, TransportSocket};
+use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+use envoy_types::pb::envoy::config::listener::v3::{filter, Listener};
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    http_connection_manager::RouteSpecifier, HttpConnectionManager,
+};
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
+    common_tls_context::ValidationContextType, secret, CertificateValidationContext, CommonTlsContext,
+    DownstreamTlsContext, Secret, SdsSecretConfig, TlsCertificate, UpstreamTlsContext,
+};
+use envoy_types::pb::google::protobuf::Any;
+use prost::{Message, Name};
+use std::collections::BTreeMap;
+
+/// The xDS resource types, in the order a proxy must receive them (CDS,
+/// EDS, LDS, RDS; SDS secrets with the clusters and listeners that use
+/// them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ResourceType {
+    /// `envoy.config.cluster.v3.Cluster`.
+    Cluster,
+    /// `envoy.config.endpoint.v3.ClusterLoadAssignment`.
+    Endpoint,
+    /// `envoy.config.listener.v3.Listener`.
+    Listener,
+    /// `envoy.config.route.v3.RouteConfiguration`.
+    Route,
+    /// `envoy.extensions.transport_sockets.tls.v3.Secret`.
+    Secret,
+}
+
+impl ResourceType {
+    /// Every type, in push order.
+    pub const ALL: [ResourceType; 5] = [
+        ResourceType::Secret,
+        ResourceType::Cluster,
+        ResourceType::Endpoint,
+        ResourceType::Listener,
+        ResourceType::Route,
+    ];
+
+    /// The type URL.
+    pub fn type_url(self) -> String {
+        match self {
+            ResourceType::Cluster => Cluster::type_url(),
+            ResourceType::Endpoint => ClusterLoadAssignment::type_url(),
+            ResourceType::Listener => Listener::type_url(),
+            ResourceType::Route => RouteConfiguration::type_url(),
+            ResourceType::Secret => Secret::type_url(),
+        }
+    }
+
+    /// The type for a type URL.
+    pub fn from_type_url(url: &str) -> Option<ResourceType> {
+        ResourceType::ALL.into_iter().find(|t| t.type_url() == url)
+    }
+
+    /// The short name used on the command line (`clusters` …).
+    pub fn plural(self) -> &'static str {
+        match self {
+            ResourceType::Cluster => "clusters",
+            ResourceType::Endpoint => "endpoints",
+            ResourceType::Listener => "listeners",
+            ResourceType::Route => "routes",
+            ResourceType::Secret => "secrets",
+        }
+    }
+}
+
+/// One named resource with its content version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned {
+    /// The resource name.
+    pub name: String,
+    /// The content version (hash of the canonical JSON).
+    pub version: String,
+    /// The packed resource.
+    pub resource: Any,
+}
+
+/// Everything compiled for one proxy.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resources {
+    /// Listeners.
+    pub listeners: Vec<Listener>,
+    /// Route configurations.
+    pub routes: Vec<RouteConfiguration>,
+    /// Clusters.
+    pub clusters: Vec<Cluster>,
+    /// Endpoints.
+    pub endpoints: Vec<ClusterLoadAssignment>,
+    /// Secrets.
+    pub secrets: Vec<Secret>,
+}
+
+fn versioned<M: Message + Name>(items: &[M], name: impl Fn(&M) -> &str) -> BTreeMap<String, Versioned> {
+    items
+        .iter()
+        .map(|m| {
+            let n = name(m).to_string();
+            (
+                n.clone(),
+                Versioned {
+                    name: n,
+                    version: json::version_of(m),
+                    resource: any(m),
+                },
+            )
+        })
+        .collect()
+}
+
+impl Resources {
+    /// The resources of one type, by name, each with its content version.
+    pub fn of_type(&self, t: ResourceType) -> BTreeMap<String, Versioned> {
+        match t {
+            ResourceType::Cluster => versioned(&self.clusters, |c| &c.name),
+            ResourceType::Endpoint => versioned(&self.endpoints, |c| &c.cluster_name),
+            ResourceType::Listener => versioned(&self.listeners, |c| &c.name),
+            ResourceType::Route => versioned(&self.routes, |c| &c.name),
+            ResourceType::Secret => versioned(&self.secrets, |c| &c.name),
+        }
+    }
+
+    /// Every resource as protobuf JSON, grouped by type URL (object keys and
+    /// resources sorted): what `meshctl xds` prints.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        for t in ResourceType::ALL {
+            let list: Vec<serde_json::Value> = match t {
+                ResourceType::Cluster => self.clusters.iter().map(json::to_json).collect(),
+                ResourceType::Endpoint => self.endpoints.iter().map(json::to_json).collect(),
+                ResourceType::Listener => self.listeners.iter().map(json::to_json).collect(),
+                ResourceType::Route => self.routes.iter().map(json::to_json).collect(),
+                ResourceType::Secret => self.secrets.iter().map(json::to_json).collect(),
+            };
+            out.insert(t.type_url(), serde_json::Value::Array(list));
+        }
+        serde_json::Value::Object(out)
+    }
+
+    /// Sorts every list by name, so equal configurations give equal output.
+    pub fn sort(&mut self) {
+        self.listeners.sort_by(|a, b| a.name.cmp(&b.name));
+        self.routes.sort_by(|a, b| a.name.cmp(&b.name));
+        self.clusters.sort_by(|a, b| a.name.cmp(&b.name));
+        self.endpoints.sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
+        self.secrets.sort_by(|a, b| a.name.cmp(&b.name));
+        self.listeners.dedup_by(|a, b| a.name == b.name);
+        self.routes.dedup_by(|a, b| a.name == b.name);
+        self.clusters.dedup_by(|a, b| a.name == b.name);
+        self.endpoints.dedup_by(|a, b| a.cluster_name == b.cluster_name);
+        self.secrets.dedup_by(|a, b| a.name == b.name);
+    }
+}
+
+/// A workload certificate secret (`default`): chain and key in PEM.
+pub fn certificate_secret(name: &str, chain_pem: &str, key_pem: &str) -> Secret {
+    use envoy_types::pb::envoy::config::core::v3::{data_source::Specifier, DataSource};
+    Secret {
+        name: name.to_string(),
+        r#type: Some(secret::Type::TlsCertificate(TlsCertificate {
+            certificate_chain: Some(DataSource {
+                specifier: Some(Specifier::InlineString(chain_pem.to_string())),
+                ..Default::default()
+            }),
+            private_key: Some(DataSource {
+                specifier: Some(Specifier::InlineString(key_pem.to_string())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })),
+    }
+}
+
+/// A root certificate secret (`ROOTCA`).
+pub fn root_secret(name: &str, root_pem: &str) -> Secret {
+    use envoy_types::pb::envoy::config::core::v3::{data_source::Specifier, DataSource};
+    Secret {
+        name: name.to_string(),
+        r#type: Some(secret::Type::ValidationContext(CertificateValidationContext {
+            trusted_ca: Some(DataSource {
+                specifier: Some(Specifier::InlineString(root_pem.to_string())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })),
+    }
+}
+
+fn staticize_sds(s: &mut SdsSecretConfig) {
+    // A secret config with only a name refers to a static secret.
+    s.sds_config = None;
+}
+
+fn staticize_common(c: &mut CommonTlsContext) {
+    c.tls_certificate_sds_secret_configs.iter_mut().for_each(staticize_sds);
+    match &mut c.validation_context_type {
+        Some(ValidationContextType::CombinedValidationContext(v)) => {
+            if let Some(s) = &mut v.validation_context_sds_secret_config {
+                staticize_sds(s);
+            }
+        }
+        Some(ValidationContextType::ValidationContextSdsSecretConfig(s)) => staticize_sds(s),
+        _ => {}
+    }
+}
+
+fn staticize_transport_socket(ts: &mut TransportSocket) {
+    let Some(transport_socket::ConfigType::TypedConfig(a)) = &mut ts.config_type else {
+        return;
+    };
+    if a.type_url == UpstreamTlsContext::type_url() {
+        if let Ok(mut u) = UpstreamTlsContext::decode(a.value.as_slice()) {
+            if let Some(c) = &mut u.common_tls_context {
+                staticize_common(c);
+            }
+            *a = any(&u);
+        }
+    } else if a.type_url == DownstreamTlsContext::type_url() {
+        if let Ok(mut d) = DownstreamTlsContext::decode(a.value.as_slice()) {
+            if let Some(c) = &mut d.common_tls_context {
+                staticize_common(c);
+            }
+            *a = any(&d);
+        }
+    }
+}
+
+/// One static Envoy bootstrap holding every resource: EDS clusters get their
+/// load assignment inline, RDS references become inline route
+/// configurations, SDS references point at static secrets. `envoy --mode
+/// validate` accepts it.
+pub fn static_bootstrap(r: &Resources, node_id: &str, node_cluster: &str, admin_port: u16) -> Bootstrap {
+    let endpoints: BTreeMap<&str, &ClusterLoadAssignment> =
+        r.endpoints.iter().map(|e| (e.cluster_name.as_str(), e)).collect();
+    let routes: BTreeMap<&str, &RouteConfiguration> = r.routes.iter().map(|x| (x.name.as_str(), x)).collect();
+    let clusters = r
+        .clusters
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            if c.eds_cluster_config.is_some() {
+                let la = endpoints
+                    .get(c.name.as_str())
+                    .map(|e| (*e).clone())
+                    .unwrap_or_else(|| ClusterLoadAssignment {
+                        cluster_name: c.name.clone(),
+                        ..Default::default()
+                    });
+                c.eds_cluster_config = None;
+                c.cluster_discovery_type = Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32));
+                c.load_assignment = Some(la);
+            }
+            if let Some(ts) = &mut c.transport_socket {
+                staticize_transport_socket(ts);
+            }
+            for m in &mut c.transport_socket_matches {
+                if let Some(ts) = &mut m.transport_socket {
+                    staticize_transport_socket(ts);
+                }
+            }
+            c
+        })
+        .collect();
+    let listeners = r
+        .listeners
+        .iter()
+        .map(|l| {
+            let mut l = l.clone();
+            for chain in &mut l.filter_chains {
+                if let Some(ts) = &mut chain.transport_socket {
+                    staticize_transport_socket(ts);
+                }
+                for f in &mut chain.filters {
+                    let Some(filter::ConfigType::TypedConfig(a)) = &mut f.config_type else {
+                        continue;
+                    };
+                    if a.type_url != HttpConnectionManager::type_url() {
+                        continue;
+                    }
+                    let Ok(mut hcm) = HttpConnectionManager::decode(a.value.as_slice()) else {
+                        continue;
+                    };
+                    if let Some(RouteSpecifier::Rds(rds)) = &hcm.route_specifier {
+                        let rc = routes
+                            .get(rds.route_config_name.as_str())
+                            .map(|x| (*x).clone())
+                            .unwrap_or_else(|| RouteConfiguration {
+                                name: rds.route_config_name.clone(),
+                                ..Default::default()
+                            });
+                        hcm.route_specifier = Some(RouteSpecifier::RouteConfig(rc));
+                        *a = any(&hcm);
+                    }
+                }
+            }
+            l
+        })
+        .collect();
+    Bootstrap {
+        node: Some(Node {
+            id: node_id.to_string(),
+            cluster: node_cluster.to_string(),
+            ..Default::default()
+        }),
+        admin: Some(Admin {
+            address: Some(socket_address("127.0.0.1", admin_port)),
+            ..Default::default()
+        }),
+        static_resources: Some(bootstrap::StaticResources {
+            listeners,
+            clusters,
+            secrets: r.secrets.clone(),
+        }),
+        ..Default::default()
+    }
+}
