@@ -4,5 +4,6 @@
 //!
 //! The library crates are I/O-free; this package is where files are read.
 
+pub mod controller;
 pub mod input;
 pub mod sample;

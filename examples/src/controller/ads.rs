@@ -1,0 +1,745 @@
+//! The aggregated discovery service: state of the world and incremental
+//! (delta) xDS over one gRPC stream per proxy.
+//!
+//! Per connection the server keeps, per type, the subscription, the last
+//! nonce and version sent, and what was ACKed or NACKed:
+//!
+//! * CDS and LDS are wildcard subscriptions; EDS, RDS and SDS are by name.
+//! * A request is answered only when it opens a stream or a type (empty
+//!   nonce) or changes the subscribed names. A request carrying the current
+//!   nonce and the same names is an ACK; with `error_detail` it is a NACK,
+//!   recorded, and the rejected version is never sent again on that stream
+//!   (Envoy keeps serving its last good config). Stale nonces are ignored.
+//! * On a mesh change each connection compares its per-type content
+//!   versions and pushes only the types whose content changed, in the order
+//!   CDS, EDS, LDS, RDS, SDS.
+//! * Workload certificates are renewed at half their lifetime and the new
+//!   `default` secret is pushed.
+
+use super::hub::{Compiled, Generation, Hub, Nack, ProxyStatus, TypeSet, TypeStatus, unix_now};
+use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse, Resource,
+    aggregated_discovery_service_server::{
+        AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
+    },
+};
+use envoy_types::pb::google::protobuf::value::Kind;
+use mesh_xds::proxy::{Proxy, ProxyKind};
+use mesh_xds::resources::ResourceType;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+/// The order in which a change is pushed.
+pub const PUSH_ORDER: [ResourceType; 5] = [
+    ResourceType::Cluster,
+    ResourceType::Endpoint,
+    ResourceType::Listener,
+    ResourceType::Route,
+    ResourceType::Secret,
+];
+
+/// The tonic service.
+#[derive(Debug, Clone)]
+pub struct AdsService {
+    hub: Arc<Hub>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl AdsService {
+    /// A service over `hub`; streams end when `shutdown` turns true.
+    pub fn new(hub: Arc<Hub>, shutdown: watch::Receiver<bool>) -> AdsService {
+        AdsService { hub, shutdown }
+    }
+
+    /// The gRPC server of this service.
+    pub fn into_server(self) -> AggregatedDiscoveryServiceServer<AdsService> {
+        AggregatedDiscoveryServiceServer::new(self)
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(usize::MAX)
+    }
+}
+
+#[tonic::async_trait]
+impl AggregatedDiscoveryService for AdsService {
+    type StreamAggregatedResourcesStream = ReceiverStream<Result<DiscoveryResponse, Status>>;
+    type DeltaAggregatedResourcesStream = ReceiverStream<Result<DeltaDiscoveryResponse, Status>>;
+
+    async fn stream_aggregated_resources(
+        &self,
+        request: Request<Streaming<DiscoveryRequest>>,
+    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
+        let inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(16);
+        let hub = self.hub.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = run_sotw(hub, inbound, tx.clone(), shutdown).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn delta_aggregated_resources(
+        &self,
+        request: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
+        let inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(16);
+        let hub = self.hub.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = run_delta(hub, inbound, tx.clone(), shutdown).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+fn string_field(node: &Node, key: &str) -> Option<String> {
+    let v = node.metadata.as_ref()?.fields.get(key)?;
+    match &v.kind {
+        Some(Kind::StringValue(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The proxy a node describes: kind, IP and name from the Istio node id
+/// (`sidecar~10.1.0.5~reviews-v1.bookinfo~bookinfo.svc.cluster.local`),
+/// then the node metadata as Istio's agent sends it: `NAMESPACE`, `NAME`,
+/// `LABELS` (a struct of strings), `SERVICE_ACCOUNT`, `INSTANCE_IPS`
+/// (comma-separated).
+pub fn proxy_from_node(node: &Node) -> Result<Proxy, Status> {
+    let mut p =
+        Proxy::from_node_id(&node.id).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    if let Some(ns) = string_field(node, "NAMESPACE") {
+        p.namespace = ns;
+    }
+    if let Some(name) = string_field(node, "NAME") {
+        p.workload = Some(name);
+    }
+    if let Some(sa) = string_field(node, "SERVICE_ACCOUNT") {
+        p.service_account = sa;
+    }
+    if let Some(ips) = string_field(node, "INSTANCE_IPS") {
+        let parsed: Vec<std::net::IpAddr> = ips
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        if !parsed.is_empty() {
+            p.ips = parsed;
+        }
+    }
+    if let Some(Kind::StructValue(s)) = node
+        .metadata
+        .as_ref()
+        .and_then(|m| m.fields.get("LABELS"))
+        .and_then(|v| v.kind.as_ref())
+    {
+        for (k, v) in &s.fields {
+            if let Some(Kind::StringValue(v)) = &v.kind {
+                p.labels.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Ok(p)
+}
+
+fn kind_name(k: ProxyKind) -> &'static str {
+    match k {
+        ProxyKind::Sidecar => "sidecar",
+        ProxyKind::Router => "router",
+    }
+}
+
+/// What one connection serves: the compiled mesh of its shape, and its
+/// certificates.
+struct Served {
+    hub: Arc<Hub>,
+    connection: u64,
+    proxy: Proxy,
+    generation: Arc<Generation>,
+    compiled: Arc<Compiled>,
+    secrets: Arc<TypeSet>,
+    rotate_at: SystemTime,
+}
+
+impl Served {
+    fn new(hub: Arc<Hub>, proxy: Proxy, protocol: &'static str) -> Served {
+        let generation = hub.current();
+        let compiled = hub.compiled(&generation, &proxy);
+        let connection = hub.connection_id();
+        hub.metrics.connect();
+        hub.set_status(ProxyStatus {
+            connection,
+            node_id: proxy.id.clone(),
+            kind: kind_name(proxy.kind),
+            namespace: proxy.namespace.clone(),
+            labels: proxy.labels.clone(),
+            identity: hub.ca.spiffe_id(&proxy.namespace, &proxy.service_account),
+            protocol,
+            connected_at: unix_now(),
+            generation: generation.id,
+            types: BTreeMap::new(),
+        });
+        tracing::info!(connection, node = %proxy.id, protocol, "proxy connected");
+        let mut s = Served {
+            hub,
+            connection,
+            proxy,
+            generation,
+            compiled,
+            secrets: Arc::default(),
+            rotate_at: SystemTime::now() + std::time::Duration::from_secs(3600),
+        };
+        s.refresh_secrets();
+        s
+    }
+
+    fn refresh_secrets(&mut self) {
+        if let Some((set, rotate_at)) = self.hub.secrets(&self.proxy) {
+            // Secrets the compiler emits (e.g. gateway credentials) join
+            // the CA's.
+            let compiled = self.compiled.get(ResourceType::Secret);
+            if compiled.items.is_empty() {
+                self.secrets = set;
+            } else {
+                let mut items = compiled.items.clone();
+                items.extend(set.items.clone());
+                self.secrets = Arc::new(TypeSet::new(items));
+            }
+            self.rotate_at = rotate_at;
+        } else {
+            self.rotate_at = SystemTime::now() + std::time::Duration::from_secs(10);
+        }
+    }
+
+    fn set(&self, t: ResourceType) -> Arc<TypeSet> {
+        match t {
+            ResourceType::Secret => self.secrets.clone(),
+            _ => self.compiled.get(t),
+        }
+    }
+
+    /// Moves to generation `g`; returns whether it is new.
+    fn advance(&mut self, g: Arc<Generation>) -> bool {
+        if g.id == self.generation.id {
+            return false;
+        }
+        self.compiled = self.hub.compiled(&g, &self.proxy);
+        self.generation = g;
+        let id = self.generation.id;
+        self.hub
+            .update_status(self.connection, |s| s.generation = id);
+        if !self.compiled.get(ResourceType::Secret).items.is_empty() {
+            self.refresh_secrets();
+        }
+        true
+    }
+
+    fn status(&self, t: ResourceType, f: impl FnOnce(&mut TypeStatus)) {
+        self.hub.update_status(self.connection, |s| {
+            f(s.types.entry(t.type_url()).or_default());
+        });
+    }
+
+    fn nack(&self, t: ResourceType, version: String, error: String) {
+        tracing::warn!(
+            connection = self.connection,
+            node = %self.proxy.id,
+            r#type = t.plural(),
+            version = %version,
+            error = %error,
+            "proxy rejected a config (NACK); keeping its last good config"
+        );
+        self.hub.metrics.nack(t);
+        self.status(t, |s| {
+            s.nack = Some(Nack {
+                version,
+                error,
+                at: unix_now(),
+            });
+        });
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.hub.metrics.disconnect();
+        self.hub.remove_status(self.connection);
+        tracing::info!(connection = self.connection, node = %self.proxy.id, "proxy disconnected");
+    }
+}
+
+async fn sleep_until_system(t: SystemTime) {
+    let d = t
+        .duration_since(SystemTime::now())
+        .unwrap_or(std::time::Duration::ZERO);
+    tokio::time::sleep(d).await;
+}
+
+/// Sleeps until `deadline`, or forever when there is none.
+async fn sleep_until_deadline(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn shutdown_signal(rx: &mut watch::Receiver<bool>) {
+    while !*rx.borrow_and_update() {
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// State of the world.
+
+#[derive(Debug, Default)]
+struct SotwType {
+    /// `None`: wildcard.
+    names: Option<BTreeSet<String>>,
+    nonce: String,
+    sent: Option<String>,
+    nacked: Option<String>,
+}
+
+struct Sotw {
+    served: Served,
+    tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+    types: BTreeMap<ResourceType, SotwType>,
+    nonce: u64,
+}
+
+fn wildcard_type(t: ResourceType) -> bool {
+    matches!(t, ResourceType::Cluster | ResourceType::Listener)
+}
+
+fn requested_names(t: ResourceType, names: &[String]) -> Option<BTreeSet<String>> {
+    if wildcard_type(t) && (names.is_empty() || names.iter().any(|n| n == "*")) {
+        return None;
+    }
+    Some(names.iter().filter(|n| *n != "*").cloned().collect())
+}
+
+impl Sotw {
+    async fn handle(&mut self, r: DiscoveryRequest) -> Result<(), Status> {
+        let Some(t) = ResourceType::from_type_url(&r.type_url) else {
+            tracing::debug!(type_url = %r.type_url, "request for an unknown type: ignored");
+            return Ok(());
+        };
+        let names = requested_names(t, &r.resource_names);
+        let st = self.types.entry(t).or_default();
+        if !r.response_nonce.is_empty() && r.response_nonce != st.nonce {
+            // A stale nonce: Envoy has a newer response coming.
+            return Ok(());
+        }
+        if let Some(err) = &r.error_detail {
+            if !r.response_nonce.is_empty() {
+                let version = st.sent.clone().unwrap_or_default();
+                st.nacked = Some(version.clone());
+                self.served.nack(t, version, err.message.clone());
+                return Ok(());
+            }
+        }
+        let changed = st.names != names;
+        if r.response_nonce.is_empty() || changed {
+            st.names = names;
+            let n = st.names.as_ref().map_or(usize::MAX, BTreeSet::len);
+            self.served.status(t, |s| s.subscribed = n);
+            return self.respond(t, true, None).await;
+        }
+        // An ACK.
+        let acked = st.sent.clone();
+        self.served.status(t, |s| s.acked = acked);
+        Ok(())
+    }
+
+    async fn respond(
+        &mut self,
+        t: ResourceType,
+        force: bool,
+        cause: Option<Instant>,
+    ) -> Result<(), Status> {
+        let set = self.served.set(t);
+        let Some(st) = self.types.get_mut(&t) else {
+            return Ok(());
+        };
+        let version = set.version_of(st.names.as_ref());
+        if !force && st.sent.as_deref() == Some(version.as_str()) {
+            return Ok(());
+        }
+        if st.nacked.as_deref() == Some(version.as_str()) {
+            return Ok(());
+        }
+        let resources = set
+            .items
+            .values()
+            .filter(|v| st.names.as_ref().is_none_or(|n| n.contains(&v.name)))
+            .map(|v| v.resource.clone())
+            .collect();
+        self.nonce += 1;
+        let nonce = self.nonce.to_string();
+        st.nonce = nonce.clone();
+        st.sent = Some(version.clone());
+        let response = DiscoveryResponse {
+            version_info: version.clone(),
+            resources,
+            type_url: t.type_url(),
+            nonce,
+            ..Default::default()
+        };
+        self.tx
+            .send(Ok(response))
+            .await
+            .map_err(|_| Status::cancelled("stream closed"))?;
+        self.served.hub.metrics.push(t, cause.map(|c| c.elapsed()));
+        self.served.status(t, |s| {
+            s.sent = Some(version);
+            s.pushes += 1;
+        });
+        Ok(())
+    }
+
+    async fn push_all(&mut self, cause: Option<Instant>) -> Result<(), Status> {
+        for t in PUSH_ORDER {
+            if self.types.contains_key(&t) {
+                self.respond(t, false, cause).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn run_sotw(
+    hub: Arc<Hub>,
+    mut inbound: Streaming<DiscoveryRequest>,
+    tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), Status> {
+    let Some(first) = inbound.message().await? else {
+        return Ok(());
+    };
+    let node = first
+        .node
+        .as_ref()
+        .ok_or_else(|| Status::invalid_argument("the first request carries no node"))?;
+    let proxy = proxy_from_node(node)?;
+    let mut generations = hub.subscribe();
+    generations.borrow_and_update();
+    let debounce = hub.options.push_debounce;
+    let mut c = Sotw {
+        served: Served::new(hub, proxy, "sotw"),
+        tx,
+        types: BTreeMap::new(),
+        nonce: 0,
+    };
+    c.handle(first).await?;
+    let mut push_at = None;
+    let mut closed = false;
+    loop {
+        tokio::select! {
+            m = inbound.message() => match m {
+                Ok(Some(r)) => c.handle(r).await?,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    tracing::debug!(connection = c.served.connection, error = %e, "stream error");
+                    return Ok(());
+                }
+            },
+            changed = generations.changed(), if !closed => {
+                if changed.is_err() {
+                    closed = true;
+                } else if push_at.is_none() {
+                    push_at = Some(tokio::time::Instant::now() + debounce);
+                }
+            }
+            () = sleep_until_deadline(push_at) => {
+                push_at = None;
+                let g = generations.borrow_and_update().clone();
+                if c.served.advance(g) {
+                    let cause = c.served.generation.published;
+                    c.push_all(Some(cause)).await?;
+                }
+            }
+            () = sleep_until_system(c.served.rotate_at) => {
+                c.served.refresh_secrets();
+                c.respond(ResourceType::Secret, false, None).await?;
+            }
+            () = shutdown_signal(&mut shutdown) => {
+                return Err(Status::unavailable("the controller is shutting down"));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Incremental (delta).
+
+#[derive(Debug, Default)]
+struct DeltaType {
+    wildcard: bool,
+    names: BTreeSet<String>,
+    /// What the proxy holds: name → version.
+    sent: HashMap<String, String>,
+    /// Versions rejected: name → version.
+    nacked: HashMap<String, String>,
+    /// Responses not yet answered: nonce → (system version, what was sent).
+    pending: HashMap<String, (String, Vec<(String, String)>)>,
+}
+
+struct Delta {
+    served: Served,
+    tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
+    types: BTreeMap<ResourceType, DeltaType>,
+    nonce: u64,
+}
+
+impl Delta {
+    async fn handle(&mut self, r: DeltaDiscoveryRequest) -> Result<(), Status> {
+        let Some(t) = ResourceType::from_type_url(&r.type_url) else {
+            tracing::debug!(type_url = %r.type_url, "request for an unknown type: ignored");
+            return Ok(());
+        };
+        let first = !self.types.contains_key(&t);
+        let st = self.types.entry(t).or_default();
+        if !r.response_nonce.is_empty() {
+            if let Some((version, sent)) = st.pending.remove(&r.response_nonce) {
+                match &r.error_detail {
+                    Some(err) => {
+                        for (n, v) in sent {
+                            st.sent.remove(&n);
+                            st.nacked.insert(n, v);
+                        }
+                        self.served.nack(t, version, err.message.clone());
+                    }
+                    None => self.served.status(t, |s| s.acked = Some(version)),
+                }
+            }
+        }
+        if first {
+            st.sent.extend(r.initial_resource_versions.clone());
+            if wildcard_type(t) && r.resource_names_subscribe.is_empty() {
+                st.wildcard = true;
+            }
+        }
+        let mut subscribed = false;
+        for n in &r.resource_names_subscribe {
+            if n == "*" {
+                subscribed |= !st.wildcard;
+                st.wildcard = true;
+            } else {
+                subscribed |= st.names.insert(n.clone());
+                // A re-subscription asks for the resource again.
+                subscribed |= st.sent.remove(n).is_some();
+            }
+        }
+        for n in &r.resource_names_unsubscribe {
+            if n == "*" {
+                st.wildcard = false;
+            } else {
+                st.names.remove(n);
+                st.sent.remove(n);
+            }
+        }
+        let n = if st.wildcard {
+            usize::MAX
+        } else {
+            st.names.len()
+        };
+        self.served.status(t, |s| s.subscribed = n);
+        if first || subscribed {
+            self.push(t, None).await?;
+        }
+        Ok(())
+    }
+
+    async fn push(&mut self, t: ResourceType, cause: Option<Instant>) -> Result<(), Status> {
+        let set = self.served.set(t);
+        let Some(st) = self.types.get_mut(&t) else {
+            return Ok(());
+        };
+        let wanted = |name: &str| st.wildcard || st.names.contains(name);
+        let mut resources = Vec::new();
+        let mut sent = Vec::new();
+        for v in set.items.values() {
+            if !wanted(&v.name)
+                || st.sent.get(&v.name) == Some(&v.version)
+                || st.nacked.get(&v.name) == Some(&v.version)
+            {
+                continue;
+            }
+            resources.push(Resource {
+                name: v.name.clone(),
+                version: v.version.clone(),
+                resource: Some(v.resource.clone()),
+                ..Default::default()
+            });
+            sent.push((v.name.clone(), v.version.clone()));
+        }
+        let mut removed: Vec<String> = st
+            .sent
+            .keys()
+            .filter(|n| !wanted(n) || !set.items.contains_key(*n))
+            .cloned()
+            .collect();
+        removed.sort();
+        if resources.is_empty() && removed.is_empty() {
+            return Ok(());
+        }
+        for n in &removed {
+            st.sent.remove(n);
+        }
+        for (n, v) in &sent {
+            st.sent.insert(n.clone(), v.clone());
+        }
+        self.nonce += 1;
+        let nonce = self.nonce.to_string();
+        if st.pending.len() > 64 {
+            st.pending.clear();
+        }
+        st.pending
+            .insert(nonce.clone(), (set.version.clone(), sent));
+        let response = DeltaDiscoveryResponse {
+            system_version_info: set.version.clone(),
+            resources,
+            type_url: t.type_url(),
+            removed_resources: removed,
+            nonce,
+            ..Default::default()
+        };
+        self.tx
+            .send(Ok(response))
+            .await
+            .map_err(|_| Status::cancelled("stream closed"))?;
+        self.served.hub.metrics.push(t, cause.map(|c| c.elapsed()));
+        let version = set.version.clone();
+        self.served.status(t, |s| {
+            s.sent = Some(version);
+            s.pushes += 1;
+        });
+        Ok(())
+    }
+
+    async fn push_all(&mut self, cause: Option<Instant>) -> Result<(), Status> {
+        for t in PUSH_ORDER {
+            if self.types.contains_key(&t) {
+                self.push(t, cause).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn run_delta(
+    hub: Arc<Hub>,
+    mut inbound: Streaming<DeltaDiscoveryRequest>,
+    tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), Status> {
+    let Some(first) = inbound.message().await? else {
+        return Ok(());
+    };
+    let node = first
+        .node
+        .as_ref()
+        .ok_or_else(|| Status::invalid_argument("the first request carries no node"))?;
+    let proxy = proxy_from_node(node)?;
+    let mut generations = hub.subscribe();
+    generations.borrow_and_update();
+    let debounce = hub.options.push_debounce;
+    let mut c = Delta {
+        served: Served::new(hub, proxy, "delta"),
+        tx,
+        types: BTreeMap::new(),
+        nonce: 0,
+    };
+    c.handle(first).await?;
+    let mut push_at = None;
+    let mut closed = false;
+    loop {
+        tokio::select! {
+            m = inbound.message() => match m {
+                Ok(Some(r)) => c.handle(r).await?,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    tracing::debug!(connection = c.served.connection, error = %e, "stream error");
+                    return Ok(());
+                }
+            },
+            changed = generations.changed(), if !closed => {
+                if changed.is_err() {
+                    closed = true;
+                } else if push_at.is_none() {
+                    push_at = Some(tokio::time::Instant::now() + debounce);
+                }
+            }
+            () = sleep_until_deadline(push_at) => {
+                push_at = None;
+                let g = generations.borrow_and_update().clone();
+                if c.served.advance(g) {
+                    let cause = c.served.generation.published;
+                    c.push_all(Some(cause)).await?;
+                }
+            }
+            () = sleep_until_system(c.served.rotate_at) => {
+                c.served.refresh_secrets();
+                c.push(ResourceType::Secret, None).await?;
+            }
+            () = shutdown_signal(&mut shutdown) => {
+                return Err(Status::unavailable("the controller is shutting down"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::google::protobuf::{Struct, Value};
+
+    fn s(v: &str) -> Value {
+        Value {
+            kind: Some(Kind::StringValue(v.into())),
+        }
+    }
+
+    #[test]
+    fn a_node_describes_its_proxy() {
+        let node = Node {
+            id: "sidecar~10.1.0.5~reviews-v1-abc.bookinfo~bookinfo.svc.cluster.local".into(),
+            metadata: Some(Struct {
+                fields: [
+                    ("NAMESPACE".to_string(), s("bookinfo")),
+                    ("SERVICE_ACCOUNT".to_string(), s("bookinfo-reviews")),
+                    ("INSTANCE_IPS".to_string(), s("10.1.0.5,fd00::5")),
+                    (
+                        "LABELS".to_string(),
+                        Value {
+                            kind: Some(Kind::StructValue(Struct {
+                                fields: [("app".to_string(), s("reviews"))].into(),
+                            })),
+                        },
+                    ),
+                ]
+                .into(),
+            }),
+            ..Default::default()
+        };
+        let p = proxy_from_node(&node).unwrap();
+        assert_eq!(p.kind, ProxyKind::Sidecar);
+        assert_eq!(p.namespace, "bookinfo");
+        assert_eq!(p.service_account, "bookinfo-reviews");
+        assert_eq!(p.ips.len(), 2);
+        assert_eq!(p.labels.get("app").map(String::as_str), Some("reviews"));
+        assert!(proxy_from_node(&Node::default()).is_err());
+    }
+}

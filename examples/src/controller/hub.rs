@@ -1,0 +1,405 @@
+//! The state every ADS connection shares: the current mesh generation, the
+//! compiled resources of each proxy shape (shared through `Arc` by every
+//! proxy of that shape), the CA, the connected proxies' status and the
+//! metrics.
+
+use super::ca::Ca;
+use super::metrics::Metrics;
+use mesh_model::labels::Labels;
+use mesh_model::snapshot::Snapshot;
+use mesh_xds::proxy::{Proxy, ProxyKind};
+use mesh_xds::resources::{ResourceType, Resources, Versioned};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::watch;
+
+/// Compiles a mesh for one proxy (the signature of the xDS compiler).
+pub type CompileFn = Arc<dyn Fn(&Snapshot, &Proxy) -> Resources + Send + Sync>;
+
+/// One version of the mesh.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    /// Increases with every new mesh.
+    pub id: u64,
+    /// The mesh.
+    pub snapshot: Snapshot,
+    /// When it was published (push latency is measured from here).
+    pub published: Instant,
+}
+
+/// The resources of one type, by name, with a version of the whole set.
+#[derive(Debug, Clone, Default)]
+pub struct TypeSet {
+    /// Resources by name.
+    pub items: BTreeMap<String, Versioned>,
+    /// The version of the whole set (hash of names and versions).
+    pub version: String,
+}
+
+impl TypeSet {
+    /// A set from named, versioned resources.
+    pub fn new(items: BTreeMap<String, Versioned>) -> TypeSet {
+        let version = set_version(
+            items
+                .values()
+                .map(|v| (v.name.as_str(), v.version.as_str())),
+        );
+        TypeSet { items, version }
+    }
+
+    /// The version of the resources among `names` (all when `None`).
+    pub fn version_of(&self, names: Option<&BTreeSet<String>>) -> String {
+        match names {
+            None => self.version.clone(),
+            Some(n) => set_version(
+                self.items
+                    .values()
+                    .filter(|v| n.contains(&v.name))
+                    .map(|v| (v.name.as_str(), v.version.as_str())),
+            ),
+        }
+    }
+}
+
+/// The version of a set of (name, version) pairs.
+pub fn set_version<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (n, v) in pairs {
+        for b in n.bytes().chain([0]).chain(v.bytes()).chain([0]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Everything compiled for one proxy shape, one `Arc` per type so that
+/// unchanged types are shared across generations' comparisons.
+#[derive(Debug, Default)]
+pub struct Compiled {
+    /// Per type (secrets excluded: they come from the CA).
+    pub types: BTreeMap<ResourceType, Arc<TypeSet>>,
+}
+
+impl Compiled {
+    /// From compiled resources.
+    pub fn new(r: &Resources) -> Compiled {
+        let mut types = BTreeMap::new();
+        for t in [
+            ResourceType::Cluster,
+            ResourceType::Endpoint,
+            ResourceType::Listener,
+            ResourceType::Route,
+            ResourceType::Secret,
+        ] {
+            types.insert(t, Arc::new(TypeSet::new(r.of_type(t))));
+        }
+        Compiled { types }
+    }
+
+    /// The resources of type `t`.
+    pub fn get(&self, t: ResourceType) -> Arc<TypeSet> {
+        self.types.get(&t).cloned().unwrap_or_default()
+    }
+}
+
+/// What the compiled config of a proxy depends on: proxies with the same
+/// shape share one compiled copy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Shape {
+    kind: ProxyKind,
+    namespace: String,
+    workload: Option<String>,
+    labels: Vec<(String, String)>,
+    service_account: String,
+    ips: Vec<std::net::IpAddr>,
+}
+
+impl Shape {
+    /// The shape of a proxy.
+    pub fn of(p: &Proxy) -> Shape {
+        Shape {
+            kind: p.kind,
+            namespace: p.namespace.clone(),
+            workload: p.workload.clone(),
+            labels: p
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            service_account: p.service_account.clone(),
+            ips: p.ips.clone(),
+        }
+    }
+}
+
+type Cell = Arc<OnceLock<Arc<Compiled>>>;
+
+/// Push, connection and NACK state of one type on one connection.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypeStatus {
+    /// The version last sent.
+    pub sent: Option<String>,
+    /// The version last ACKed.
+    pub acked: Option<String>,
+    /// The last NACK.
+    pub nack: Option<Nack>,
+    /// Responses sent.
+    pub pushes: u64,
+    /// Resources subscribed (`*` for wildcard).
+    pub subscribed: usize,
+}
+
+/// A rejected version.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Nack {
+    /// The version Envoy rejected.
+    pub version: String,
+    /// Envoy's error message.
+    pub error: String,
+    /// When (seconds since the Unix epoch).
+    pub at: u64,
+}
+
+/// One connected proxy, as the debug port shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyStatus {
+    /// The connection id.
+    pub connection: u64,
+    /// The Envoy node id.
+    pub node_id: String,
+    /// `sidecar` or `router`.
+    pub kind: &'static str,
+    /// The namespace.
+    pub namespace: String,
+    /// The workload labels.
+    pub labels: Labels,
+    /// The SPIFFE identity.
+    pub identity: String,
+    /// `sotw` or `delta`.
+    pub protocol: &'static str,
+    /// Connected since (seconds since the Unix epoch).
+    pub connected_at: u64,
+    /// The mesh generation last pushed.
+    pub generation: u64,
+    /// Per type URL.
+    pub types: BTreeMap<String, TypeStatus>,
+}
+
+/// Settings of the ADS server.
+#[derive(Debug, Clone)]
+pub struct HubOptions {
+    /// Quiet time after a mesh change before connections push.
+    pub push_debounce: Duration,
+    /// The DNS suffix of the mesh (node ids).
+    pub domain_suffix: String,
+}
+
+impl Default for HubOptions {
+    fn default() -> Self {
+        HubOptions {
+            push_debounce: Duration::from_millis(20),
+            domain_suffix: "cluster.local".into(),
+        }
+    }
+}
+
+/// The shared state.
+pub struct Hub {
+    /// Settings.
+    pub options: HubOptions,
+    generation: watch::Sender<Arc<Generation>>,
+    compile: CompileFn,
+    cache: Mutex<(u64, HashMap<Shape, Cell>)>,
+    /// The CA.
+    pub ca: Arc<Ca>,
+    proxies: Mutex<BTreeMap<u64, ProxyStatus>>,
+    /// Metrics.
+    pub metrics: Metrics,
+    next_connection: std::sync::atomic::AtomicU64,
+    config_status: Mutex<serde_json::Value>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Hub {
+    /// A hub serving `snapshot` first.
+    pub fn new(
+        snapshot: Snapshot,
+        compile: CompileFn,
+        ca: Arc<Ca>,
+        options: HubOptions,
+    ) -> Arc<Hub> {
+        let (generation, _) = watch::channel(Arc::new(Generation {
+            id: 1,
+            snapshot,
+            published: Instant::now(),
+        }));
+        Arc::new(Hub {
+            options,
+            generation,
+            compile,
+            cache: Mutex::new((0, HashMap::new())),
+            ca,
+            proxies: Mutex::new(BTreeMap::new()),
+            metrics: Metrics::default(),
+            next_connection: std::sync::atomic::AtomicU64::new(1),
+            config_status: Mutex::new(serde_json::Value::Null),
+        })
+    }
+
+    /// Publishes a new mesh; connections push what changed for them.
+    pub fn publish(&self, snapshot: Snapshot) -> u64 {
+        let id = self.generation.borrow().id + 1;
+        self.generation.send_replace(Arc::new(Generation {
+            id,
+            snapshot,
+            published: Instant::now(),
+        }));
+        self.metrics.generation(id);
+        tracing::info!(generation = id, "published a new mesh");
+        id
+    }
+
+    /// The current generation.
+    pub fn current(&self) -> Arc<Generation> {
+        self.generation.borrow().clone()
+    }
+
+    /// A receiver of new generations.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Generation>> {
+        self.generation.subscribe()
+    }
+
+    /// The compiled resources of `proxy` in generation `g`, compiled once
+    /// per shape and generation.
+    pub fn compiled(&self, g: &Generation, proxy: &Proxy) -> Arc<Compiled> {
+        let cell = {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.0 != g.id {
+                if g.id < cache.0 {
+                    // An older generation (a slow connection): compile apart.
+                    drop(cache);
+                    return Arc::new(Compiled::new(&(self.compile)(&g.snapshot, proxy)));
+                }
+                *cache = (g.id, HashMap::new());
+            }
+            cache.1.entry(Shape::of(proxy)).or_default().clone()
+        };
+        cell.get_or_init(|| {
+            let started = Instant::now();
+            let mut r = (self.compile)(&g.snapshot, proxy);
+            r.sort();
+            let c = Arc::new(Compiled::new(&r));
+            self.metrics.compiled(started.elapsed());
+            c
+        })
+        .clone()
+    }
+
+    /// The SDS secrets of a proxy: `default` (its certificate) and `ROOTCA`,
+    /// and when to renew them.
+    pub fn secrets(&self, proxy: &Proxy) -> Option<(Arc<TypeSet>, SystemTime)> {
+        let cert =
+            match self
+                .ca
+                .certificate(&proxy.namespace, &proxy.service_account, SystemTime::now())
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(proxy = %proxy.id, error = %e, "could not issue a certificate");
+                    return None;
+                }
+            };
+        let r = Resources {
+            secrets: vec![
+                mesh_xds::resources::certificate_secret(
+                    mesh_xds::tls::SECRET_DEFAULT,
+                    &cert.chain_pem,
+                    &cert.key_pem,
+                ),
+                mesh_xds::resources::root_secret(mesh_xds::tls::SECRET_ROOTCA, self.ca.root_pem()),
+            ],
+            ..Default::default()
+        };
+        Some((
+            Arc::new(TypeSet::new(r.of_type(ResourceType::Secret))),
+            cert.rotate_at,
+        ))
+    }
+
+    /// A new connection id.
+    pub fn connection_id(&self) -> u64 {
+        self.next_connection
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records a connection's status.
+    pub fn set_status(&self, s: ProxyStatus) {
+        self.proxies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(s.connection, s);
+    }
+
+    /// Updates a connection's status in place.
+    pub fn update_status(&self, connection: u64, f: impl FnOnce(&mut ProxyStatus)) {
+        if let Some(s) = self
+            .proxies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&connection)
+        {
+            f(s);
+        }
+    }
+
+    /// Forgets a connection.
+    pub fn remove_status(&self, connection: u64) {
+        self.proxies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&connection);
+    }
+
+    /// Every connected proxy.
+    pub fn statuses(&self) -> Vec<ProxyStatus> {
+        self.proxies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Records the configuration sources' status (shown on the debug port).
+    pub fn set_config_status(&self, v: serde_json::Value) {
+        *self.config_status.lock().unwrap_or_else(|e| e.into_inner()) = v;
+    }
+
+    /// The configuration sources' status.
+    pub fn config_status(&self) -> serde_json::Value {
+        self.config_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
