@@ -342,13 +342,13 @@ impl Sotw {
             // A stale nonce: Envoy has a newer response coming.
             return Ok(());
         }
-        if let Some(err) = &r.error_detail {
-            if !r.response_nonce.is_empty() {
-                let version = st.sent.clone().unwrap_or_default();
-                st.nacked = Some(version.clone());
-                self.served.nack(t, version, err.message.clone());
-                return Ok(());
-            }
+        if let Some(err) = &r.error_detail
+            && !r.response_nonce.is_empty()
+        {
+            let version = st.sent.clone().unwrap_or_default();
+            st.nacked = Some(version.clone());
+            self.served.nack(t, version, err.message.clone());
+            return Ok(());
         }
         let changed = st.names != names;
         if r.response_nonce.is_empty() || changed {
@@ -358,6 +358,7 @@ impl Sotw {
             return self.respond(t, true, None).await;
         }
         // An ACK.
+        self.served.hub.metrics.ack(t);
         let acked = st.sent.clone();
         self.served.status(t, |s| s.acked = acked);
         Ok(())
@@ -511,17 +512,20 @@ impl Delta {
         };
         let first = !self.types.contains_key(&t);
         let st = self.types.entry(t).or_default();
-        if !r.response_nonce.is_empty() {
-            if let Some((version, sent)) = st.pending.remove(&r.response_nonce) {
-                match &r.error_detail {
-                    Some(err) => {
-                        for (n, v) in sent {
-                            st.sent.remove(&n);
-                            st.nacked.insert(n, v);
-                        }
-                        self.served.nack(t, version, err.message.clone());
+        if !r.response_nonce.is_empty()
+            && let Some((version, sent)) = st.pending.remove(&r.response_nonce)
+        {
+            match &r.error_detail {
+                Some(err) => {
+                    for (n, v) in sent {
+                        st.sent.remove(&n);
+                        st.nacked.insert(n, v);
                     }
-                    None => self.served.status(t, |s| s.acked = Some(version)),
+                    self.served.nack(t, version, err.message.clone());
+                }
+                None => {
+                    self.served.hub.metrics.ack(t);
+                    self.served.status(t, |s| s.acked = Some(version));
                 }
             }
         }

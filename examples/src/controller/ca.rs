@@ -193,15 +193,14 @@ impl Ca {
         now: SystemTime,
     ) -> Result<Arc<IssuedCert>, CaError> {
         let id = self.spiffe_id(namespace, service_account);
-        if let Some(c) = self
+        let cached = self
             .issued
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&id)
-        {
-            if now < c.rotate_at {
-                return Ok(c.clone());
-            }
+            .cloned();
+        if let Some(c) = cached.filter(|c| now < c.rotate_at) {
+            return Ok(c);
         }
         let cert = Arc::new(self.issue(&id, now)?);
         tracing::info!(identity = %id, serial = cert.serial, "issued a workload certificate");

@@ -364,14 +364,14 @@ fn domains(s: &Service, proxy_ns: &str, port: u16, suffix: &str) -> Vec<String> 
     let fqdn = s.hostname.as_str().to_string();
     let mut d = vec![fqdn.clone(), format!("{fqdn}.")];
     let short = format!(".svc.{suffix}");
-    if let Some(name_ns) = fqdn.strip_suffix(&short) {
-        if let Some((name, ns)) = name_ns.split_once('.') {
-            if ns == proxy_ns {
-                d.push(name.to_string());
-            }
-            d.push(name_ns.to_string());
-            d.push(format!("{name_ns}.svc"));
+    if let Some(name_ns) = fqdn.strip_suffix(&short)
+        && let Some((name, _)) = name_ns.split_once('.')
+    {
+        if name_ns.ends_with(&format!(".{proxy_ns}")) {
+            d.push(name.to_string());
         }
+        d.push(name_ns.to_string());
+        d.push(format!("{name_ns}.svc"));
     }
     d.extend(s.addresses.iter().cloned());
     let with_port: Vec<String> = d.iter().map(|h| format!("{h}:{port}")).collect();
@@ -540,7 +540,6 @@ fn fault_config(f: &mesh_model::networking::HttpFault) -> HttpFault {
             fault_delay_secifier: Some(fault_delay::FaultDelaySecifier::FixedDelay(duration(
                 d.fixed_delay,
             ))),
-            ..Default::default()
         }),
         abort: f.abort.as_ref().and_then(|a| {
             let error_type = match &a.error {

@@ -106,15 +106,16 @@ impl Compiled {
 }
 
 /// What the compiled config of a proxy depends on: proxies with the same
-/// shape share one compiled copy.
+/// shape share one compiled copy. The replicas of a workload (same kind,
+/// namespace, labels and service account) share one; the pod name and IPs
+/// are left out because the compiler does not read them (add them here if
+/// it starts to).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Shape {
     kind: ProxyKind,
     namespace: String,
-    workload: Option<String>,
     labels: Vec<(String, String)>,
     service_account: String,
-    ips: Vec<std::net::IpAddr>,
 }
 
 impl Shape {
@@ -123,14 +124,12 @@ impl Shape {
         Shape {
             kind: p.kind,
             namespace: p.namespace.clone(),
-            workload: p.workload.clone(),
             labels: p
                 .labels
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             service_account: p.service_account.clone(),
-            ips: p.ips.clone(),
         }
     }
 }

@@ -62,6 +62,7 @@ pub struct Metrics {
     connections: AtomicU64,
     pushes: [AtomicU64; 5],
     nacks: [AtomicU64; 5],
+    acks: [AtomicU64; 5],
     generation: AtomicU64,
     push_latency: Mutex<Histogram>,
     compile_time: Mutex<Histogram>,
@@ -109,6 +110,16 @@ impl Metrics {
     /// NACKs of type `t`.
     pub fn nacks(&self, t: ResourceType) -> u64 {
         self.nacks[index(t)].load(Ordering::Relaxed)
+    }
+
+    /// An ACK of type `t`.
+    pub fn ack(&self, t: ResourceType) {
+        self.acks[index(t)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// ACKs of type `t`.
+    pub fn acks(&self, t: ResourceType) -> u64 {
+        self.acks[index(t)].load(Ordering::Relaxed)
     }
 
     /// A new mesh generation.
@@ -159,6 +170,18 @@ impl Metrics {
                 "mesh_xds_nacks_total{{type=\"{}\"}} {}",
                 t.plural(),
                 self.nacks(t)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP mesh_xds_acks_total xDS responses accepted by a proxy, by type.\n# TYPE mesh_xds_acks_total counter"
+        );
+        for t in TYPES {
+            let _ = writeln!(
+                out,
+                "mesh_xds_acks_total{{type=\"{}\"}} {}",
+                t.plural(),
+                self.acks(t)
             );
         }
         let _ = writeln!(
