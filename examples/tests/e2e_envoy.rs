@@ -528,6 +528,120 @@ async fn mtls_rotation_and_gateway() {
     assert!(secret_pushes >= 4, "secret pushes: {secret_pushes}");
 }
 
+/// Scenario 4: AuthorizationPolicy on the server sidecar: a DENY path
+/// gets 403; an ALLOW policy by principal admits the right client and
+/// refuses another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_policy() {
+    let Some(envoy) = envoy_binary() else { return };
+    let v1 = Upstream::start("reviews-v1").await;
+    let v2 = Upstream::start("reviews-v2").await;
+    let ratings = Upstream::start("ratings").await;
+    let mesh = Mesh::new(4, &v1, &v2, Some(&ratings));
+    let config = TempDir::new("config");
+    let ca = TempDir::new("ca");
+    let (client_ip, ratings_ip, other_ip) = (mesh.ip(2), mesh.ip(3), mesh.ip(5));
+    let policies = format!(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{name: other, namespace: app}}
+spec:
+  workloadSelector: {{labels: {{app: other}}}}
+  egress:
+  - port: {{number: {port}, protocol: HTTP, name: http}}
+    bind: {other_ip}
+    captureMode: NONE
+    hosts: ["./*"]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {{name: deny-admin, namespace: app}}
+spec:
+  selector: {{matchLabels: {{app: ratings}}}}
+  action: DENY
+  rules: [{{to: [{{operation: {{paths: ["/admin*"]}}}}]}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {{name: allow-client, namespace: app}}
+spec:
+  selector: {{matchLabels: {{app: ratings}}}}
+  action: ALLOW
+  rules: [{{from: [{{source: {{principals: ["cluster.local/ns/app/sa/client"]}}}}]}}]
+"#,
+        port = mesh.port
+    );
+    write_file(&config.join("mesh.yaml"), &mesh.base());
+    write_file(&config.join("policies.yaml"), &policies);
+    let ctl = ControllerUnderTest::start(
+        &config.0,
+        &ca.0,
+        "127.0.0.1:0".parse().unwrap(),
+        Duration::from_secs(3600),
+    )
+    .await;
+    let client = Envoy::start(&envoy, ctl.ads, &client_spec(&client_ip));
+    let other = Envoy::start(
+        &envoy,
+        ctl.ads,
+        &ProxySpec {
+            gateway: false,
+            name: "other",
+            namespace: "app",
+            labels: &[("app", "other")],
+            service_account: "other",
+            ip: &other_ip,
+            delta: false,
+        },
+    );
+    let server = Envoy::start(
+        &envoy,
+        ctl.ads,
+        &ProxySpec {
+            gateway: false,
+            name: "ratings",
+            namespace: "app",
+            labels: &[("app", "ratings")],
+            service_account: "ratings",
+            ip: &ratings_ip,
+            delta: false,
+        },
+    );
+    client
+        .wait_listener(&format!("{client_ip}_{}", mesh.port))
+        .await;
+    other
+        .wait_listener(&format!("{other_ip}_{}", mesh.port))
+        .await;
+    server
+        .wait_listener(&format!("{ratings_ip}_{}", mesh.ratings_in))
+        .await;
+    let host = format!("ratings:{}", mesh.port);
+    let r = wait_for("the allowed client's request", LONG, || {
+        let (addr, host) = (mesh.client_addr(), host.clone());
+        async move { get(addr, &host, "/").await.ok().filter(|r| r.status == 200) }
+    })
+    .await;
+    assert_eq!(r.upstream().as_deref(), Some("ratings"));
+    let r = get(mesh.client_addr(), &host, "/admin/users")
+        .await
+        .expect("request");
+    assert_eq!(r.status, 403, "DENY path: {r:?}");
+    let other_addr: std::net::SocketAddr = format!("{other_ip}:{}", mesh.port).parse().unwrap();
+    let r = wait_for("the other client's answer", LONG, || {
+        let host = host.clone();
+        async move {
+            get(other_addr, &host, "/")
+                .await
+                .ok()
+                .filter(|r| r.status != 503)
+        }
+    })
+    .await;
+    assert_eq!(r.status, 403, "a principal outside the ALLOW policy: {r:?}");
+}
+
 /// Scenario 7c: the controller crashes; Envoy keeps serving its last
 /// config, reconnects to the restarted controller and converges on a new
 /// change.

@@ -19,7 +19,14 @@
 //!   with auto mTLS (DR-9) or the DestinationRule's TLS mode, and their
 //!   load assignments.
 //!
-//! What it does not: AuthorizationPolicy (RBAC filters),
+//! * AuthorizationPolicy ALLOW and DENY on sidecar inbound HTTP ports as
+//!   Envoy RBAC filters (DENY first, then ALLOW), for the fields
+//!   `principals`, `notPrincipals`, `namespaces`, `notNamespaces`, `paths`,
+//!   `notPaths`, `methods`, `notMethods`, `ports`, `notPorts`; a rule with
+//!   any other field fails closed (an ALLOW rule is dropped, a DENY rule
+//!   matches every request).
+//!
+//! What it does not: AUDIT and CUSTOM policies, `when` conditions,
 //! RequestAuthentication, captured (iptables) sidecars' `virtualInbound`
 //! / `virtualOutbound`, TCP/TLS routes, mirrors, CORS, header operations
 //! on destinations, Sidecar egress host scoping.
@@ -335,7 +342,7 @@ fn sidecar_listeners(snapshot: &Snapshot, proxy: &Proxy, r: &mut Resources) {
             target_port: number,
             http,
             mode: mtls_mode(snapshot, proxy, number),
-            http_filters: Vec::new(),
+            http_filters: authz::filters(snapshot, proxy),
             tcp_filters: Vec::new(),
             route,
             cluster: cluster_name,
@@ -810,6 +817,329 @@ fn gateway_listeners(snapshot: &Snapshot, proxy: &Proxy, r: &mut Resources) {
             validate_clusters: Some(mesh_xds::util::boolv(false)),
             ..Default::default()
         });
+    }
+}
+
+mod authz {
+    //! AuthorizationPolicy → Envoy RBAC (AZ-1, AZ-2), the subset above.
+
+    use super::*;
+    use envoy_types::pb::envoy::config::rbac::v3::{
+        Permission, Policy, Principal, Rbac, permission, principal, rbac,
+    };
+    use envoy_types::pb::envoy::extensions::filters::http::rbac::v3::Rbac as RbacFilter;
+    use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+        HttpFilter, http_filter,
+    };
+    use envoy_types::pb::envoy::r#type::matcher::v3::{PathMatcher, path_matcher};
+    use mesh_model::security::{Action, Operation, Rule, Source};
+
+    fn exact_or_glob(v: &str, prefix: &str) -> StringMatcher {
+        let pattern = if v == "*" {
+            string_matcher::MatchPattern::Prefix(prefix.to_string())
+        } else if let Some(p) = v.strip_suffix('*') {
+            string_matcher::MatchPattern::Prefix(format!("{prefix}{p}"))
+        } else if let Some(sfx) = v.strip_prefix('*') {
+            string_matcher::MatchPattern::Suffix(sfx.to_string())
+        } else {
+            string_matcher::MatchPattern::Exact(format!("{prefix}{v}"))
+        };
+        StringMatcher {
+            match_pattern: Some(pattern),
+            ignore_case: false,
+        }
+    }
+
+    fn or_ids(ids: Vec<Principal>) -> Principal {
+        Principal {
+            identifier: Some(principal::Identifier::OrIds(principal::Set { ids })),
+        }
+    }
+
+    fn not_id(p: Principal) -> Principal {
+        Principal {
+            identifier: Some(principal::Identifier::NotId(Box::new(p))),
+        }
+    }
+
+    fn authenticated(m: StringMatcher) -> Principal {
+        Principal {
+            identifier: Some(principal::Identifier::Authenticated(
+                principal::Authenticated {
+                    principal_name: Some(m),
+                },
+            )),
+        }
+    }
+
+    fn principals_of(v: &[String]) -> Principal {
+        or_ids(
+            v.iter()
+                .map(|p| authenticated(exact_or_glob(p, "spiffe://")))
+                .collect(),
+        )
+    }
+
+    fn namespaces_of(v: &[String]) -> Principal {
+        or_ids(
+            v.iter()
+                .map(|ns| {
+                    authenticated(StringMatcher {
+                        match_pattern: Some(string_matcher::MatchPattern::SafeRegex(
+                            RegexMatcher {
+                                regex: format!(".*/ns/{}/.*", regex::escape(ns)),
+                                ..Default::default()
+                            },
+                        )),
+                        ignore_case: false,
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    fn or_rules(rules: Vec<Permission>) -> Permission {
+        Permission {
+            rule: Some(permission::Rule::OrRules(permission::Set { rules })),
+        }
+    }
+
+    fn not_rule(p: Permission) -> Permission {
+        Permission {
+            rule: Some(permission::Rule::NotRule(Box::new(p))),
+        }
+    }
+
+    fn paths_of(v: &[String]) -> Permission {
+        or_rules(
+            v.iter()
+                .map(|p| Permission {
+                    rule: Some(permission::Rule::UrlPath(PathMatcher {
+                        rule: Some(path_matcher::Rule::Path(exact_or_glob(p, ""))),
+                    })),
+                })
+                .collect(),
+        )
+    }
+
+    fn methods_of(v: &[String]) -> Permission {
+        or_rules(
+            v.iter()
+                .map(|m| Permission {
+                    rule: Some(permission::Rule::Header(header(
+                        ":method",
+                        &StringMatch::Exact(m.clone()),
+                        false,
+                    ))),
+                })
+                .collect(),
+        )
+    }
+
+    fn ports_of(v: &[u16]) -> Permission {
+        or_rules(
+            v.iter()
+                .map(|p| Permission {
+                    rule: Some(permission::Rule::DestinationPort(u32::from(*p))),
+                })
+                .collect(),
+        )
+    }
+
+    /// The principal of one `from`, or `None` when it uses a field this
+    /// translation does not cover.
+    fn source(s: &Source) -> Option<Principal> {
+        let Source {
+            principals,
+            not_principals,
+            request_principals,
+            not_request_principals,
+            namespaces,
+            not_namespaces,
+            service_accounts,
+            not_service_accounts,
+            trust_domains,
+            not_trust_domains,
+            ip_blocks,
+            ..
+        } = s;
+        let unsupported = [
+            request_principals,
+            not_request_principals,
+            service_accounts,
+            not_service_accounts,
+            trust_domains,
+            not_trust_domains,
+        ];
+        if unsupported.iter().any(|v| !v.is_empty()) || !ip_blocks.is_empty() {
+            return None;
+        }
+        let mut ids = Vec::new();
+        if !principals.is_empty() {
+            ids.push(principals_of(principals));
+        }
+        if !not_principals.is_empty() {
+            ids.push(not_id(principals_of(not_principals)));
+        }
+        if !namespaces.is_empty() {
+            ids.push(namespaces_of(namespaces));
+        }
+        if !not_namespaces.is_empty() {
+            ids.push(not_id(namespaces_of(not_namespaces)));
+        }
+        Some(Principal {
+            identifier: Some(if ids.is_empty() {
+                principal::Identifier::Any(true)
+            } else {
+                principal::Identifier::AndIds(principal::Set { ids })
+            }),
+        })
+    }
+
+    fn operation(o: &Operation) -> Option<Permission> {
+        let Operation {
+            hosts,
+            not_hosts,
+            ports,
+            not_ports,
+            methods,
+            not_methods,
+            paths,
+            not_paths,
+            ..
+        } = o;
+        if !hosts.is_empty() || !not_hosts.is_empty() {
+            return None;
+        }
+        let mut rules = Vec::new();
+        if !paths.is_empty() {
+            rules.push(paths_of(paths));
+        }
+        if !not_paths.is_empty() {
+            rules.push(not_rule(paths_of(not_paths)));
+        }
+        if !methods.is_empty() {
+            rules.push(methods_of(methods));
+        }
+        if !not_methods.is_empty() {
+            rules.push(not_rule(methods_of(not_methods)));
+        }
+        if !ports.is_empty() {
+            rules.push(ports_of(ports));
+        }
+        if !not_ports.is_empty() {
+            rules.push(not_rule(ports_of(not_ports)));
+        }
+        Some(Permission {
+            rule: Some(if rules.is_empty() {
+                permission::Rule::Any(true)
+            } else {
+                permission::Rule::AndRules(permission::Set { rules })
+            }),
+        })
+    }
+
+    /// One rule as a policy; `None` when it cannot be translated.
+    fn rule(r: &Rule) -> Option<Policy> {
+        if !r.when.is_empty() {
+            return None;
+        }
+        let principals: Option<Vec<Principal>> = r.from.iter().map(source).collect();
+        let permissions: Option<Vec<Permission>> = r.to.iter().map(operation).collect();
+        let mut principals = principals?;
+        let mut permissions = permissions?;
+        if principals.is_empty() {
+            principals.push(Principal {
+                identifier: Some(principal::Identifier::Any(true)),
+            });
+        }
+        if permissions.is_empty() {
+            permissions.push(Permission {
+                rule: Some(permission::Rule::Any(true)),
+            });
+        }
+        Some(Policy {
+            permissions,
+            principals,
+            ..Default::default()
+        })
+    }
+
+    fn match_all() -> Policy {
+        Policy {
+            permissions: vec![Permission {
+                rule: Some(permission::Rule::Any(true)),
+            }],
+            principals: vec![Principal {
+                identifier: Some(principal::Identifier::Any(true)),
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn filter(
+        action: rbac::Action,
+        policies: std::collections::HashMap<String, Policy>,
+    ) -> HttpFilter {
+        let config = RbacFilter {
+            rules: Some(Rbac {
+                action: action as i32,
+                policies,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        HttpFilter {
+            name: "envoy.filters.http.rbac".into(),
+            config_type: Some(http_filter::ConfigType::TypedConfig(any(&config))),
+            ..Default::default()
+        }
+    }
+
+    /// The RBAC filters of a workload: policies selecting it in its
+    /// namespace, its namespace's, and the mesh's (root namespace).
+    pub fn filters(snapshot: &Snapshot, proxy: &Proxy) -> Vec<HttpFilter> {
+        let root = snapshot.root_namespace();
+        let mut deny = std::collections::HashMap::new();
+        let mut allow = std::collections::HashMap::new();
+        let mut any_allow = false;
+        for ap in snapshot.authorization_policies() {
+            let ns = ap.meta.namespace();
+            let applies = match &ap.spec.selector {
+                Some(sel) => ns == proxy.namespace && sel.matches(&proxy.labels),
+                None => ap.spec.target_refs.is_empty() && (ns == proxy.namespace || ns == root),
+            };
+            if !applies || ap.spec.dry_run {
+                continue;
+            }
+            let (map, allow_policy) = match ap.spec.action {
+                Action::Allow => (&mut allow, true),
+                Action::Deny => (&mut deny, false),
+                _ => continue,
+            };
+            any_allow |= allow_policy;
+            for (i, r) in ap.spec.rules.iter().enumerate() {
+                let name = format!("ns[{ns}]-policy[{}]-rule[{i}]", ap.meta.name());
+                match rule(r) {
+                    Some(p) => {
+                        map.insert(name, p);
+                    }
+                    // Fail closed: an untranslatable DENY rule denies all.
+                    None if !allow_policy => {
+                        map.insert(name, match_all());
+                    }
+                    None => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if !deny.is_empty() {
+            out.push(filter(rbac::Action::Deny, deny));
+        }
+        if any_allow {
+            out.push(filter(rbac::Action::Allow, allow));
+        }
+        out
     }
 }
 
