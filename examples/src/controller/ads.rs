@@ -16,7 +16,9 @@
 //! * Workload certificates are renewed at half their lifetime and the new
 //!   `default` secret is pushed.
 
-use super::hub::{Compiled, Generation, Hub, Nack, ProxyStatus, TypeSet, TypeStatus, unix_now};
+use super::hub::{
+    Compiled, Generation, Hub, Nack, Names, ProxyStatus, TypeSet, TypeStatus, unix_now,
+};
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse, Resource,
@@ -306,7 +308,7 @@ async fn shutdown_signal(rx: &mut watch::Receiver<bool>) {
 #[derive(Debug, Default)]
 struct SotwType {
     /// `None`: wildcard.
-    names: Option<BTreeSet<String>>,
+    names: Option<Arc<Names>>,
     nonce: String,
     sent: Option<String>,
     nacked: Option<String>,
@@ -350,10 +352,14 @@ impl Sotw {
             self.served.nack(t, version, err.message.clone());
             return Ok(());
         }
-        let changed = st.names != names;
+        let changed = match (&st.names, &names) {
+            (None, None) => false,
+            (Some(a), Some(b)) => a.set != *b,
+            _ => true,
+        };
         if r.response_nonce.is_empty() || changed {
-            st.names = names;
-            let n = st.names.as_ref().map_or(usize::MAX, BTreeSet::len);
+            st.names = names.map(|n| self.served.hub.intern(n));
+            let n = st.names.as_ref().map_or(usize::MAX, |n| n.set.len());
             self.served.status(t, |s| s.subscribed = n);
             return self.respond(t, true, None).await;
         }
@@ -374,7 +380,7 @@ impl Sotw {
         let Some(st) = self.types.get_mut(&t) else {
             return Ok(());
         };
-        let version = set.version_of(st.names.as_ref());
+        let version = set.version_of(st.names.as_deref());
         if !force && st.sent.as_deref() == Some(version.as_str()) {
             return Ok(());
         }
@@ -384,7 +390,7 @@ impl Sotw {
         let resources = set
             .items
             .values()
-            .filter(|v| st.names.as_ref().is_none_or(|n| n.contains(&v.name)))
+            .filter(|v| st.names.as_ref().is_none_or(|n| n.set.contains(&v.name)))
             .map(|v| v.resource.clone())
             .collect();
         self.nonce += 1;

@@ -30,12 +30,39 @@ pub struct Generation {
 }
 
 /// The resources of one type, by name, with a version of the whole set.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct TypeSet {
     /// Resources by name.
     pub items: BTreeMap<String, Versioned>,
     /// The version of the whole set (hash of names and versions).
     pub version: String,
+    /// Versions of subsets already computed, by the subset's hash (every
+    /// proxy of a shape subscribes to the same names).
+    subsets: Mutex<HashMap<u64, String>>,
+}
+
+/// A set of subscribed resource names, interned: the proxies of one shape
+/// subscribe to the same names and share one copy.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Names {
+    /// A hash of the names.
+    pub hash: u64,
+    /// The names.
+    pub set: BTreeSet<String>,
+}
+
+impl Names {
+    /// Hashes a set of names.
+    pub fn hash_of(set: &BTreeSet<String>) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for n in set {
+            for b in n.bytes().chain([0]) {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        h
+    }
 }
 
 impl TypeSet {
@@ -46,20 +73,33 @@ impl TypeSet {
                 .values()
                 .map(|v| (v.name.as_str(), v.version.as_str())),
         );
-        TypeSet { items, version }
+        TypeSet {
+            items,
+            version,
+            subsets: Mutex::default(),
+        }
     }
 
     /// The version of the resources among `names` (all when `None`).
-    pub fn version_of(&self, names: Option<&BTreeSet<String>>) -> String {
-        match names {
-            None => self.version.clone(),
-            Some(n) => set_version(
-                self.items
-                    .values()
-                    .filter(|v| n.contains(&v.name))
-                    .map(|v| (v.name.as_str(), v.version.as_str())),
-            ),
+    pub fn version_of(&self, names: Option<&Names>) -> String {
+        let Some(n) = names else {
+            return self.version.clone();
+        };
+        let mut memo = self.subsets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = memo.get(&n.hash) {
+            return v.clone();
         }
+        let v = set_version(
+            self.items
+                .values()
+                .filter(|v| n.set.contains(&v.name))
+                .map(|v| (v.name.as_str(), v.version.as_str())),
+        );
+        if memo.len() > 1024 {
+            memo.clear();
+        }
+        memo.insert(n.hash, v.clone());
+        v
     }
 }
 
@@ -222,6 +262,7 @@ pub struct Hub {
     pub metrics: Metrics,
     next_connection: std::sync::atomic::AtomicU64,
     config_status: Mutex<serde_json::Value>,
+    names: Mutex<(usize, HashMap<u64, Arc<Names>>)>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -262,6 +303,7 @@ impl Hub {
             metrics: Metrics::default(),
             next_connection: std::sync::atomic::AtomicU64::new(1),
             config_status: Mutex::new(serde_json::Value::Null),
+            names: Mutex::new((64, HashMap::new())),
         })
     }
 
@@ -343,6 +385,23 @@ impl Hub {
             Arc::new(TypeSet::new(r.of_type(ResourceType::Secret))),
             cert.rotate_at,
         ))
+    }
+
+    /// The shared copy of a set of subscribed names.
+    pub fn intern(&self, set: BTreeSet<String>) -> Arc<Names> {
+        let hash = Names::hash_of(&set);
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = names.1.get(&hash).filter(|n| n.set == set) {
+            return n.clone();
+        }
+        if names.1.len() >= names.0 {
+            // Forget the sets no connection holds any more.
+            names.1.retain(|_, n| Arc::strong_count(n) > 1);
+            names.0 = (names.1.len() * 2).max(64);
+        }
+        let n = Arc::new(Names { hash, set });
+        names.1.insert(hash, n.clone());
+        n
     }
 
     /// A new connection id.
