@@ -7,10 +7,10 @@
 
 pub mod cluster;
 pub mod endpoint;
+pub mod http;
 pub mod json;
+pub mod listener;
 pub mod proxy;
+pub mod resources;
 pub mod tls;
 pub mod util;
-pub mod http;
-pub mod listener;
-pub mod resources;

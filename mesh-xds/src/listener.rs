@@ -4,12 +4,12 @@
 //! enforce a PeerAuthentication mode (PA-6, XDS-1).
 
 use crate::cluster::{BLACKHOLE, INBOUND_PASSTHROUGH, PASSTHROUGH};
-use crate::http::{connection_manager, Direction, Routes};
+use crate::http::{Direction, Routes, connection_manager};
 use crate::tls::istio_mutual_downstream;
 use crate::util::{any, boolv, socket_address};
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
 use envoy_types::pb::envoy::config::listener::v3::{
-    filter, listener_filter, Filter, FilterChain, FilterChainMatch, Listener, ListenerFilter,
+    Filter, FilterChain, FilterChainMatch, Listener, ListenerFilter, filter, listener_filter,
 };
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 use envoy_types::pb::envoy::extensions::filters::listener::http_inspector::v3::HttpInspector;
@@ -17,13 +17,19 @@ use envoy_types::pb::envoy::extensions::filters::listener::original_dst::v3::Ori
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter;
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
-    tcp_proxy::{weighted_cluster::ClusterWeight, ClusterSpecifier, WeightedCluster},
     TcpProxy,
+    tcp_proxy::{ClusterSpecifier, WeightedCluster, weighted_cluster::ClusterWeight},
 };
 use mesh_model::security::MtlsMode;
 
 /// The Istio ALPN values that mark an mTLS connection from a sidecar.
-pub const ISTIO_ALPNS: &[&str] = &["istio-peer-exchange", "istio", "istio-http/1.0", "istio-http/1.1", "istio-h2"];
+pub const ISTIO_ALPNS: &[&str] = &[
+    "istio-peer-exchange",
+    "istio",
+    "istio-http/1.0",
+    "istio-http/1.1",
+    "istio-h2",
+];
 
 fn listener_filter_of<M: prost::Message + prost::Name>(name: &str, m: &M) -> ListenerFilter {
     ListenerFilter {
@@ -35,17 +41,26 @@ fn listener_filter_of<M: prost::Message + prost::Name>(name: &str, m: &M) -> Lis
 
 /// `envoy.filters.listener.tls_inspector`.
 pub fn tls_inspector() -> ListenerFilter {
-    listener_filter_of("envoy.filters.listener.tls_inspector", &TlsInspector::default())
+    listener_filter_of(
+        "envoy.filters.listener.tls_inspector",
+        &TlsInspector::default(),
+    )
 }
 
 /// `envoy.filters.listener.http_inspector`.
 pub fn http_inspector() -> ListenerFilter {
-    listener_filter_of("envoy.filters.listener.http_inspector", &HttpInspector::default())
+    listener_filter_of(
+        "envoy.filters.listener.http_inspector",
+        &HttpInspector::default(),
+    )
 }
 
 /// `envoy.filters.listener.original_dst`.
 pub fn original_dst() -> ListenerFilter {
-    listener_filter_of("envoy.filters.listener.original_dst", &OriginalDst::default())
+    listener_filter_of(
+        "envoy.filters.listener.original_dst",
+        &OriginalDst::default(),
+    )
 }
 
 /// Where a TCP proxy sends a connection.
@@ -123,7 +138,10 @@ pub fn inbound_chains(p: &InboundPort, match_port: bool) -> Vec<FilterChain> {
             )]
         } else {
             let mut f = p.tcp_filters.clone();
-            f.push(tcp_proxy(&p.cluster, &TcpTarget::Cluster(p.cluster.clone())));
+            f.push(tcp_proxy(
+                &p.cluster,
+                &TcpTarget::Cluster(p.cluster.clone()),
+            ));
             f
         }
     };
@@ -204,7 +222,11 @@ pub fn virtual_inbound(ports: &[InboundPort], workload_mode: MtlsMode) -> Listen
 /// their original destination; what none claims goes to
 /// `PassthroughCluster` (ALLOW_ANY) or `BlackHoleCluster` (REGISTRY_ONLY).
 pub fn virtual_outbound(registry_only: bool) -> Listener {
-    let target = if registry_only { BLACKHOLE } else { PASSTHROUGH };
+    let target = if registry_only {
+        BLACKHOLE
+    } else {
+        PASSTHROUGH
+    };
     Listener {
         name: "virtualOutbound".into(),
         address: Some(socket_address("0.0.0.0", 15001)),
@@ -228,7 +250,12 @@ pub fn virtual_outbound(registry_only: bool) -> Listener {
 /// configuration `"<port>"`, XDS-1/XDS-2). `bind` is `None` for a captured
 /// sidecar (the listener only receives hand-offs from `virtualOutbound`),
 /// or the address to bind for Sidecar `captureMode: NONE` egress.
-pub fn outbound_http(port: u16, route_name: &str, bind: Option<&str>, http_filters: Vec<HttpFilter>) -> Listener {
+pub fn outbound_http(
+    port: u16,
+    route_name: &str,
+    bind: Option<&str>,
+    http_filters: Vec<HttpFilter>,
+) -> Listener {
     let address = bind.unwrap_or("0.0.0.0");
     let mut hf = http_filters;
     hf.push(crate::http::router());
@@ -301,12 +328,24 @@ mod tests {
         let transports = |mode, http| -> Vec<String> {
             inbound_chains(&port(mode, http), true)
                 .iter()
-                .map(|c| c.filter_chain_match.as_ref().unwrap().transport_protocol.clone())
+                .map(|c| {
+                    c.filter_chain_match
+                        .as_ref()
+                        .unwrap()
+                        .transport_protocol
+                        .clone()
+                })
                 .collect()
         };
         assert_eq!(transports(MtlsMode::Strict, true), ["tls"]);
-        assert_eq!(transports(MtlsMode::Permissive, true), ["tls", "raw_buffer"]);
-        assert_eq!(transports(MtlsMode::Permissive, false), ["tls", "raw_buffer", "tls"]);
+        assert_eq!(
+            transports(MtlsMode::Permissive, true),
+            ["tls", "raw_buffer"]
+        );
+        assert_eq!(
+            transports(MtlsMode::Permissive, false),
+            ["tls", "raw_buffer", "tls"]
+        );
         assert_eq!(transports(MtlsMode::Disable, true), [""]);
     }
 }

@@ -74,13 +74,19 @@ impl Proxy {
             ProxyKind::Sidecar => "sidecar",
             ProxyKind::Router => "router",
         };
-        let ip = self.ips.first().map_or_else(|| "0.0.0.0".to_string(), ToString::to_string);
+        let ip = self
+            .ips
+            .first()
+            .map_or_else(|| "0.0.0.0".to_string(), ToString::to_string);
         let name = self
             .workload
             .clone()
             .or_else(|| self.labels.get("app").cloned())
             .unwrap_or_else(|| "proxy".into());
-        format!("{kind}~{ip}~{name}.{ns}~{ns}.svc.{domain}", ns = self.namespace)
+        format!(
+            "{kind}~{ip}~{name}.{ns}~{ns}.svc.{domain}",
+            ns = self.namespace
+        )
     }
 
     /// Parses an Istio node id; labels and the service account come from
@@ -117,7 +123,9 @@ mod tests {
 
     #[test]
     fn node_ids_round_trip() {
-        let p = Proxy::from_node_id("sidecar~10.1.0.5~reviews-v1.bookinfo~bookinfo.svc.cluster.local").unwrap();
+        let p =
+            Proxy::from_node_id("sidecar~10.1.0.5~reviews-v1.bookinfo~bookinfo.svc.cluster.local")
+                .unwrap();
         assert_eq!(p.kind, ProxyKind::Sidecar);
         assert_eq!(p.namespace, "bookinfo");
         assert_eq!(p.workload.as_deref(), Some("reviews-v1"));

@@ -3,15 +3,15 @@
 //! server TLS.
 
 use crate::util::{ads, any};
-use envoy_types::pb::envoy::config::core::v3::{transport_socket, DataSource, TransportSocket};
+use envoy_types::pb::envoy::config::core::v3::{DataSource, TransportSocket, transport_socket};
 use envoy_types::pb::envoy::extensions::transport_sockets::raw_buffer::v3::RawBuffer;
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
-    common_tls_context::{CombinedCertificateValidationContext, ValidationContextType},
-    subject_alt_name_matcher::SanType,
     CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig,
     SubjectAltNameMatcher, UpstreamTlsContext,
+    common_tls_context::{CombinedCertificateValidationContext, ValidationContextType},
+    subject_alt_name_matcher::SanType,
 };
-use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher::MatchPattern, StringMatcher};
+use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher::MatchPattern};
 
 /// The SDS secret holding the workload certificate and key.
 pub const SECRET_DEFAULT: &str = "default";
@@ -103,16 +103,20 @@ pub fn tls_socket(config: envoy_types::pb::google::protobuf::Any) -> TransportSo
 pub fn raw_buffer() -> TransportSocket {
     TransportSocket {
         name: "envoy.transport_sockets.raw_buffer".into(),
-        config_type: Some(transport_socket::ConfigType::TypedConfig(any(&RawBuffer {}))),
+        config_type: Some(transport_socket::ConfigType::TypedConfig(any(
+            &RawBuffer {},
+        ))),
     }
 }
 
 /// A file data source (certificates named by path in a DestinationRule).
 pub fn file(path: &str) -> DataSource {
     DataSource {
-        specifier: Some(envoy_types::pb::envoy::config::core::v3::data_source::Specifier::Filename(
-            path.to_string(),
-        )),
+        specifier: Some(
+            envoy_types::pb::envoy::config::core::v3::data_source::Specifier::Filename(
+                path.to_string(),
+            ),
+        ),
         ..Default::default()
     }
 }
