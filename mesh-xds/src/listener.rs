@@ -349,3 +349,95 @@ mod tests {
         assert_eq!(transports(MtlsMode::Disable, true), [""]);
     }
 }
+
+/// A gateway filter chain for plain-text HTTP servers on a port (RDS
+/// `http.<port>`, GW-6).
+pub fn gateway_http_chain(
+    route_name: &str,
+    http_filters: Vec<HttpFilter>,
+    stat_prefix: &str,
+) -> FilterChain {
+    let mut hf = http_filters;
+    hf.push(crate::http::router());
+    FilterChain {
+        filters: vec![connection_manager(
+            stat_prefix,
+            Routes::Rds(route_name.to_string()),
+            hf,
+            Direction::Gateway,
+        )],
+        ..Default::default()
+    }
+}
+
+/// A gateway filter chain for one TLS-terminating server: matched by SNI
+/// (no SNI match for `*`), TLS terminated, then HTTP with the server's own
+/// RDS (`https.<port>.<portName>.<gateway>.<namespace>`, GW-6).
+pub fn gateway_https_chain(
+    server_names: &[String],
+    tls: &envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::DownstreamTlsContext,
+    route_name: &str,
+    http_filters: Vec<HttpFilter>,
+    stat_prefix: &str,
+) -> FilterChain {
+    let mut hf = http_filters;
+    hf.push(crate::http::router());
+    FilterChain {
+        filter_chain_match: Some(FilterChainMatch {
+            server_names: server_names
+                .iter()
+                .filter(|s| s.as_str() != "*")
+                .cloned()
+                .collect(),
+            ..Default::default()
+        }),
+        filters: vec![connection_manager(
+            stat_prefix,
+            Routes::Rds(route_name.to_string()),
+            hf,
+            Direction::Gateway,
+        )],
+        transport_socket: Some(crate::tls::tls_socket(any(tls))),
+        ..Default::default()
+    }
+}
+
+/// A gateway filter chain that passes TLS through by SNI (GW-7
+/// PASSTHROUGH) or proxies plain TCP.
+pub fn gateway_tcp_chain(
+    server_names: &[String],
+    target: &TcpTarget,
+    stat_prefix: &str,
+) -> FilterChain {
+    FilterChain {
+        filter_chain_match: (!server_names.is_empty()).then(|| FilterChainMatch {
+            server_names: server_names.to_vec(),
+            ..Default::default()
+        }),
+        filters: vec![tcp_proxy(stat_prefix, target)],
+        ..Default::default()
+    }
+}
+
+/// A gateway listener `<bind>_<port>` bound to the port the gateway pod
+/// listens on (GW-2), with TLS inspection when any chain matches SNI.
+pub fn gateway(bind: &str, port: u16, chains: Vec<FilterChain>) -> Listener {
+    let sni = chains.iter().any(|c| {
+        c.filter_chain_match
+            .as_ref()
+            .is_some_and(|m| !m.server_names.is_empty())
+            || c.transport_socket.is_some()
+    });
+    Listener {
+        name: format!("{bind}_{port}"),
+        address: Some(socket_address(bind, port)),
+        filter_chains: chains,
+        listener_filters: if sni {
+            vec![tls_inspector()]
+        } else {
+            Vec::new()
+        },
+        traffic_direction: TrafficDirection::Outbound as i32,
+        ..Default::default()
+    }
+}
