@@ -5,6 +5,7 @@
 //! [`json`] module reads and writes any emitted resource in the protobuf
 //! JSON mapping.
 
+pub mod assemble;
 pub mod cluster;
 pub mod endpoint;
 pub mod http;
