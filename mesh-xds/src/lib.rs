@@ -13,5 +13,6 @@ pub mod json;
 pub mod listener;
 pub mod proxy;
 pub mod resources;
+pub mod route;
 pub mod tls;
 pub mod util;
