@@ -161,6 +161,9 @@ pub struct CompiledJwtRule {
     pub locations: Vec<Location>,
     /// Claims split on spaces (RA-6).
     pub space_delimited_claims: Vec<String>,
+    /// The rule as written (the xDS compiler turns it into a `jwt_authn`
+    /// provider).
+    pub rule: JwtRule,
     keys: Result<Vec<Key>, String>,
 }
 
@@ -237,6 +240,7 @@ impl CompiledJwtRule {
             audiences: audiences.clone().unwrap_or_default(),
             locations,
             space_delimited_claims: sdc,
+            rule: rule.clone(),
             keys,
         }
     }
