@@ -5,4 +5,5 @@
 //! [`json`] module reads and writes any emitted resource in the protobuf
 //! JSON mapping.
 
+pub mod authz;
 pub mod json;
