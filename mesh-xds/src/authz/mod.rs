@@ -497,3 +497,6 @@ impl<C: Chain> Builder<'_, C> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests;
