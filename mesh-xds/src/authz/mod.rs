@@ -377,23 +377,27 @@ impl<C: Chain> Builder<'_, C> {
         let name = policy.meta.name();
         for (i, rule) in policy.spec.rules.iter().enumerate() {
             let key = policy_name(ns, name, i, custom);
-            let mut m = match model::RuleModel::new(ns, rule) {
-                Ok(m) => m,
-                Err(e) => {
-                    self.note(key, format!("skipped invalid rule: {e}"));
-                    continue;
-                }
-            };
+            let mut m = model::RuleModel::new(ns, rule);
             m.migrate_trust_domain(self.inputs.trust_domains);
             let use_authenticated = !self.inputs.options.use_filter_state;
-            match m.generate(C::TCP, use_authenticated, action) {
+            let chain = if C::TCP { "TCP" } else { "HTTP" };
+            let mut dropped = Vec::new();
+            match m.generate(C::TCP, use_authenticated, action, &mut dropped) {
                 Ok(p) => {
-                    set.policies.insert(key, p);
+                    set.policies.insert(key.clone(), p);
                 }
                 Err(e) => {
-                    let chain = if C::TCP { "TCP" } else { "HTTP" };
-                    self.note(key, format!("skipped rule on {chain} filter chain: {e}"));
+                    self.note(
+                        key.clone(),
+                        format!("skipped rule on {chain} filter chain: {e}"),
+                    );
                 }
+            }
+            for d in dropped {
+                self.note(
+                    key.clone(),
+                    format!("left out a condition on {chain} filter chain, the rule is wider: {d}"),
+                );
             }
         }
         if policy.spec.rules.is_empty() {

@@ -39,6 +39,8 @@ enum Attr {
     DestIp,
     ConnSni,
     EnvoyFilter,
+    /// A `when` key Istio does not know (AZ-21).
+    Unknown,
     // Principal side.
     SrcPrincipal,
     RequestPrincipal,
@@ -108,9 +110,14 @@ const UNIMPLEMENTED: &str = "unimplemented";
 
 impl RuleModel {
     /// Sorts a rule's conditions (AZ-12). `namespace` is the policy's, the
-    /// default namespace of a bare service account. Fails on an unknown
-    /// `when` key (AZ-21).
-    pub(crate) fn new(namespace: &str, rule: &Rule) -> Result<RuleModel, String> {
+    /// default namespace of a bare service account.
+    ///
+    /// An unknown `when` key (AZ-21; validation rejects it, so only values
+    /// built by hand hold one) fails closed: it voids an ALLOW rule, and
+    /// is left out of a DENY, AUDIT or CUSTOM rule, which widens it, as an
+    /// HTTP-only condition on TCP is (AZ-31, AZ-32). Istio skips such a
+    /// rule whatever its action, which would make a DENY rule allow.
+    pub(crate) fn new(namespace: &str, rule: &Rule) -> RuleModel {
         let Rule { from, to, when } = rule;
         let mut base_permission = Vec::new();
         let mut base_principal = Vec::new();
@@ -137,7 +144,15 @@ impl RuleModel {
                 "request.auth.presenter" => (true, Attr::RequestPresenter),
                 _ if k.starts_with("request.headers") => (true, Attr::RequestHeader),
                 _ if k.starts_with("request.auth.claims") => (true, Attr::RequestClaims),
-                _ => return Err(format!("unknown attribute {k}")),
+                _ => {
+                    base_permission.push(Cond {
+                        key: k.to_string(),
+                        attr: Attr::Unknown,
+                        values: values.clone(),
+                        not_values: not_values.clone(),
+                    });
+                    continue;
+                }
             };
             let cond = Cond::new(attr, k, values.clone(), not_values.clone());
             if principal_side {
@@ -165,12 +180,12 @@ impl RuleModel {
             permissions.push(base_permission);
         }
 
-        Ok(RuleModel {
+        RuleModel {
             namespace: namespace.to_string(),
             permissions,
             principals,
             shared_principal: base_principal,
-        })
+        }
     }
 
     /// Expands trust-domain aliases in `principals` / `source.principal`
@@ -197,18 +212,27 @@ impl RuleModel {
     /// The Envoy RBAC policy of the rule. `Err` means the rule is skipped:
     /// for ALLOW, a value that cannot be generated (an HTTP-only field on
     /// TCP, AZ-31) voids the whole rule; for DENY and LOG such a value is
-    /// just left out, which widens the rule (AZ-32).
+    /// left out, which widens the rule (AZ-32), and the reason is added to
+    /// `dropped`.
     pub(crate) fn generate(
         &self,
         for_tcp: bool,
         use_authenticated: bool,
         action: RbacAction,
+        dropped: &mut Vec<String>,
     ) -> Result<Policy, String> {
+        let mut g = Gen {
+            for_tcp,
+            use_authenticated,
+            action,
+            namespace: &self.namespace,
+            dropped,
+        };
         let mut permissions = Vec::new();
         for list in &self.permissions {
             let mut and = Vec::new();
             for c in list {
-                and.extend(cond_permissions(c, for_tcp, action)?);
+                and.extend(g.permissions(c)?);
             }
             if and.is_empty() {
                 and.push(permission_any());
@@ -222,13 +246,7 @@ impl RuleModel {
         for list in &self.principals {
             let mut and = Vec::new();
             for c in list.iter().chain(&self.shared_principal) {
-                and.extend(cond_principals(
-                    c,
-                    &self.namespace,
-                    for_tcp,
-                    use_authenticated,
-                    action,
-                )?);
+                and.extend(g.principals(c)?);
             }
             if and.is_empty() {
                 and.push(principal_any());
@@ -365,103 +383,99 @@ fn operation_conds(o: &Operation) -> Vec<Cond> {
     .collect()
 }
 
-/// Istio's `checkError`: only ALLOW propagates a generation error.
-fn check(
-    action: RbacAction,
-    r: Result<Option<Permission>, String>,
-) -> Result<Option<Permission>, String> {
-    match r {
-        Err(e) if action == RbacAction::Allow => Err(e),
-        Err(_) => Ok(None),
-        ok => ok,
-    }
-}
-
-fn check_p(
-    action: RbacAction,
-    r: Result<Option<Principal>, String>,
-) -> Result<Option<Principal>, String> {
-    match r {
-        Err(e) if action == RbacAction::Allow => Err(e),
-        Err(_) => Ok(None),
-        ok => ok,
-    }
-}
-
-fn cond_permissions(
-    c: &Cond,
-    for_tcp: bool,
-    action: RbacAction,
-) -> Result<Vec<Permission>, String> {
-    let mut out = Vec::new();
-    if c.attr.extended() {
-        if !c.values.is_empty() {
-            out.extend(check(action, extended_permission(c, &c.values, for_tcp))?);
-        }
-        if !c.not_values.is_empty()
-            && let Some(p) = check(action, extended_permission(c, &c.not_values, for_tcp))?
-        {
-            out.push(permission_not(p));
-        }
-    } else {
-        let mut or = Vec::new();
-        for v in &c.values {
-            or.extend(check(action, value_permission(c, v, for_tcp).map(Some))?);
-        }
-        if !or.is_empty() {
-            out.push(permission_or(or));
-        }
-        let mut or = Vec::new();
-        for v in &c.not_values {
-            or.extend(check(action, value_permission(c, v, for_tcp).map(Some))?);
-        }
-        if !or.is_empty() {
-            out.push(permission_not(permission_or(or)));
-        }
-    }
-    Ok(out)
-}
-
-fn cond_principals(
-    c: &Cond,
-    ns: &str,
+/// Generation of one rule's matchers.
+struct Gen<'a> {
     for_tcp: bool,
     use_authenticated: bool,
     action: RbacAction,
-) -> Result<Vec<Principal>, String> {
-    let mut out = Vec::new();
-    if c.attr.extended() {
-        if !c.values.is_empty() {
-            out.extend(check_p(action, extended_principal(c, &c.values, for_tcp))?);
-        }
-        if !c.not_values.is_empty()
-            && let Some(p) = check_p(action, extended_principal(c, &c.not_values, for_tcp))?
-        {
-            out.push(principal_not(p));
-        }
-    } else {
-        let mut or = Vec::new();
-        for v in &c.values {
-            or.extend(check_p(
-                action,
-                value_principal(c, ns, v, for_tcp, use_authenticated).map(Some),
-            )?);
-        }
-        if !or.is_empty() {
-            out.push(principal_or(or));
-        }
-        let mut or = Vec::new();
-        for v in &c.not_values {
-            or.extend(check_p(
-                action,
-                value_principal(c, ns, v, for_tcp, use_authenticated).map(Some),
-            )?);
-        }
-        if !or.is_empty() {
-            out.push(principal_not(principal_or(or)));
+    /// The policy's namespace.
+    namespace: &'a str,
+    /// Why conditions were left out.
+    dropped: &'a mut Vec<String>,
+}
+
+impl Gen<'_> {
+    /// Istio's `checkError`: an ALLOW rule fails with its first error (a
+    /// narrower ALLOW); otherwise the value is left out (a wider DENY or
+    /// AUDIT).
+    fn check<T>(&mut self, r: Result<Option<T>, String>) -> Result<Option<T>, String> {
+        match r {
+            Err(e) if self.action == RbacAction::Allow => Err(e),
+            Err(e) => {
+                if !self.dropped.contains(&e) {
+                    self.dropped.push(e);
+                }
+                Ok(None)
+            }
+            ok => ok,
         }
     }
-    Ok(out)
+
+    fn permissions(&mut self, c: &Cond) -> Result<Vec<Permission>, String> {
+        let for_tcp = self.for_tcp;
+        let mut out = Vec::new();
+        if c.attr == Attr::Unknown {
+            self.check::<Permission>(Err(format!("unknown attribute {}", c.key)))?;
+            return Ok(out);
+        }
+        if c.attr.extended() {
+            if !c.values.is_empty() {
+                out.extend(self.check(extended_permission(c, &c.values, for_tcp))?);
+            }
+            if !c.not_values.is_empty()
+                && let Some(p) = self.check(extended_permission(c, &c.not_values, for_tcp))?
+            {
+                out.push(permission_not(p));
+            }
+        } else {
+            let mut or = Vec::new();
+            for v in &c.values {
+                or.extend(self.check(value_permission(c, v, for_tcp).map(Some))?);
+            }
+            if !or.is_empty() {
+                out.push(permission_or(or));
+            }
+            let mut or = Vec::new();
+            for v in &c.not_values {
+                or.extend(self.check(value_permission(c, v, for_tcp).map(Some))?);
+            }
+            if !or.is_empty() {
+                out.push(permission_not(permission_or(or)));
+            }
+        }
+        Ok(out)
+    }
+
+    fn principals(&mut self, c: &Cond) -> Result<Vec<Principal>, String> {
+        let (for_tcp, auth, ns) = (self.for_tcp, self.use_authenticated, self.namespace);
+        let mut out = Vec::new();
+        if c.attr.extended() {
+            if !c.values.is_empty() {
+                out.extend(self.check(extended_principal(c, &c.values, for_tcp))?);
+            }
+            if !c.not_values.is_empty()
+                && let Some(p) = self.check(extended_principal(c, &c.not_values, for_tcp))?
+            {
+                out.push(principal_not(p));
+            }
+        } else {
+            let mut or = Vec::new();
+            for v in &c.values {
+                or.extend(self.check(value_principal(c, ns, v, for_tcp, auth).map(Some))?);
+            }
+            if !or.is_empty() {
+                out.push(principal_or(or));
+            }
+            let mut or = Vec::new();
+            for v in &c.not_values {
+                or.extend(self.check(value_principal(c, ns, v, for_tcp, auth).map(Some))?);
+            }
+            if !or.is_empty() {
+                out.push(principal_not(principal_or(or)));
+            }
+        }
+        Ok(out)
+    }
 }
 
 fn http_only(c: &Cond) -> String {

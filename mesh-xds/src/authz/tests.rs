@@ -580,7 +580,69 @@ fn az32_deny_widens_on_tcp() {
         json!({"permissions": [{"andRules": {"rules": [{"any": true}]}}],
                "principals": [{"andIds": {"ids": [{"any": true}]}}]})
     );
-    assert!(notes.is_empty());
+    let said: Vec<(&str, &str)> = notes
+        .iter()
+        .map(|n| (n.subject.as_str(), n.message.as_str()))
+        .collect();
+    let wider = "left out a condition on TCP filter chain, the rule is wider";
+    assert_eq!(
+        said,
+        [
+            (
+                "ns[foo]-policy[x]-rule[0]",
+                &*format!("{wider}: \":method\" is HTTP only")
+            ),
+            (
+                "ns[foo]-policy[x]-rule[1]",
+                &*format!("{wider}: \"request.auth.principal\" is HTTP only")
+            ),
+            (
+                "ns[foo]-policy[x]-rule[1]",
+                &*format!("{wider}: \"request.headers[x-a]\" is HTTP only")
+            ),
+        ]
+    );
+}
+
+/// AZ-21: an unknown `when` key (only in values built by hand: validation
+/// rejects it) fails closed: the ALLOW rule is skipped, the DENY rule
+/// loses the condition and denies more.
+#[test]
+fn az21_unknown_key_fails_closed() {
+    let unknown = mesh_model::security::Condition {
+        key: "destination.labels[app]".into(),
+        values: vec!["x".into()],
+        not_values: vec![],
+    };
+    for (action, want) in [("ALLOW", None), ("DENY", Some("DENY/-"))] {
+        let yaml = ap(
+            "x",
+            action,
+            "",
+            "  rules: [{to: [{operation: {ports: ['80']}}]}, {}]",
+        );
+        let s = snapshot(&yaml);
+        let mut p = (*policies(&s)[0]).clone();
+        p.spec.rules[0].when.push(unknown.clone());
+        let run = Run::default();
+        let built = build_http(&run.inputs(&[Arc::new(p)], &s));
+        let f: Vec<Value> = built.filters.iter().map(to_json).collect();
+        let pol = &f[0]["typedConfig"]["rules"]["policies"];
+        match want {
+            None => {
+                assert_eq!(policy_names(&f[0], "rules"), ["ns[foo]-policy[x]-rule[1]"]);
+                assert!(built.notes[0].message.contains("skipped rule"));
+            }
+            Some(w) => {
+                assert!(summary(&f)[0].ends_with(w));
+                assert_eq!(
+                    pol["ns[foo]-policy[x]-rule[0]"]["permissions"],
+                    json!([{"andRules": {"rules": [{"orRules": {"rules": [{"destinationPort": 80}]}}]}}])
+                );
+                assert!(built.notes[0].message.contains("unknown attribute"));
+            }
+        }
+    }
 }
 
 /// Identities read from filter state (HBONE): the same string matchers
