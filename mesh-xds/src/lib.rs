@@ -4,6 +4,9 @@
 //! This crate knows protobufs (`envoy-types`); it does no I/O. The
 //! [`json`] module reads and writes any emitted resource in the protobuf
 //! JSON mapping.
+//!
+//! * [`authz`]: AuthorizationPolicies → the RBAC and ext_authz filters of a
+//!   workload's HTTP and TCP filter chains.
 
 pub mod authz;
 pub mod json;

@@ -169,7 +169,8 @@ pub struct Built<F> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
     /// What it is about: an Envoy policy name
-    /// (`ns[foo]-policy[p]-rule[0]`) or `provider <name>`.
+    /// (`ns[foo]-policy[p]-rule[0]`), `provider <name>`, or `CUSTOM` for
+    /// the CUSTOM policies together.
     pub subject: String,
     /// What happened.
     pub message: String,
