@@ -104,8 +104,11 @@ pub trait ServiceRegistry {
 
 impl ServiceRegistry for Snapshot {
     fn service_namespaces(&self, host: &str) -> Vec<String> {
+        // Exact, as Istio's service index is keyed: a host written with
+        // capitals names no service.
         let mut ns: Vec<String> = self
             .services_for_host(&Hostname::new(host))
+            .filter(|s| s.hostname.as_str() == host)
             .map(|s| s.namespace.clone())
             .collect();
         ns.sort();
