@@ -4,8 +4,12 @@
 //! This crate knows protobufs (`envoy-types`); it does no I/O. The
 //! [`json`] module reads and writes any emitted resource in the protobuf
 //! JSON mapping.
+//!
+//! * [`authz`]: AuthorizationPolicies → the RBAC and ext_authz filters of a
+//!   workload's HTTP and TCP filter chains.
 
 pub mod assemble;
+pub mod authz;
 pub mod cluster;
 pub mod endpoint;
 pub mod http;
