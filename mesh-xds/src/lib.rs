@@ -11,6 +11,7 @@
 pub mod assemble;
 pub mod authz;
 pub mod cluster;
+mod compile;
 pub mod endpoint;
 pub mod http;
 pub mod json;
@@ -20,3 +21,5 @@ pub mod resources;
 pub mod route;
 pub mod tls;
 pub mod util;
+
+pub use compile::{Certificates, CompileOptions, Compiler, compile};

@@ -4,23 +4,25 @@
 
 use crate::util::{any, duration, metadata, string_value, u32v};
 use envoy_types::pb::envoy::config::core::v3::{
-    data_source::Specifier, header_value_option::HeaderAppendAction, DataSource, HeaderValue,
-    HeaderValueOption, RuntimeFractionalPercent,
+    DataSource, HeaderValue, HeaderValueOption, RuntimeFractionalPercent, data_source::Specifier,
+    header_value_option::HeaderAppendAction,
 };
 use envoy_types::pb::envoy::config::route::v3 as r;
 use envoy_types::pb::envoy::extensions::filters::common::fault::v3::{
-    fault_delay::FaultDelaySecifier, FaultDelay,
+    FaultDelay, fault_delay::FaultDelaySecifier,
 };
 use envoy_types::pb::envoy::extensions::filters::http::cors::v3::CorsPolicy as CorsPerRoute;
 use envoy_types::pb::envoy::extensions::filters::http::fault::v3::{
-    fault_abort::ErrorType, FaultAbort, HttpFault,
+    FaultAbort, HttpFault, fault_abort::ErrorType,
 };
 use envoy_types::pb::envoy::r#type::matcher::v3::{
-    metadata_matcher::{path_segment, PathSegment}, string_matcher::MatchPattern, value_matcher,
     ListMatcher, MetadataMatcher, RegexMatchAndSubstitute, RegexMatcher, StringMatcher,
     ValueMatcher,
+    metadata_matcher::{PathSegment, path_segment},
+    string_matcher::MatchPattern,
+    value_matcher,
 };
-use envoy_types::pb::envoy::r#type::v3::{fractional_percent::DenominatorType, FractionalPercent};
+use envoy_types::pb::envoy::r#type::v3::{FractionalPercent, fractional_percent::DenominatorType};
 use mesh_route::config::{self as c, ClusterSpecifier, PathMatch, RouteAction, ValueMatch};
 
 /// Translates one compiled route configuration.
@@ -230,7 +232,9 @@ fn retry(p: &c::RetryPolicy) -> r::RetryPolicy {
 }
 
 fn hash_policy(h: &c::HashPolicy) -> r::route_action::HashPolicy {
-    use r::route_action::hash_policy::{ConnectionProperties, Cookie, Header, PolicySpecifier, QueryParameter};
+    use r::route_action::hash_policy::{
+        ConnectionProperties, Cookie, Header, PolicySpecifier, QueryParameter,
+    };
     r::route_action::HashPolicy {
         policy_specifier: Some(match h {
             c::HashPolicy::Header(name) => PolicySpecifier::Header(Header {
@@ -243,8 +247,12 @@ fn hash_policy(h: &c::HashPolicy) -> r::route_action::HashPolicy {
                 ttl: ttl.map(duration),
                 ..Default::default()
             }),
-            c::HashPolicy::SourceIp => PolicySpecifier::ConnectionProperties(ConnectionProperties { source_ip: true }),
-            c::HashPolicy::QueryParameter(name) => PolicySpecifier::QueryParameter(QueryParameter { name: name.clone() }),
+            c::HashPolicy::SourceIp => {
+                PolicySpecifier::ConnectionProperties(ConnectionProperties { source_ip: true })
+            }
+            c::HashPolicy::QueryParameter(name) => {
+                PolicySpecifier::QueryParameter(QueryParameter { name: name.clone() })
+            }
         }),
         terminal: false,
     }
@@ -300,7 +308,6 @@ fn fault(f: &c::FaultPolicy) -> HttpFault {
         delay: f.delay.as_ref().map(|d| FaultDelay {
             fault_delay_secifier: Some(FaultDelaySecifier::FixedDelay(duration(d.fixed_delay))),
             percentage: Some(fraction(&d.percentage)),
-            ..Default::default()
         }),
         abort: f.abort.as_ref().map(|a| FaultAbort {
             error_type: Some(match a.status {
@@ -316,20 +323,29 @@ fn fault(f: &c::FaultPolicy) -> HttpFault {
 
 fn cors(p: &c::CorsPolicy) -> CorsPerRoute {
     CorsPerRoute {
-        allow_origin_string_match: p.allow_origin_string_match.iter().map(string_matcher).collect(),
+        allow_origin_string_match: p
+            .allow_origin_string_match
+            .iter()
+            .map(string_matcher)
+            .collect(),
         allow_methods: p.allow_methods.clone(),
         allow_headers: p.allow_headers.clone(),
         expose_headers: p.expose_headers.clone(),
         max_age: p.max_age.clone().unwrap_or_default(),
         allow_credentials: p.allow_credentials.map(crate::util::boolv),
-        forward_not_matching_preflights: Some(crate::util::boolv(p.forward_not_matching_preflights)),
+        forward_not_matching_preflights: Some(crate::util::boolv(
+            p.forward_not_matching_preflights,
+        )),
         ..Default::default()
     }
 }
 
 /// Istio's config provenance path for a VirtualService.
 fn config_path(vs: &c::ConfigRef) -> String {
-    format!("/apis/networking.istio.io/v1/namespaces/{}/virtual-service/{}", vs.namespace, vs.name)
+    format!(
+        "/apis/networking.istio.io/v1/namespaces/{}/virtual-service/{}",
+        vs.namespace, vs.name
+    )
 }
 
 fn route(x: &c::Route) -> r::Route {
@@ -353,20 +369,26 @@ fn route(x: &c::Route) -> r::Route {
                 .path_redirect
                 .clone()
                 .map(r::redirect_action::PathRewriteSpecifier::PathRedirect)
-                .or_else(|| rd.prefix_rewrite.clone().map(r::redirect_action::PathRewriteSpecifier::PrefixRewrite)),
+                .or_else(|| {
+                    rd.prefix_rewrite
+                        .clone()
+                        .map(r::redirect_action::PathRewriteSpecifier::PrefixRewrite)
+                }),
             ..Default::default()
         })),
-        RouteAction::DirectResponse(d) => Some(r::route::Action::DirectResponse(r::DirectResponseAction {
-            status: d.status,
-            body: d.body.as_ref().map(|b| DataSource {
-                specifier: Some(match String::from_utf8(b.clone()) {
-                    Ok(s) => Specifier::InlineString(s),
-                    Err(e) => Specifier::InlineBytes(e.into_bytes()),
+        RouteAction::DirectResponse(d) => {
+            Some(r::route::Action::DirectResponse(r::DirectResponseAction {
+                status: d.status,
+                body: d.body.as_ref().map(|b| DataSource {
+                    specifier: Some(match String::from_utf8(b.clone()) {
+                        Ok(s) => Specifier::InlineString(s),
+                        Err(e) => Specifier::InlineBytes(e.into_bytes()),
+                    }),
+                    ..Default::default()
                 }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        })),
+            }))
+        }
         // Istio emits no action (VS-21); Envoy rejects the configuration.
         RouteAction::Unsupported { .. } => None,
     };
@@ -382,9 +404,12 @@ fn route(x: &c::Route) -> r::Route {
         r#match: Some(route_match(&x.matcher)),
         action,
         metadata: x.origin.as_ref().map(|o| {
-            metadata("istio", vec![("config", string_value(config_path(&o.virtual_service)))])
+            metadata(
+                "istio",
+                vec![("config", string_value(config_path(&o.virtual_service)))],
+            )
         }),
-        decorator: Some(r::Decorator {
+        decorator: (!x.operation.is_empty()).then(|| r::Decorator {
             operation: x.operation.clone(),
             ..Default::default()
         }),
