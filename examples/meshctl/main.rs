@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! meshctl validate -f DIR          # Istio's webhook checks, per resource
+//! meshctl xds -f DIR --workload NS/NAME [--router] [--type T] [--bootstrap]
 //! ```
 //!
 //! The JSON output of every command is a stable contract (MESHCTL.md).
@@ -10,6 +11,7 @@
 
 mod common;
 mod validate;
+mod xds;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -29,11 +31,14 @@ struct Cli {
 enum Command {
     /// Check each resource as Istio's validating webhook does.
     Validate(validate::Args),
+    /// The Envoy resources compiled for one proxy.
+    Xds(xds::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate(a) => validate::run(a),
+        Command::Xds(a) => xds::run(a),
     }
 }

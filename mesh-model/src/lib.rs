@@ -64,6 +64,7 @@ pub mod networking;
 pub mod parse;
 pub mod protocol;
 pub mod resource;
+pub mod scope;
 pub mod security;
 pub mod snapshot;
 pub mod validation;

@@ -169,6 +169,9 @@ pub struct Service {
     pub export_to: ExportTo,
     /// Endpoints.
     pub endpoints: Vec<Endpoint>,
+    /// The workload selector (a Kubernetes Service's `selector`, a
+    /// ServiceEntry's `workloadSelector`); `None` when endpoints are listed.
+    pub selector: Option<Labels>,
     /// Creation time of the defining object.
     pub creation: Option<i64>,
 }
@@ -715,6 +718,7 @@ impl Inner {
                 headless: s.headless,
                 export_to: ExportTo::Default,
                 endpoints,
+                selector: s.selector.clone(),
                 creation: meta.creation,
             });
         }
@@ -800,6 +804,7 @@ impl Inner {
                     headless: false,
                     export_to: e.export_to.clone(),
                     endpoints: endpoints.clone(),
+                    selector: e.workload_selector.as_ref().map(|s| s.0.clone()),
                     creation: se.meta.creation,
                 });
             }

@@ -3,23 +3,25 @@
 use crate::tls::{istio_mutual_upstream, raw_buffer, tls_socket};
 use crate::util::{any, duration, list_value, metadata, string_value, struct_value, u32v};
 use envoy_types::pb::envoy::config::cluster::v3::{
+    CircuitBreakers, Cluster, OutlierDetection, UpstreamConnectionOptions,
     circuit_breakers::Thresholds,
     cluster::{
         self, ClusterDiscoveryType, CommonLbConfig, DiscoveryType, EdsClusterConfig, LbPolicy,
         MaglevLbConfig, RingHashLbConfig, TransportSocketMatch,
     },
-    CircuitBreakers, Cluster, OutlierDetection, UpstreamConnectionOptions,
 };
 use envoy_types::pb::envoy::config::core::v3::{
-    http_protocol_options::HeadersWithUnderscoresAction, Http2ProtocolOptions, HttpProtocolOptions,
-    RoutingPriority, TcpKeepalive,
+    Http2ProtocolOptions, HttpProtocolOptions, RoutingPriority, TcpKeepalive,
+    http_protocol_options::HeadersWithUnderscoresAction,
 };
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
     CommonTlsContext, UpstreamTlsContext,
 };
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
-    http_protocol_options::{explicit_http_config::ProtocolConfig, ExplicitHttpConfig, UpstreamProtocolOptions},
     HttpProtocolOptions as UpstreamHttpProtocolOptions,
+    http_protocol_options::{
+        ExplicitHttpConfig, UpstreamProtocolOptions, explicit_http_config::ProtocolConfig,
+    },
 };
 use envoy_types::pb::envoy::r#type::v3::Percent;
 use mesh_model::duration::parse_duration;
@@ -113,13 +115,18 @@ fn apply_load_balancer(c: &mut Cluster, lb: Option<&w::LoadBalancerSettings>) {
             Some(m) => {
                 c.lb_policy = LbPolicy::Maglev as i32;
                 c.lb_config = Some(cluster::LbConfig::MaglevLbConfig(MaglevLbConfig {
-                    table_size: m.table_size.filter(|t| *t > 0).map(|t| envoy_types::pb::google::protobuf::UInt64Value { value: t }),
+                    table_size: m
+                        .table_size
+                        .filter(|t| *t > 0)
+                        .map(|t| envoy_types::pb::google::protobuf::UInt64Value { value: t }),
                 }));
             }
             None => {
                 c.lb_policy = LbPolicy::RingHash as i32;
                 c.lb_config = Some(cluster::LbConfig::RingHashLbConfig(RingHashLbConfig {
-                    minimum_ring_size: Some(envoy_types::pb::google::protobuf::UInt64Value { value: min_ring }),
+                    minimum_ring_size: Some(envoy_types::pb::google::protobuf::UInt64Value {
+                        value: min_ring,
+                    }),
                     ..Default::default()
                 }));
             }
@@ -130,7 +137,9 @@ fn apply_load_balancer(c: &mut Cluster, lb: Option<&w::LoadBalancerSettings>) {
         Some(w::SimpleLb::RoundRobin) => LbPolicy::RoundRobin,
         Some(w::SimpleLb::Random) => LbPolicy::Random,
         Some(w::SimpleLb::Passthrough) => {
-            c.cluster_discovery_type = Some(ClusterDiscoveryType::Type(DiscoveryType::OriginalDst as i32));
+            c.cluster_discovery_type = Some(ClusterDiscoveryType::Type(
+                DiscoveryType::OriginalDst as i32,
+            ));
             c.eds_cluster_config = None;
             c.load_assignment = None;
             LbPolicy::ClusterProvided
@@ -140,7 +149,11 @@ fn apply_load_balancer(c: &mut Cluster, lb: Option<&w::LoadBalancerSettings>) {
 }
 
 /// Applies the connection pool (DR-6); returns whether HTTP/2 is forced.
-fn apply_connection_pool(c: &mut Cluster, pool: Option<&w::ConnectionPoolSettings>, opts: &mut HttpProtocolOptions) -> Option<bool> {
+fn apply_connection_pool(
+    c: &mut Cluster,
+    pool: Option<&w::ConnectionPoolSettings>,
+    opts: &mut HttpProtocolOptions,
+) -> Option<bool> {
     let mut t = default_thresholds();
     let mut upgrade = None;
     if let Some(p) = pool {
@@ -174,10 +187,10 @@ fn apply_connection_pool(c: &mut Cluster, pool: Option<&w::ConnectionPoolSetting
             if let Some(d) = dur(tcp.connect_timeout.as_ref()) {
                 c.connect_timeout = Some(duration(d));
             }
-            if opts.idle_timeout.is_none() {
-                if let Some(d) = dur(tcp.idle_timeout.as_ref()) {
-                    opts.idle_timeout = Some(duration(d));
-                }
+            if opts.idle_timeout.is_none()
+                && let Some(d) = dur(tcp.idle_timeout.as_ref())
+            {
+                opts.idle_timeout = Some(duration(d));
             }
             if let Some(d) = dur(tcp.max_connection_duration.as_ref()) {
                 opts.max_connection_duration = Some(duration(d));
@@ -187,7 +200,8 @@ fn apply_connection_pool(c: &mut Cluster, pool: Option<&w::ConnectionPoolSetting
                     tcp_keepalive: Some(TcpKeepalive {
                         keepalive_probes: k.probes.map(u32v),
                         keepalive_time: dur(k.time.as_ref()).map(|d| u32v(d.as_secs() as u32)),
-                        keepalive_interval: dur(k.interval.as_ref()).map(|d| u32v(d.as_secs() as u32)),
+                        keepalive_interval: dur(k.interval.as_ref())
+                            .map(|d| u32v(d.as_secs() as u32)),
                     }),
                     ..Default::default()
                 });
@@ -206,7 +220,9 @@ fn apply_outlier_detection(c: &mut Cluster, o: Option<&w::OutlierDetection>) {
     let Some(o) = o else { return };
     let mut od = OutlierDetection::default();
     // consecutive5xxErrors (or the deprecated consecutiveErrors); 0 disables.
-    let c5xx = o.consecutive5xx_errors.or(o.consecutive_errors.map(|n| n.max(0) as u32));
+    let c5xx = o
+        .consecutive5xx_errors
+        .or(o.consecutive_errors.map(|n| n.max(0) as u32));
     match c5xx {
         Some(0) => od.enforcing_consecutive_5xx = Some(u32v(0)),
         Some(n) => {
@@ -237,7 +253,9 @@ fn apply_outlier_detection(c: &mut Cluster, o: Option<&w::OutlierDetection>) {
     // Success-rate detection stays off.
     od.enforcing_success_rate = Some(u32v(0));
     c.outlier_detection = Some(od);
-    c.common_lb_config.get_or_insert_with(CommonLbConfig::default).healthy_panic_threshold = Some(Percent {
+    c.common_lb_config
+        .get_or_insert_with(CommonLbConfig::default)
+        .healthy_panic_threshold = Some(Percent {
         value: f64::from(o.min_health_percent.unwrap_or(0).clamp(0, 100)),
     });
 }
@@ -253,7 +271,10 @@ fn apply_security(c: &mut Cluster, sec: &UpstreamSecurity, h2: bool) {
             c.transport_socket_matches = vec![
                 TransportSocketMatch {
                     name: "tlsMode-istio".into(),
-                    r#match: Some(crate::util::pb_struct(vec![("tlsMode", string_value("istio"))])),
+                    r#match: Some(crate::util::pb_struct(vec![(
+                        "tlsMode",
+                        string_value("istio"),
+                    )])),
                     transport_socket: Some(istio_mutual_upstream(sni, sans, h2)),
                 },
                 TransportSocketMatch {
@@ -273,14 +294,15 @@ fn apply_security(c: &mut Cluster, sec: &UpstreamSecurity, h2: bool) {
 pub fn client_tls(t: &w::ClientTlsSettings, default_sni: &str) -> UpstreamTlsContext {
     use crate::tls::{file, sds};
     use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
-        common_tls_context::ValidationContextType, CertificateValidationContext, TlsCertificate,
+        CertificateValidationContext, TlsCertificate, common_tls_context::ValidationContextType,
     };
     let mut common = CommonTlsContext::default();
     if let Some(cred) = t.credential_name.as_deref().filter(|s| !s.is_empty()) {
         common.tls_certificate_sds_secret_configs = vec![sds(&format!("kubernetes://{cred}"))];
-        common.validation_context_type = Some(ValidationContextType::ValidationContextSdsSecretConfig(sds(&format!(
-            "kubernetes://{cred}-cacert"
-        ))));
+        common.validation_context_type =
+            Some(ValidationContextType::ValidationContextSdsSecretConfig(
+                sds(&format!("kubernetes://{cred}-cacert")),
+            ));
     } else {
         if let (Some(cert), Some(key)) = (&t.client_certificate, &t.private_key) {
             common.tls_certificates = vec![TlsCertificate {
@@ -312,7 +334,11 @@ pub fn client_tls(t: &w::ClientTlsSettings, default_sni: &str) -> UpstreamTlsCon
     }
     UpstreamTlsContext {
         common_tls_context: Some(common),
-        sni: t.sni.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| default_sni.to_string()),
+        sni: t
+            .sni
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| default_sni.to_string()),
         ..Default::default()
     }
 }
@@ -370,15 +396,19 @@ pub fn outbound(spec: &OutboundClusterSpec<'_>) -> Cluster {
             });
         }
         Discovery::StrictDns(la) => {
-            c.cluster_discovery_type = Some(ClusterDiscoveryType::Type(DiscoveryType::StrictDns as i32));
+            c.cluster_discovery_type =
+                Some(ClusterDiscoveryType::Type(DiscoveryType::StrictDns as i32));
             c.load_assignment = Some(la.clone());
         }
         Discovery::Static(la) => {
-            c.cluster_discovery_type = Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32));
+            c.cluster_discovery_type =
+                Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32));
             c.load_assignment = Some(la.clone());
         }
         Discovery::OriginalDst => {
-            c.cluster_discovery_type = Some(ClusterDiscoveryType::Type(DiscoveryType::OriginalDst as i32));
+            c.cluster_discovery_type = Some(ClusterDiscoveryType::Type(
+                DiscoveryType::OriginalDst as i32,
+            ));
         }
     }
     apply_load_balancer(&mut c, spec.policy.load_balancer);
@@ -394,13 +424,15 @@ pub fn outbound(spec: &OutboundClusterSpec<'_>) -> Cluster {
         http_opts.headers_with_underscores_action = HeadersWithUnderscoresAction::Allow as i32;
         let config = UpstreamHttpProtocolOptions {
             common_http_protocol_options: has_http_opts.then_some(http_opts),
-            upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(ExplicitHttpConfig {
-                protocol_config: Some(if h2 {
-                    ProtocolConfig::Http2ProtocolOptions(Http2ProtocolOptions::default())
-                } else {
-                    ProtocolConfig::HttpProtocolOptions(Default::default())
-                }),
-            })),
+            upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(
+                ExplicitHttpConfig {
+                    protocol_config: Some(if h2 {
+                        ProtocolConfig::Http2ProtocolOptions(Http2ProtocolOptions::default())
+                    } else {
+                        ProtocolConfig::HttpProtocolOptions(Default::default())
+                    }),
+                },
+            )),
             ..Default::default()
         };
         c.typed_extension_protocol_options = HashMap::from([(
@@ -413,12 +445,19 @@ pub fn outbound(spec: &OutboundClusterSpec<'_>) -> Cluster {
         Some(t) => match t.mode.unwrap_or(w::ClientTlsMode::Disable) {
             w::ClientTlsMode::Disable => UpstreamSecurity::Plaintext,
             w::ClientTlsMode::IstioMutual => match &spec.security {
-                UpstreamSecurity::IstioMutual { sni, sans } | UpstreamSecurity::Auto { sni, sans } => {
-                    UpstreamSecurity::IstioMutual {
-                        sni: t.sni.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| sni.clone()),
-                        sans: t.subject_alt_names.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| sans.clone()),
-                    }
-                }
+                UpstreamSecurity::IstioMutual { sni, sans }
+                | UpstreamSecurity::Auto { sni, sans } => UpstreamSecurity::IstioMutual {
+                    sni: t
+                        .sni
+                        .clone()
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| sni.clone()),
+                    sans: t
+                        .subject_alt_names
+                        .clone()
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| sans.clone()),
+                },
                 other => other.clone(),
             },
             _ => UpstreamSecurity::Custom(Box::new(client_tls(t, spec.host))),
@@ -445,7 +484,9 @@ pub fn passthrough(connect_timeout: Duration) -> Cluster {
     Cluster {
         name: PASSTHROUGH.into(),
         connect_timeout: Some(duration(connect_timeout)),
-        cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::OriginalDst as i32)),
+        cluster_discovery_type: Some(ClusterDiscoveryType::Type(
+            DiscoveryType::OriginalDst as i32,
+        )),
         lb_policy: LbPolicy::ClusterProvided as i32,
         circuit_breakers: Some(CircuitBreakers {
             thresholds: vec![default_thresholds()],
@@ -474,7 +515,13 @@ pub fn blackhole(connect_timeout: Duration) -> Cluster {
 }
 
 /// `inbound|<targetPort>||`: the local application on `address:port`.
-pub fn inbound(target_port: u16, address: &str, port: u16, connect_timeout: Duration, h2: bool) -> Cluster {
+pub fn inbound(
+    target_port: u16,
+    address: &str,
+    port: u16,
+    connect_timeout: Duration,
+    h2: bool,
+) -> Cluster {
     let name = format!("inbound|{target_port}||");
     let mut c = Cluster {
         name: name.clone(),
@@ -489,9 +536,13 @@ pub fn inbound(target_port: u16, address: &str, port: u16, connect_timeout: Dura
     };
     if h2 {
         let config = UpstreamHttpProtocolOptions {
-            upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(ExplicitHttpConfig {
-                protocol_config: Some(ProtocolConfig::Http2ProtocolOptions(Http2ProtocolOptions::default())),
-            })),
+            upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(
+                ExplicitHttpConfig {
+                    protocol_config: Some(ProtocolConfig::Http2ProtocolOptions(
+                        Http2ProtocolOptions::default(),
+                    )),
+                },
+            )),
             ..Default::default()
         };
         c.typed_extension_protocol_options = HashMap::from([(
@@ -538,7 +589,10 @@ mod tests {
         assert_eq!(c.transport_socket_matches.len(), 2);
         assert_eq!(c.transport_socket_matches[0].name, "tlsMode-istio");
         let j = crate::json::to_json(&c);
-        assert_eq!(j["edsClusterConfig"]["serviceName"], "outbound|9080|v1|reviews.bookinfo.svc.cluster.local");
+        assert_eq!(
+            j["edsClusterConfig"]["serviceName"],
+            "outbound|9080|v1|reviews.bookinfo.svc.cluster.local"
+        );
     }
 
     /// DR-5 consistent hash → RING_HASH with a 1024 minimum ring; DR-7 panic threshold.
@@ -565,7 +619,10 @@ mod tests {
         let j = crate::json::to_json(&c);
         assert_eq!(j["ringHashLbConfig"]["minimumRingSize"], "1024");
         assert_eq!(j["outlierDetection"]["consecutive5xx"], 5);
-        assert_eq!(j["commonLbConfig"]["healthyPanicThreshold"], serde_json::json!({}));
+        assert_eq!(
+            j["commonLbConfig"]["healthyPanicThreshold"],
+            serde_json::json!({})
+        );
         let tls = w::ClientTlsSettings {
             mode: Some(w::ClientTlsMode::Disable),
             ..Default::default()

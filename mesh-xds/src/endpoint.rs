@@ -4,7 +4,7 @@
 use crate::util::{metadata, socket_address, string_value, u32v};
 use envoy_types::pb::envoy::config::core::v3::Locality;
 use envoy_types::pb::envoy::config::endpoint::v3::{
-    lb_endpoint::HostIdentifier, ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints,
+    ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint::HostIdentifier,
 };
 use std::collections::BTreeMap;
 
@@ -40,7 +40,10 @@ fn locality(s: &str) -> Locality {
 pub fn assignment(cluster: &str, endpoints: &[EndpointSpec]) -> ClusterLoadAssignment {
     let mut by_locality: BTreeMap<String, Vec<&EndpointSpec>> = BTreeMap::new();
     for e in endpoints {
-        by_locality.entry(e.locality.clone().unwrap_or_default()).or_default().push(e);
+        by_locality
+            .entry(e.locality.clone().unwrap_or_default())
+            .or_default()
+            .push(e);
     }
     let mut groups = Vec::new();
     for (loc, mut eps) in by_locality {
@@ -59,7 +62,8 @@ pub fn assignment(cluster: &str, endpoints: &[EndpointSpec]) -> ClusterLoadAssig
                     let mut md = metadata("envoy.transport_socket_match", fields);
                     if let Some(wl) = &e.workload {
                         md.filter_metadata.extend(
-                            metadata("istio", vec![("workload", string_value(wl.clone()))]).filter_metadata,
+                            metadata("istio", vec![("workload", string_value(wl.clone()))])
+                                .filter_metadata,
                         );
                     }
                     LbEndpoint {

@@ -2,31 +2,36 @@
 //! (AZ-2): CUSTOM ext_authz, `jwt_authn`, RBAC, fault, CORS, router.
 
 use crate::util::{ads, any, boolv, duration};
-use envoy_types::pb::envoy::config::listener::v3::{filter, Filter};
+use envoy_types::pb::envoy::config::core::v3::DataSource;
+use envoy_types::pb::envoy::config::listener::v3::{Filter, filter};
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+use envoy_types::pb::envoy::config::route::v3::{RouteMatch, route_match::PathSpecifier};
 use envoy_types::pb::envoy::extensions::filters::http::cors::v3::Cors;
 use envoy_types::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use envoy_types::pb::envoy::extensions::filters::http::jwt_authn::v3::{
-    jwt_provider::JwksSourceSpecifier, jwt_requirement::RequiresType, requirement_rule::RequirementType,
-    JwtAuthentication, JwtHeader, JwtProvider, JwtClaimToHeader, JwtRequirement, JwtRequirementOrList,
-    JwtRequirementAndList, RequirementRule,
+    JwtAuthentication, JwtClaimToHeader, JwtHeader, JwtProvider, JwtRequirement,
+    JwtRequirementAndList, JwtRequirementOrList, RequirementRule,
+    jwt_provider::JwksSourceSpecifier, jwt_requirement::RequiresType,
+    requirement_rule::RequirementType,
 };
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    HttpConnectionManager, HttpFilter, Rds,
     http_connection_manager::{
-        CodecType, ForwardClientCertDetails, RouteSpecifier, SetCurrentClientCertDetails, UpgradeConfig,
+        CodecType, ForwardClientCertDetails, RouteSpecifier, SetCurrentClientCertDetails,
+        UpgradeConfig,
     },
-    http_filter, HttpConnectionManager, HttpFilter, Rds,
+    http_filter,
 };
-use envoy_types::pb::envoy::config::route::v3::{route_match::PathSpecifier, RouteMatch};
-use envoy_types::pb::envoy::config::core::v3::DataSource;
 use mesh_model::wire::security::JwtRule;
 
 /// `envoy.filters.http.router`.
 pub fn router() -> HttpFilter {
     HttpFilter {
         name: "envoy.filters.http.router".into(),
-        config_type: Some(http_filter::ConfigType::TypedConfig(any(&Router::default()))),
+        config_type: Some(http_filter::ConfigType::TypedConfig(
+            any(&Router::default()),
+        )),
         ..Default::default()
     }
 }
@@ -35,7 +40,9 @@ pub fn router() -> HttpFilter {
 pub fn fault() -> HttpFilter {
     HttpFilter {
         name: "envoy.filters.http.fault".into(),
-        config_type: Some(http_filter::ConfigType::TypedConfig(any(&HttpFault::default()))),
+        config_type: Some(http_filter::ConfigType::TypedConfig(any(
+            &HttpFault::default(),
+        ))),
         ..Default::default()
     }
 }
@@ -70,7 +77,12 @@ pub enum Direction {
 }
 
 /// An `envoy.filters.network.http_connection_manager` filter.
-pub fn connection_manager(stat_prefix: &str, routes: Routes, http_filters: Vec<HttpFilter>, direction: Direction) -> Filter {
+pub fn connection_manager(
+    stat_prefix: &str,
+    routes: Routes,
+    http_filters: Vec<HttpFilter>,
+    direction: Direction,
+) -> Filter {
     let mut hcm = HttpConnectionManager {
         codec_type: CodecType::Auto as i32,
         stat_prefix: stat_prefix.to_string(),
@@ -117,7 +129,10 @@ pub const FAIL_CLOSED_JWKS: &str = r#"{"keys":[{"kty":"RSA","e":"AQAB","n":"sMwB
 /// provider: valid or missing; several: any valid, or all valid-or-missing);
 /// CORS preflights bypass. `jwks_for_uri` supplies JWKS fetched by the
 /// caller for rules that name a `jwksUri`.
-pub fn jwt_authn(rules: &[&JwtRule], jwks_for_uri: &dyn Fn(&str) -> Option<String>) -> Option<HttpFilter> {
+pub fn jwt_authn(
+    rules: &[&JwtRule],
+    jwks_for_uri: &dyn Fn(&str) -> Option<String>,
+) -> Option<HttpFilter> {
     if rules.is_empty() {
         return None;
     }
@@ -164,7 +179,11 @@ pub fn jwt_authn(rules: &[&JwtRule], jwks_for_uri: &dyn Fn(&str) -> Option<Strin
                 .collect(),
             payload_in_metadata: "payload".into(),
             jwks_source_specifier: Some(JwksSourceSpecifier::LocalJwks(DataSource {
-                specifier: Some(envoy_types::pb::envoy::config::core::v3::data_source::Specifier::InlineString(jwks)),
+                specifier: Some(
+                    envoy_types::pb::envoy::config::core::v3::data_source::Specifier::InlineString(
+                        jwks,
+                    ),
+                ),
                 ..Default::default()
             })),
             ..Default::default()
@@ -199,7 +218,9 @@ pub fn jwt_authn(rules: &[&JwtRule], jwks_for_uri: &dyn Fn(&str) -> Option<Strin
             })),
         });
         JwtRequirement {
-            requires_type: Some(RequiresType::RequiresAny(JwtRequirementOrList { requirements: any_of })),
+            requires_type: Some(RequiresType::RequiresAny(JwtRequirementOrList {
+                requirements: any_of,
+            })),
         }
     };
     let config = JwtAuthentication {

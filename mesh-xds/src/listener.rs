@@ -4,12 +4,12 @@
 //! enforce a PeerAuthentication mode (PA-6, XDS-1).
 
 use crate::cluster::{BLACKHOLE, INBOUND_PASSTHROUGH, PASSTHROUGH};
-use crate::http::{connection_manager, Direction, Routes};
+use crate::http::{Direction, Routes, connection_manager};
 use crate::tls::istio_mutual_downstream;
 use crate::util::{any, boolv, socket_address};
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
 use envoy_types::pb::envoy::config::listener::v3::{
-    filter, listener_filter, Filter, FilterChain, FilterChainMatch, Listener, ListenerFilter,
+    Filter, FilterChain, FilterChainMatch, Listener, ListenerFilter, filter, listener_filter,
 };
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 use envoy_types::pb::envoy::extensions::filters::listener::http_inspector::v3::HttpInspector;
@@ -17,13 +17,19 @@ use envoy_types::pb::envoy::extensions::filters::listener::original_dst::v3::Ori
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter;
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
-    tcp_proxy::{weighted_cluster::ClusterWeight, ClusterSpecifier, WeightedCluster},
     TcpProxy,
+    tcp_proxy::{ClusterSpecifier, WeightedCluster, weighted_cluster::ClusterWeight},
 };
 use mesh_model::security::MtlsMode;
 
 /// The Istio ALPN values that mark an mTLS connection from a sidecar.
-pub const ISTIO_ALPNS: &[&str] = &["istio-peer-exchange", "istio", "istio-http/1.0", "istio-http/1.1", "istio-h2"];
+pub const ISTIO_ALPNS: &[&str] = &[
+    "istio-peer-exchange",
+    "istio",
+    "istio-http/1.0",
+    "istio-http/1.1",
+    "istio-h2",
+];
 
 fn listener_filter_of<M: prost::Message + prost::Name>(name: &str, m: &M) -> ListenerFilter {
     ListenerFilter {
@@ -35,17 +41,26 @@ fn listener_filter_of<M: prost::Message + prost::Name>(name: &str, m: &M) -> Lis
 
 /// `envoy.filters.listener.tls_inspector`.
 pub fn tls_inspector() -> ListenerFilter {
-    listener_filter_of("envoy.filters.listener.tls_inspector", &TlsInspector::default())
+    listener_filter_of(
+        "envoy.filters.listener.tls_inspector",
+        &TlsInspector::default(),
+    )
 }
 
 /// `envoy.filters.listener.http_inspector`.
 pub fn http_inspector() -> ListenerFilter {
-    listener_filter_of("envoy.filters.listener.http_inspector", &HttpInspector::default())
+    listener_filter_of(
+        "envoy.filters.listener.http_inspector",
+        &HttpInspector::default(),
+    )
 }
 
 /// `envoy.filters.listener.original_dst`.
 pub fn original_dst() -> ListenerFilter {
-    listener_filter_of("envoy.filters.listener.original_dst", &OriginalDst::default())
+    listener_filter_of(
+        "envoy.filters.listener.original_dst",
+        &OriginalDst::default(),
+    )
 }
 
 /// Where a TCP proxy sends a connection.
@@ -123,7 +138,10 @@ pub fn inbound_chains(p: &InboundPort, match_port: bool) -> Vec<FilterChain> {
             )]
         } else {
             let mut f = p.tcp_filters.clone();
-            f.push(tcp_proxy(&p.cluster, &TcpTarget::Cluster(p.cluster.clone())));
+            f.push(tcp_proxy(
+                &p.cluster,
+                &TcpTarget::Cluster(p.cluster.clone()),
+            ));
             f
         }
     };
@@ -131,7 +149,7 @@ pub fn inbound_chains(p: &InboundPort, match_port: bool) -> Vec<FilterChain> {
     let mtls_chain = FilterChain {
         name: name.clone(),
         filter_chain_match: Some(FilterChainMatch {
-            destination_port: dport.clone(),
+            destination_port: dport,
             transport_protocol: "tls".into(),
             application_protocols: ISTIO_ALPNS.iter().map(|s| (*s).to_string()).collect(),
             ..Default::default()
@@ -143,7 +161,7 @@ pub fn inbound_chains(p: &InboundPort, match_port: bool) -> Vec<FilterChain> {
     let plain = |transport: &str| FilterChain {
         name: name.clone(),
         filter_chain_match: Some(FilterChainMatch {
-            destination_port: dport.clone(),
+            destination_port: dport,
             transport_protocol: transport.to_string(),
             ..Default::default()
         }),
@@ -204,7 +222,11 @@ pub fn virtual_inbound(ports: &[InboundPort], workload_mode: MtlsMode) -> Listen
 /// their original destination; what none claims goes to
 /// `PassthroughCluster` (ALLOW_ANY) or `BlackHoleCluster` (REGISTRY_ONLY).
 pub fn virtual_outbound(registry_only: bool) -> Listener {
-    let target = if registry_only { BLACKHOLE } else { PASSTHROUGH };
+    let target = if registry_only {
+        BLACKHOLE
+    } else {
+        PASSTHROUGH
+    };
     Listener {
         name: "virtualOutbound".into(),
         address: Some(socket_address("0.0.0.0", 15001)),
@@ -228,7 +250,12 @@ pub fn virtual_outbound(registry_only: bool) -> Listener {
 /// configuration `"<port>"`, XDS-1/XDS-2). `bind` is `None` for a captured
 /// sidecar (the listener only receives hand-offs from `virtualOutbound`),
 /// or the address to bind for Sidecar `captureMode: NONE` egress.
-pub fn outbound_http(port: u16, route_name: &str, bind: Option<&str>, http_filters: Vec<HttpFilter>) -> Listener {
+pub fn outbound_http(
+    port: u16,
+    route_name: &str,
+    bind: Option<&str>,
+    http_filters: Vec<HttpFilter>,
+) -> Listener {
     let address = bind.unwrap_or("0.0.0.0");
     let mut hf = http_filters;
     hf.push(crate::http::router());
@@ -279,6 +306,98 @@ pub fn inbound_bound(address: &str, port: u16, p: &InboundPort) -> Listener {
     }
 }
 
+/// A gateway filter chain for plain-text HTTP servers on a port (RDS
+/// `http.<port>`, GW-6).
+pub fn gateway_http_chain(
+    route_name: &str,
+    http_filters: Vec<HttpFilter>,
+    stat_prefix: &str,
+) -> FilterChain {
+    let mut hf = http_filters;
+    hf.push(crate::http::router());
+    FilterChain {
+        filters: vec![connection_manager(
+            stat_prefix,
+            Routes::Rds(route_name.to_string()),
+            hf,
+            Direction::Gateway,
+        )],
+        ..Default::default()
+    }
+}
+
+/// A gateway filter chain for one TLS-terminating server: matched by SNI
+/// (no SNI match for `*`), TLS terminated, then HTTP with the server's own
+/// RDS (`https.<port>.<portName>.<gateway>.<namespace>`, GW-6).
+pub fn gateway_https_chain(
+    server_names: &[String],
+    tls: &envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::DownstreamTlsContext,
+    route_name: &str,
+    http_filters: Vec<HttpFilter>,
+    stat_prefix: &str,
+) -> FilterChain {
+    let mut hf = http_filters;
+    hf.push(crate::http::router());
+    FilterChain {
+        filter_chain_match: Some(FilterChainMatch {
+            server_names: server_names
+                .iter()
+                .filter(|s| s.as_str() != "*")
+                .cloned()
+                .collect(),
+            ..Default::default()
+        }),
+        filters: vec![connection_manager(
+            stat_prefix,
+            Routes::Rds(route_name.to_string()),
+            hf,
+            Direction::Gateway,
+        )],
+        transport_socket: Some(crate::tls::tls_socket(any(tls))),
+        ..Default::default()
+    }
+}
+
+/// A gateway filter chain that passes TLS through by SNI (GW-7
+/// PASSTHROUGH) or proxies plain TCP.
+pub fn gateway_tcp_chain(
+    server_names: &[String],
+    target: &TcpTarget,
+    stat_prefix: &str,
+) -> FilterChain {
+    FilterChain {
+        filter_chain_match: (!server_names.is_empty()).then(|| FilterChainMatch {
+            server_names: server_names.to_vec(),
+            ..Default::default()
+        }),
+        filters: vec![tcp_proxy(stat_prefix, target)],
+        ..Default::default()
+    }
+}
+
+/// A gateway listener `<bind>_<port>` bound to the port the gateway pod
+/// listens on (GW-2), with TLS inspection when any chain matches SNI.
+pub fn gateway(bind: &str, port: u16, chains: Vec<FilterChain>) -> Listener {
+    let sni = chains.iter().any(|c| {
+        c.filter_chain_match
+            .as_ref()
+            .is_some_and(|m| !m.server_names.is_empty())
+            || c.transport_socket.is_some()
+    });
+    Listener {
+        name: format!("{bind}_{port}"),
+        address: Some(socket_address(bind, port)),
+        filter_chains: chains,
+        listener_filters: if sni {
+            vec![tls_inspector()]
+        } else {
+            Vec::new()
+        },
+        traffic_direction: TrafficDirection::Outbound as i32,
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,12 +420,24 @@ mod tests {
         let transports = |mode, http| -> Vec<String> {
             inbound_chains(&port(mode, http), true)
                 .iter()
-                .map(|c| c.filter_chain_match.as_ref().unwrap().transport_protocol.clone())
+                .map(|c| {
+                    c.filter_chain_match
+                        .as_ref()
+                        .unwrap()
+                        .transport_protocol
+                        .clone()
+                })
                 .collect()
         };
         assert_eq!(transports(MtlsMode::Strict, true), ["tls"]);
-        assert_eq!(transports(MtlsMode::Permissive, true), ["tls", "raw_buffer"]);
-        assert_eq!(transports(MtlsMode::Permissive, false), ["tls", "raw_buffer", "tls"]);
+        assert_eq!(
+            transports(MtlsMode::Permissive, true),
+            ["tls", "raw_buffer"]
+        );
+        assert_eq!(
+            transports(MtlsMode::Permissive, false),
+            ["tls", "raw_buffer", "tls"]
+        );
         assert_eq!(transports(MtlsMode::Disable, true), [""]);
     }
 }

@@ -3,18 +3,20 @@
 
 use crate::json;
 use crate::util::{any, socket_address};
-use envoy_types::pb::envoy::config::bootstrap::v3::{bootstrap, Admin, Bootstrap};
-use envoy_types::pb::envoy::config::cluster::v3::{cluster::ClusterDiscoveryType, cluster::DiscoveryType, Cluster};
-use envoy_types::pb::envoy::config::core::v3::{transport_socket, Node, TransportSocket};
+use envoy_types::pb::envoy::config::bootstrap::v3::{Admin, Bootstrap, bootstrap};
+use envoy_types::pb::envoy::config::cluster::v3::{
+    Cluster, cluster::ClusterDiscoveryType, cluster::DiscoveryType,
+};
+use envoy_types::pb::envoy::config::core::v3::{Node, TransportSocket, transport_socket};
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
-use envoy_types::pb::envoy::config::listener::v3::{filter, Listener};
+use envoy_types::pb::envoy::config::listener::v3::{Listener, filter};
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    http_connection_manager::RouteSpecifier, HttpConnectionManager,
+    HttpConnectionManager, http_connection_manager::RouteSpecifier,
 };
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
-    common_tls_context::ValidationContextType, secret, CertificateValidationContext, CommonTlsContext,
-    DownstreamTlsContext, Secret, SdsSecretConfig, TlsCertificate, UpstreamTlsContext,
+    CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig, Secret,
+    TlsCertificate, UpstreamTlsContext, common_tls_context::ValidationContextType, secret,
 };
 use envoy_types::pb::google::protobuf::Any;
 use prost::{Message, Name};
@@ -101,7 +103,10 @@ pub struct Resources {
     pub secrets: Vec<Secret>,
 }
 
-fn versioned<M: Message + Name>(items: &[M], name: impl Fn(&M) -> &str) -> BTreeMap<String, Versioned> {
+fn versioned<M: Message + Name>(
+    items: &[M],
+    name: impl Fn(&M) -> &str,
+) -> BTreeMap<String, Versioned> {
     items
         .iter()
         .map(|m| {
@@ -152,19 +157,21 @@ impl Resources {
         self.listeners.sort_by(|a, b| a.name.cmp(&b.name));
         self.routes.sort_by(|a, b| a.name.cmp(&b.name));
         self.clusters.sort_by(|a, b| a.name.cmp(&b.name));
-        self.endpoints.sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
+        self.endpoints
+            .sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
         self.secrets.sort_by(|a, b| a.name.cmp(&b.name));
         self.listeners.dedup_by(|a, b| a.name == b.name);
         self.routes.dedup_by(|a, b| a.name == b.name);
         self.clusters.dedup_by(|a, b| a.name == b.name);
-        self.endpoints.dedup_by(|a, b| a.cluster_name == b.cluster_name);
+        self.endpoints
+            .dedup_by(|a, b| a.cluster_name == b.cluster_name);
         self.secrets.dedup_by(|a, b| a.name == b.name);
     }
 }
 
 /// A workload certificate secret (`default`): chain and key in PEM.
 pub fn certificate_secret(name: &str, chain_pem: &str, key_pem: &str) -> Secret {
-    use envoy_types::pb::envoy::config::core::v3::{data_source::Specifier, DataSource};
+    use envoy_types::pb::envoy::config::core::v3::{DataSource, data_source::Specifier};
     Secret {
         name: name.to_string(),
         r#type: Some(secret::Type::TlsCertificate(TlsCertificate {
@@ -183,16 +190,18 @@ pub fn certificate_secret(name: &str, chain_pem: &str, key_pem: &str) -> Secret 
 
 /// A root certificate secret (`ROOTCA`).
 pub fn root_secret(name: &str, root_pem: &str) -> Secret {
-    use envoy_types::pb::envoy::config::core::v3::{data_source::Specifier, DataSource};
+    use envoy_types::pb::envoy::config::core::v3::{DataSource, data_source::Specifier};
     Secret {
         name: name.to_string(),
-        r#type: Some(secret::Type::ValidationContext(CertificateValidationContext {
-            trusted_ca: Some(DataSource {
-                specifier: Some(Specifier::InlineString(root_pem.to_string())),
+        r#type: Some(secret::Type::ValidationContext(
+            CertificateValidationContext {
+                trusted_ca: Some(DataSource {
+                    specifier: Some(Specifier::InlineString(root_pem.to_string())),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        })),
+            },
+        )),
     }
 }
 
@@ -202,7 +211,9 @@ fn staticize_sds(s: &mut SdsSecretConfig) {
 }
 
 fn staticize_common(c: &mut CommonTlsContext) {
-    c.tls_certificate_sds_secret_configs.iter_mut().for_each(staticize_sds);
+    c.tls_certificate_sds_secret_configs
+        .iter_mut()
+        .for_each(staticize_sds);
     match &mut c.validation_context_type {
         Some(ValidationContextType::CombinedValidationContext(v)) => {
             if let Some(s) = &mut v.validation_context_sds_secret_config {
@@ -225,13 +236,13 @@ fn staticize_transport_socket(ts: &mut TransportSocket) {
             }
             *a = any(&u);
         }
-    } else if a.type_url == DownstreamTlsContext::type_url() {
-        if let Ok(mut d) = DownstreamTlsContext::decode(a.value.as_slice()) {
-            if let Some(c) = &mut d.common_tls_context {
-                staticize_common(c);
-            }
-            *a = any(&d);
+    } else if a.type_url == DownstreamTlsContext::type_url()
+        && let Ok(mut d) = DownstreamTlsContext::decode(a.value.as_slice())
+    {
+        if let Some(c) = &mut d.common_tls_context {
+            staticize_common(c);
         }
+        *a = any(&d);
     }
 }
 
@@ -239,10 +250,19 @@ fn staticize_transport_socket(ts: &mut TransportSocket) {
 /// load assignment inline, RDS references become inline route
 /// configurations, SDS references point at static secrets. `envoy --mode
 /// validate` accepts it.
-pub fn static_bootstrap(r: &Resources, node_id: &str, node_cluster: &str, admin_port: u16) -> Bootstrap {
-    let endpoints: BTreeMap<&str, &ClusterLoadAssignment> =
-        r.endpoints.iter().map(|e| (e.cluster_name.as_str(), e)).collect();
-    let routes: BTreeMap<&str, &RouteConfiguration> = r.routes.iter().map(|x| (x.name.as_str(), x)).collect();
+pub fn static_bootstrap(
+    r: &Resources,
+    node_id: &str,
+    node_cluster: &str,
+    admin_port: u16,
+) -> Bootstrap {
+    let endpoints: BTreeMap<&str, &ClusterLoadAssignment> = r
+        .endpoints
+        .iter()
+        .map(|e| (e.cluster_name.as_str(), e))
+        .collect();
+    let routes: BTreeMap<&str, &RouteConfiguration> =
+        r.routes.iter().map(|x| (x.name.as_str(), x)).collect();
     let clusters = r
         .clusters
         .iter()
@@ -257,7 +277,8 @@ pub fn static_bootstrap(r: &Resources, node_id: &str, node_cluster: &str, admin_
                         ..Default::default()
                     });
                 c.eds_cluster_config = None;
-                c.cluster_discovery_type = Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32));
+                c.cluster_discovery_type =
+                    Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32));
                 c.load_assignment = Some(la);
             }
             if let Some(ts) = &mut c.transport_socket {

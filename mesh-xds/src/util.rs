@@ -1,11 +1,11 @@
 //! Small constructors for well-known protobuf types.
 
 use envoy_types::pb::envoy::config::core::v3::{
-    address, config_source, socket_address, Address, AggregatedConfigSource, ApiVersion,
-    ConfigSource, Metadata, SocketAddress,
+    Address, AggregatedConfigSource, ApiVersion, ConfigSource, Metadata, SocketAddress, address,
+    config_source, socket_address,
 };
 use envoy_types::pb::google::protobuf::{
-    value::Kind, Any, BoolValue, Duration as PbDuration, ListValue, Struct, UInt32Value, Value,
+    Any, BoolValue, Duration as PbDuration, ListValue, Struct, UInt32Value, Value, value::Kind,
 };
 use prost::{Message, Name};
 use std::collections::HashMap;
@@ -61,7 +61,10 @@ pub fn list_value(values: Vec<Value>) -> Value {
 /// A `google.protobuf.Struct`.
 pub fn pb_struct(fields: Vec<(&str, Value)>) -> Struct {
     Struct {
-        fields: fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        fields: fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
     }
 }
 

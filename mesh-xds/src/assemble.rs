@@ -1,0 +1,238 @@
+//! Assembling a sidecar's resources: which services it sees, which of its
+//! ports are inbound service ports, its Sidecar resource's explicit
+//! listeners, and the clusters and endpoints of every visible service port
+//! and subset.
+//!
+//! The policy decisions that other crates own (DestinationRule resolution,
+//! PeerAuthentication modes, authorization filters, route tables) come in
+//! through [`Inputs`], so this module is only about Istio's resource shapes.
+
+use crate::cluster::{
+    self, ClusterPolicy, Discovery, OutboundClusterSpec, UpstreamProtocol, UpstreamSecurity,
+};
+use crate::endpoint::{self, EndpointSpec};
+use crate::proxy::Proxy;
+use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+use mesh_model::kube::TargetPort;
+use mesh_model::labels::Labels;
+use mesh_model::networking::TrafficPolicy;
+use mesh_model::protocol::Protocol;
+use mesh_model::snapshot::{Service, Snapshot};
+use mesh_model::wire::networking::Resolution;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The DestinationRule facts cluster generation needs for one service.
+#[derive(Debug, Clone, Default)]
+pub struct ServicePolicy {
+    /// Subsets: name and labels.
+    pub subsets: Vec<(String, Labels)>,
+    /// The effective policy per (port, subset) (DR-4), computed by the caller.
+    pub policies: Vec<((u16, Option<String>), TrafficPolicy)>,
+}
+
+impl ServicePolicy {
+    fn policy(&self, port: u16, subset: Option<&str>) -> Option<&TrafficPolicy> {
+        self.policies
+            .iter()
+            .find(|((p, s), _)| *p == port && s.as_deref() == subset)
+            .map(|(_, t)| t)
+    }
+}
+
+/// One inbound service port of the proxy's workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundServicePort {
+    /// The service.
+    pub service: Arc<Service>,
+    /// The service port.
+    pub port: u16,
+    /// The workload port it targets.
+    pub target_port: u16,
+    /// The protocol.
+    pub protocol: Protocol,
+}
+
+/// The inbound service ports of the workload: ports of services in its
+/// namespace that select it (XDS-1 `0.0.0.0_<targetPort>` chains).
+pub fn inbound_service_ports(snapshot: &Snapshot, proxy: &Proxy) -> Vec<InboundServicePort> {
+    let mut out: Vec<InboundServicePort> = Vec::new();
+    for s in snapshot.services() {
+        if s.namespace != proxy.namespace {
+            continue;
+        }
+        let selects = s.selector.as_ref().is_some_and(|sel| {
+            !sel.is_empty() && sel.iter().all(|(k, v)| proxy.labels.get(k) == Some(v))
+        });
+        if !selects {
+            continue;
+        }
+        for p in &s.ports {
+            let target_port = match &p.target_port {
+                TargetPort::Number(n) => *n,
+                TargetPort::Name(name) => s
+                    .endpoints
+                    .iter()
+                    .find_map(|e| e.ports.get(&p.number).copied())
+                    .unwrap_or_else(|| name.parse().unwrap_or(p.number)),
+            };
+            if out.iter().any(|x| x.target_port == target_port) {
+                continue;
+            }
+            out.push(InboundServicePort {
+                service: s.clone(),
+                port: p.number,
+                target_port,
+                protocol: p.protocol,
+            });
+        }
+    }
+    out.sort_by_key(|p| p.target_port);
+    out
+}
+
+/// The SPIFFE URIs of a service's workloads (DR-8 default SANs).
+pub fn service_sans(service: &Service, trust_domain: &str) -> Vec<String> {
+    let mut sans: Vec<String> = service
+        .endpoints
+        .iter()
+        .filter_map(|e| {
+            let sa = e.service_account.as_deref()?;
+            let ns = e
+                .workload
+                .as_ref()
+                .map_or(service.namespace.as_str(), |w| w.namespace.as_str());
+            Some(format!("spiffe://{trust_domain}/ns/{ns}/sa/{sa}"))
+        })
+        .collect();
+    sans.sort();
+    sans.dedup();
+    sans
+}
+
+/// How a service's clusters discover endpoints (SE-3).
+fn discovery(service: &Service, cluster_name: &str, endpoints: &[EndpointSpec]) -> Discovery {
+    match service.resolution {
+        Resolution::None if service.headless || service.endpoints.is_empty() => {
+            Discovery::OriginalDst
+        }
+        Resolution::Dns | Resolution::DnsRoundRobin | Resolution::DynamicDns => {
+            let eps: Vec<EndpointSpec> = if endpoints.is_empty() {
+                Vec::new()
+            } else {
+                endpoints.to_vec()
+            };
+            Discovery::StrictDns(endpoint::assignment(cluster_name, &eps))
+        }
+        _ => Discovery::Eds,
+    }
+}
+
+/// The endpoints of `service` on `port` whose labels contain `subset`.
+pub fn endpoint_specs(
+    service: &Service,
+    port: u16,
+    subset: Option<&Labels>,
+    auto_mtls: bool,
+) -> Vec<EndpointSpec> {
+    let mut out = Vec::new();
+    for e in service.endpoints_for(subset) {
+        let Some(address) = &e.address else { continue };
+        let Some(p) = e.ports.get(&port).copied() else {
+            continue;
+        };
+        out.push(EndpointSpec {
+            address: address.clone(),
+            port: p,
+            locality: e.locality.clone(),
+            istio_mtls: auto_mtls && e.sidecar,
+            weight: e.weight,
+            workload: e
+                .workload
+                .as_ref()
+                .map(|w| format!("{};{}", w.name, w.namespace)),
+        });
+    }
+    out
+}
+
+/// What cluster generation needs from the mesh beyond the services.
+pub struct ClusterInputs<'a> {
+    /// The trust domain.
+    pub trust_domain: &'a str,
+    /// Whether auto mTLS is on (DR-9).
+    pub auto_mtls: bool,
+    /// Whether the service's server side accepts mTLS (its namespace/mesh
+    /// PeerAuthentication is not DISABLE, PA-7).
+    pub server_accepts_mtls: &'a dyn Fn(&Service) -> bool,
+    /// The DestinationRule facts for a service.
+    pub policy: &'a dyn Fn(&Service) -> ServicePolicy,
+    /// The mesh connect timeout.
+    pub connect_timeout: Duration,
+}
+
+/// The outbound clusters and endpoints of every port and subset of the
+/// given services (XDS-3 `outbound|port|subset|host`).
+pub fn outbound_clusters(
+    services: &[&Arc<Service>],
+    inputs: &ClusterInputs<'_>,
+) -> (Vec<Cluster>, Vec<ClusterLoadAssignment>) {
+    let mut clusters = Vec::new();
+    let mut assignments = Vec::new();
+    for s in services {
+        let sp = (inputs.policy)(s);
+        let mtls_ok = inputs.auto_mtls && !s.mesh_external && (inputs.server_accepts_mtls)(s);
+        let sans = service_sans(s, inputs.trust_domain);
+        for port in &s.ports {
+            let protocol = if port.protocol.is_http2() {
+                UpstreamProtocol::Http2
+            } else {
+                UpstreamProtocol::Http1OrTcp
+            };
+            let mut subsets: Vec<(Option<&str>, Option<&Labels>)> = vec![(None, None)];
+            subsets.extend(sp.subsets.iter().map(|(n, l)| (Some(n.as_str()), Some(l))));
+            for (subset, labels) in subsets {
+                let name = format!(
+                    "outbound|{}|{}|{}",
+                    port.number,
+                    subset.unwrap_or(""),
+                    s.hostname
+                );
+                let eps = endpoint_specs(s, port.number, labels, mtls_ok);
+                let policy = sp.policy(port.number, subset);
+                let cp = ClusterPolicy {
+                    load_balancer: policy.and_then(|p| p.load_balancer.as_ref()),
+                    connection_pool: policy.and_then(|p| p.connection_pool.as_ref()),
+                    outlier_detection: policy.and_then(|p| p.outlier_detection.as_ref()),
+                    tls: policy.and_then(|p| p.tls.as_ref()),
+                };
+                let security = if mtls_ok {
+                    UpstreamSecurity::Auto {
+                        sni: cluster::istio_sni(port.number, subset, s.hostname.as_str()),
+                        sans: sans.clone(),
+                    }
+                } else {
+                    UpstreamSecurity::Plaintext
+                };
+                let disc = discovery(s, &name, &eps);
+                let eds = matches!(disc, Discovery::Eds);
+                clusters.push(cluster::outbound(&OutboundClusterSpec {
+                    name: name.clone(),
+                    host: s.hostname.as_str(),
+                    namespace: &s.namespace,
+                    service_name: &s.name,
+                    discovery: disc,
+                    policy: cp,
+                    protocol,
+                    security,
+                    connect_timeout: inputs.connect_timeout,
+                }));
+                if eds {
+                    assignments.push(endpoint::assignment(&name, &eps));
+                }
+            }
+        }
+    }
+    (clusters, assignments)
+}
