@@ -158,7 +158,7 @@ async fn run_controller(args: &Args) -> ExitCode {
     let ca = Arc::new(
         controller::ca::Ca::generate("cluster.local", Duration::from_secs(86400)).expect("CA"),
     );
-    let compile: controller::hub::CompileFn = Arc::new(controller::compile::compile);
+    let compile: controller::hub::CompileFn = controller::hub::mesh_compiler(Default::default());
     println!(
         "| clients | initial sync (all ACKed) | change → all ACKed | controller RSS per client | shared config (RSS after first compile) |"
     );
@@ -221,6 +221,7 @@ async fn run_controller(args: &Args) -> ExitCode {
         if !ok {
             eprintln!("the clients did not get ready");
             let _ = child.kill();
+            let _ = child.wait();
             return ExitCode::FAILURE;
         }
         let initial = started.elapsed();

@@ -4,7 +4,8 @@
 //! controller serve -f DIR [--ads 127.0.0.1:15010] [--debug 127.0.0.1:15014]
 //!                  [--ca-dir DIR] [--cert-lifetime 24h] [--poll 200ms]
 //! controller bootstrap --namespace NS --name POD [--gateway] [--label k=v]…
-//!                  [--service-account SA] [--ip IP]… [--ads ADDR] [--json]
+//!                  [--service-account SA] [--ip IP]… [--ads ADDR]
+//!                  [--interception NONE] [--delta] [--json]
 //! ```
 //!
 //! `serve` watches a directory of Istio and Kubernetes YAML (and, built
@@ -21,7 +22,6 @@ use mesh_examples::controller::{self, bootstrap::BootstrapSpec};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -115,6 +115,10 @@ struct BootstrapArgs {
     /// Use delta (incremental) xDS.
     #[arg(long)]
     delta: bool,
+    /// How traffic reaches the proxy: REDIRECT (iptables) or NONE (only the
+    /// Sidecar's bound listeners).
+    #[arg(long, default_value = "REDIRECT", value_parser = ["REDIRECT", "NONE"])]
+    interception: String,
     /// Print JSON instead of YAML.
     #[arg(long)]
     json: bool,
@@ -162,7 +166,8 @@ fn serve(a: ServeArgs) -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let compile: controller::hub::CompileFn = Arc::new(controller::compile::compile);
+        let compile: controller::hub::CompileFn =
+            controller::hub::mesh_compiler(Default::default());
         let c = match controller::Controller::start(opts, compile).await {
             Ok(c) => c,
             Err(e) => {
@@ -189,6 +194,7 @@ fn bootstrap(a: BootstrapArgs) -> ExitCode {
         admin_port: a.admin_port,
         domain_suffix: "cluster.local".into(),
         cluster: None,
+        interception: a.interception,
     };
     let mut v = spec.to_value();
     if a.delta {

@@ -724,6 +724,7 @@ fn bootstrap_validates() {
             admin_port: 15000,
             domain_suffix: "cluster.local".into(),
             cluster: None,
+            interception: "REDIRECT".into(),
         };
         let path = dir.join(&format!("b{gateway}.yaml"));
         std::fs::write(&path, serde_yaml::to_string(&b.to_value()).unwrap()).unwrap();

@@ -27,7 +27,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{
     },
 };
 use envoy_types::pb::google::protobuf::value::Kind;
-use mesh_xds::proxy::{Proxy, ProxyKind};
+use mesh_xds::proxy::{Interception, Proxy, ProxyKind};
 use mesh_xds::resources::ResourceType;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -116,7 +116,7 @@ fn string_field(node: &Node, key: &str) -> Option<String> {
 /// (`sidecar~10.1.0.5~reviews-v1.bookinfo~bookinfo.svc.cluster.local`),
 /// then the node metadata as Istio's agent sends it: `NAMESPACE`, `NAME`,
 /// `LABELS` (a struct of strings), `SERVICE_ACCOUNT`, `INSTANCE_IPS`
-/// (comma-separated).
+/// (comma-separated), `INTERCEPTION_MODE` (`REDIRECT`, `NONE`).
 pub fn proxy_from_node(node: &Node) -> Result<Proxy, Status> {
     let mut p =
         Proxy::from_node_id(&node.id).map_err(|e| Status::invalid_argument(e.to_string()))?;
@@ -137,6 +137,12 @@ pub fn proxy_from_node(node: &Node) -> Result<Proxy, Status> {
         if !parsed.is_empty() {
             p.ips = parsed;
         }
+    }
+    if let Some(mode) = string_field(node, "INTERCEPTION_MODE") {
+        p.interception = match mode.as_str() {
+            "NONE" => Interception::None,
+            _ => Interception::Redirect,
+        };
     }
     if let Some(Kind::StructValue(s)) = node
         .metadata

@@ -30,6 +30,9 @@ pub struct BootstrapSpec {
     pub domain_suffix: String,
     /// The mesh ID / Envoy node cluster (`<app>.<namespace>` when unset).
     pub cluster: Option<String>,
+    /// Istio's `INTERCEPTION_MODE`: `REDIRECT` (iptables) or `NONE` (only
+    /// explicitly bound listeners).
+    pub interception: String,
 }
 
 impl BootstrapSpec {
@@ -71,6 +74,7 @@ impl BootstrapSpec {
                     "SERVICE_ACCOUNT": self.service_account,
                     "INSTANCE_IPS": ips.join(","),
                     "CLUSTER_ID": "Kubernetes",
+                    "INTERCEPTION_MODE": self.interception,
                 },
             },
             "admin": {
@@ -132,6 +136,7 @@ mod tests {
             admin_port: 15000,
             domain_suffix: "cluster.local".into(),
             cluster: None,
+            interception: "REDIRECT".into(),
         };
         let v = b.to_value();
         assert_eq!(

@@ -15,11 +15,22 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
-/// Compiles a mesh for one proxy (the signature of the xDS compiler).
-pub type CompileFn = Arc<dyn Fn(&Snapshot, &Proxy) -> Resources + Send + Sync>;
+/// Compiles one proxy of a prepared mesh.
+pub type ProxyCompileFn = Arc<dyn Fn(&Proxy) -> Resources + Send + Sync>;
+
+/// Prepares a mesh for compiling (indexes what every proxy shares, once per
+/// generation) and returns the per-proxy compiler.
+pub type CompileFn = Arc<dyn Fn(&Snapshot) -> ProxyCompileFn + Send + Sync>;
+
+/// The mesh compiler, `mesh_xds::Compiler`. Secrets are left to the CA.
+pub fn mesh_compiler(options: mesh_xds::CompileOptions) -> CompileFn {
+    Arc::new(move |snapshot: &Snapshot| {
+        let c = Arc::new(mesh_xds::Compiler::new(snapshot, options.clone()));
+        Arc::new(move |proxy: &Proxy| c.compile(proxy)) as ProxyCompileFn
+    })
+}
 
 /// One version of the mesh.
-#[derive(Debug, Clone)]
 pub struct Generation {
     /// Increases with every new mesh.
     pub id: u64,
@@ -27,6 +38,28 @@ pub struct Generation {
     pub snapshot: Snapshot,
     /// When it was published (push latency is measured from here).
     pub published: Instant,
+    /// The mesh prepared for compiling, once.
+    compiler: OnceLock<ProxyCompileFn>,
+}
+
+impl std::fmt::Debug for Generation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Generation")
+            .field("id", &self.id)
+            .field("published", &self.published)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Generation {
+    fn new(id: u64, snapshot: Snapshot) -> Generation {
+        Generation {
+            id,
+            snapshot,
+            published: Instant::now(),
+            compiler: OnceLock::new(),
+        }
+    }
 }
 
 /// The resources of one type, by name, with a version of the whole set.
@@ -153,6 +186,7 @@ impl Compiled {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Shape {
     kind: ProxyKind,
+    interception: mesh_xds::proxy::Interception,
     namespace: String,
     labels: Vec<(String, String)>,
     service_account: String,
@@ -163,6 +197,7 @@ impl Shape {
     pub fn of(p: &Proxy) -> Shape {
         Shape {
             kind: p.kind,
+            interception: p.interception,
             namespace: p.namespace.clone(),
             labels: p
                 .labels
@@ -288,11 +323,7 @@ impl Hub {
         ca: Arc<Ca>,
         options: HubOptions,
     ) -> Arc<Hub> {
-        let (generation, _) = watch::channel(Arc::new(Generation {
-            id: 1,
-            snapshot,
-            published: Instant::now(),
-        }));
+        let (generation, _) = watch::channel(Arc::new(Generation::new(1, snapshot)));
         Arc::new(Hub {
             options,
             generation,
@@ -310,11 +341,8 @@ impl Hub {
     /// Publishes a new mesh; connections push what changed for them.
     pub fn publish(&self, snapshot: Snapshot) -> u64 {
         let id = self.generation.borrow().id + 1;
-        self.generation.send_replace(Arc::new(Generation {
-            id,
-            snapshot,
-            published: Instant::now(),
-        }));
+        self.generation
+            .send_replace(Arc::new(Generation::new(id, snapshot)));
         self.metrics.generation(id);
         tracing::info!(generation = id, "published a new mesh");
         id
@@ -339,7 +367,7 @@ impl Hub {
                 if g.id < cache.0 {
                     // An older generation (a slow connection): compile apart.
                     drop(cache);
-                    return Arc::new(Compiled::new(&(self.compile)(&g.snapshot, proxy)));
+                    return Arc::new(Compiled::new(&self.compile_one(g, proxy)));
                 }
                 *cache = (g.id, HashMap::new());
             }
@@ -347,13 +375,18 @@ impl Hub {
         };
         cell.get_or_init(|| {
             let started = Instant::now();
-            let mut r = (self.compile)(&g.snapshot, proxy);
+            let mut r = self.compile_one(g, proxy);
             r.sort();
             let c = Arc::new(Compiled::new(&r));
             self.metrics.compiled(started.elapsed());
             c
         })
         .clone()
+    }
+
+    fn compile_one(&self, g: &Generation, proxy: &Proxy) -> Resources {
+        let c = g.compiler.get_or_init(|| (self.compile)(&g.snapshot));
+        c(proxy)
     }
 
     /// The SDS secrets of a proxy: `default` (its certificate) and `ROOTCA`,

@@ -13,7 +13,6 @@
 pub mod ads;
 pub mod bootstrap;
 pub mod ca;
-pub mod compile;
 pub mod debug;
 pub mod files;
 pub mod hub;

@@ -326,7 +326,8 @@ impl ControllerUnderTest {
             push_debounce: Duration::from_millis(5),
             ..Default::default()
         };
-        let compile: controller::hub::CompileFn = Arc::new(controller::compile::compile);
+        let compile: controller::hub::CompileFn =
+            controller::hub::mesh_compiler(Default::default());
         let c: Controller = rt
             .spawn(Controller::start(opts, compile))
             .await
@@ -422,6 +423,7 @@ impl Envoy {
             admin_port,
             domain_suffix: "cluster.local".into(),
             cluster: None,
+            interception: "NONE".into(),
         };
         let mut v = b.to_value();
         if spec.delta {
