@@ -11,6 +11,8 @@
 //! ```
 
 pub mod ads;
+#[cfg(test)]
+mod ads_tests;
 pub mod bootstrap;
 pub mod ca;
 pub mod debug;
