@@ -282,9 +282,9 @@ async fn traffic_management() {
     c.get(&host, "/", &[]).await.expect("request");
     let plain = t0.elapsed();
     // Envoy's timers may fire a few ms early; the undelayed request is the
-    // baseline.
+    // baseline (a loaded machine slows both).
     assert!(
-        delayed >= Duration::from_millis(450) && plain < Duration::from_millis(250),
+        delayed >= Duration::from_millis(450) && delayed >= plain + Duration::from_millis(300),
         "delayed {delayed:?}, undelayed {plain:?}"
     );
 

@@ -180,9 +180,10 @@ impl Compiled {
 
 /// What the compiled config of a proxy depends on: proxies with the same
 /// shape share one compiled copy. The replicas of a workload (same kind,
-/// namespace, labels and service account) share one; the pod name and IPs
-/// are left out because the compiler does not read them (add them here if
-/// it starts to).
+/// interception, namespace, labels and service account) share one; the pod
+/// name is left out because the compiler does not read it, and the IPs
+/// count only without interception, where the compiler binds an ingress
+/// listener that names no address to the proxy's first IP.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Shape {
     kind: ProxyKind,
@@ -190,6 +191,7 @@ pub struct Shape {
     namespace: String,
     labels: Vec<(String, String)>,
     service_account: String,
+    ips: Vec<std::net::IpAddr>,
 }
 
 impl Shape {
@@ -205,6 +207,11 @@ impl Shape {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             service_account: p.service_account.clone(),
+            ips: if p.interception == mesh_xds::proxy::Interception::None {
+                p.ips.clone()
+            } else {
+                Vec::new()
+            },
         }
     }
 }
