@@ -382,17 +382,26 @@ async fn run_clients(addr: String, n: usize, delta: bool) -> ExitCode {
     let names = Arc::new(Names::default());
     let ready = Arc::new(AtomicUsize::new(0));
     let url = format!("http://{addr}");
+    // At most this many clients connect and sync at once (a listen backlog
+    // overflows when thousands connect in the same instant).
+    let pacing = Arc::new(tokio::sync::Semaphore::new(256));
     let mut tasks = Vec::new();
     for i in 0..n {
-        let (names, ready, url) = (names.clone(), ready.clone(), url.clone());
+        let (names, ready, url, pacing) =
+            (names.clone(), ready.clone(), url.clone(), pacing.clone());
         tasks.push(tokio::spawn(async move {
-            let r = if delta {
-                delta_client(i, &url, &names, &ready).await
-            } else {
-                sotw_client(i, &url, &names, &ready).await
-            };
-            if let Err(e) = r {
-                eprintln!("client {i}: {e}");
+            for attempt in 0..20 {
+                let permit = pacing.clone().acquire_owned().await.ok();
+                let r = if delta {
+                    delta_client(i, &url, &names, &ready, permit).await
+                } else {
+                    sotw_client(i, &url, &names, &ready, permit).await
+                };
+                match r {
+                    Ok(()) => return,
+                    Err(e) if attempt == 19 => eprintln!("client {i}: {e}"),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
             }
         }));
         if i % 100 == 99 {
@@ -436,6 +445,7 @@ async fn sotw_client(
     url: &str,
     names: &Names,
     ready: &AtomicUsize,
+    mut permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<(), String> {
     let mut client = connect(url).await?;
     let (tx, rx) = mpsc::unbounded_channel::<DiscoveryRequest>();
@@ -486,6 +496,7 @@ async fn sotw_client(
             }
             Some(ResourceType::Route) if !got_routes => {
                 got_routes = true;
+                permit.take();
                 ready.fetch_add(1, Ordering::Relaxed);
             }
             _ => {}
@@ -499,6 +510,7 @@ async fn delta_client(
     url: &str,
     names: &Names,
     ready: &AtomicUsize,
+    mut permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<(), String> {
     let mut client = connect(url).await?;
     let (tx, rx) = mpsc::unbounded_channel::<DeltaDiscoveryRequest>();
@@ -546,6 +558,7 @@ async fn delta_client(
             }
             Some(ResourceType::Route) if !got_routes => {
                 got_routes = true;
+                permit.take();
                 ready.fetch_add(1, Ordering::Relaxed);
             }
             _ => {}
