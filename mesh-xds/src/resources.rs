@@ -353,10 +353,10 @@ impl Resources {
         fn walk(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
             match v {
                 serde_json::Value::Object(m) => {
-                    if m.contains_key("sdsConfig") {
-                        if let Some(n) = m.get("name").and_then(|n| n.as_str()) {
-                            out.insert(n.to_string());
-                        }
+                    if m.contains_key("sdsConfig")
+                        && let Some(n) = m.get("name").and_then(|n| n.as_str())
+                    {
+                        out.insert(n.to_string());
                     }
                     m.values().for_each(|x| walk(x, out));
                 }
