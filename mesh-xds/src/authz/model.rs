@@ -265,7 +265,10 @@ impl RuleModel {
 }
 
 fn replace_aliases(bundle: &TrustDomainBundle, principals: &[String]) -> Vec<String> {
-    principals.iter().flat_map(|p| bundle.expand_principal(p)).collect()
+    principals
+        .iter()
+        .flat_map(|p| bundle.expand_principal(p))
+        .collect()
 }
 
 fn migrate(c: &mut Cond, bundle: &TrustDomainBundle) {
