@@ -377,6 +377,18 @@ impl PrincipalMatch {
     }
 }
 
+impl fmt::Display for PrincipalMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let strip = |s: &str| s.strip_prefix(SPIFFE_PREFIX).unwrap_or(s).to_string();
+        match self {
+            PrincipalMatch::Exact(e) => write!(f, "{}", strip(e)),
+            PrincipalMatch::Prefix(p) => write!(f, "{}*", strip(p)),
+            PrincipalMatch::Suffix(s) => write!(f, "*{s}"),
+            PrincipalMatch::Any => f.write_str("*"),
+        }
+    }
+}
+
 /// A `namespaces` / `source.namespace` value: regex `.*/ns/<v>/.*` on the
 /// peer URI, each `*` in the value becoming `.*` (AZ-20).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -554,6 +566,16 @@ impl TrustDomainMatch {
                         && !seg[a.len()..seg.len() - b.len()].contains('/')
                 })
             }
+        }
+    }
+}
+
+impl fmt::Display for TrustDomainMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrustDomainMatch::Any => f.write_str("*"),
+            TrustDomainMatch::Exact(td) => f.write_str(td),
+            TrustDomainMatch::Wildcard(a, b) => write!(f, "{a}*{b}"),
         }
     }
 }
