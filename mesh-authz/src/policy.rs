@@ -350,7 +350,10 @@ impl Matcher {
                 .host()
                 .is_some_and(|h| ms.iter().any(|m| m.matches_ignore_case(h))),
             Matcher::Method(ms) => r.method().is_some_and(|v| ms.iter().any(|m| m.matches(v))),
-            Matcher::Path(ms) => r.path().is_some_and(|p| ms.iter().any(|m| m.matches(p))),
+            Matcher::Path(ms) => r
+                .path()
+                .map(crate::matcher::strip_query)
+                .is_some_and(|p| ms.iter().any(|m| m.matches_without_query(p))),
             Matcher::Header(name, ms) => r
                 .header(name)
                 .is_some_and(|v| ms.iter().any(|m| m.matches(v))),
