@@ -92,10 +92,10 @@ pub fn visible_services<'s>(
             continue;
         };
         last = Some(&s.hostname);
-        if let Some(imp) = &imports {
-            if !egress_admits(imp, &chosen.namespace, &chosen.hostname) {
-                continue;
-            }
+        if let Some(imp) = &imports
+            && !egress_admits(imp, &chosen.namespace, &chosen.hostname)
+        {
+            continue;
         }
         out.push(chosen);
     }
