@@ -753,7 +753,9 @@ fn finish(env: Envelope, text: &str, origin: &Origin, opts: &ParseOptions, out: 
                     return;
                 }
                 SpecSlot::Absent => {
-                    if ik.spec_required() {
+                    // A required `spec` is a CRD schema rule: without the
+                    // schema checks the object reads as an empty spec.
+                    if ik.spec_required() && opts.schema_check {
                         out.diagnostics.push(diag(
                             Severity::Error,
                             "SCHEMA-REQUIRED",

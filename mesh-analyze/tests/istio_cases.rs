@@ -1,0 +1,239 @@
+//! Every case of Istio's analyzer tests, from the facts in
+//! `../shared/corpus/istio/analyzers-expected.yaml` (relative to the
+//! repository root): each case runs only its analyzer over its input files
+//! (plus the stand-in ingress gateway istioctl adds, and its mesh config
+//! merged over the defaults), and the multiset of (message name, resource)
+//! must equal Istio's.
+//!
+//! Cases that do not pass yet are listed in [`KNOWN_FAILURES`] with the
+//! reason; the test fails when an unlisted case fails or a listed one
+//! passes, so the list stays true.
+
+// Tests read the corpus from disk and take the time for certificate
+// validity; the library itself does neither.
+#![allow(clippy::disallowed_methods)]
+
+use mesh_analyze::{AnalysisOptions, Inputs, analyze};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Cases expected to fail: (case name, first input file), and why.
+const KNOWN_FAILURES: &[(&str, &str, &str)] = &[
+    (
+        "externalControlPlaneMissingWebhooks",
+        "externalcontrolplane-missing-urls.yaml",
+        NOT_YET,
+    ),
+    (
+        "externalControlPlaneMissingWebhooks",
+        "externalcontrolplane-missing-urls-custom-ns.yaml",
+        NOT_YET,
+    ),
+    (
+        "externalControlPlaneUsingIpAddresses",
+        "externalcontrolplane-using-ip-addr.yaml",
+        NOT_YET,
+    ),
+    (
+        "externalControlPlaneValidWebhooks",
+        "externalcontrolplane-valid-urls.yaml",
+        NOT_YET,
+    ),
+    (
+        "externalControlPlaneValidWebhooks",
+        "externalcontrolplane-valid-urls-custom-ns.yaml",
+        NOT_YET,
+    ),
+    (
+        "istioInjectionProxyImageMismatch",
+        "injection-with-mismatched-sidecar.yaml",
+        NOT_YET,
+    ),
+    (
+        "injectionImageDistroless",
+        "injection-image-distroless.yaml",
+        NOT_YET,
+    ),
+    (
+        "injectionImageDistrolessNoMeshConfig",
+        "injection-image-distroless-no-meshconfig.yaml",
+        NOT_YET,
+    ),
+    (
+        "istioInjectionProxyImageMismatchAbsolute",
+        "injection-with-mismatched-sidecar.yaml",
+        NOT_YET,
+    ),
+    (
+        "istioInjectionProxyImageMismatchWithRevisionCanary",
+        "injection-with-mismatched-sidecar.yaml",
+        NOT_YET,
+    ),
+    (
+        "unknown service registry in mesh networks",
+        "multicluster-unknown-serviceregistry.yaml",
+        NOT_YET,
+    ),
+    ("webook", "webhook.yaml", NOT_YET),
+    (
+        "KubernetesGatewaySelector",
+        "k8sgateway-selector.yaml",
+        NOT_YET,
+    ),
+    (
+        "GatewayAPICRDVersionBelowMinimum",
+        "gateway-api-crd-version-old.yaml",
+        NOT_YET,
+    ),
+];
+
+/// The reason for analyzers not implemented yet.
+const NOT_YET: &str = "analyzer not implemented yet";
+
+#[derive(Deserialize)]
+struct Facts {
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Case {
+    name: String,
+    analyzer: String,
+    #[serde(default)]
+    input_files: Vec<String>,
+    mesh_config_file: Option<String>,
+    mesh_networks_file: Option<String>,
+    #[serde(default)]
+    expected: Vec<Expected>,
+    #[serde(default)]
+    clusters: Option<serde_yaml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Expected {
+    message_name: String,
+    resource: String,
+}
+
+fn corpus() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/istio");
+    if dir.join("analyzers-expected.yaml").is_file() {
+        return Some(dir);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("the Istio corpus is missing at {}", dir.display());
+    }
+    eprintln!("skipping: no corpus at {}", dir.display());
+    None
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Runs one case; `Err` describes the difference.
+fn run(root: &Path, case: &Case) -> Result<(), String> {
+    let mut texts = Vec::new();
+    for f in &case.input_files {
+        let text = std::fs::read_to_string(root.join(f)).map_err(|e| format!("{f}: {e}"))?;
+        texts.push((f.clone(), text));
+    }
+    let read = |f: &Option<String>| -> Result<Option<String>, String> {
+        f.as_ref()
+            .map(|p| std::fs::read_to_string(root.join(p)).map_err(|e| format!("{p}: {e}")))
+            .transpose()
+    };
+    let options = AnalysisOptions {
+        mesh_config: read(&case.mesh_config_file)?,
+        mesh_networks: read(&case.mesh_networks_file)?,
+        now: Some(now()),
+        ..AnalysisOptions::default()
+    };
+    let pairs: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(l, t)| (l.as_str(), t.as_str()))
+        .collect();
+    let inputs = Inputs::load(&pairs, &options).map_err(|e| e.to_string())?;
+    let messages = analyze(&inputs, &[case.analyzer.as_str()]).map_err(|e| e.to_string())?;
+    let mut want: BTreeMap<(String, String), i32> = BTreeMap::new();
+    for e in &case.expected {
+        *want
+            .entry((e.message_name.clone(), e.resource.clone()))
+            .or_default() += 1;
+    }
+    let mut got: BTreeMap<(String, String), i32> = BTreeMap::new();
+    for m in &messages {
+        let r = m
+            .resource
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        *got.entry((m.message_type.name.to_string(), r)).or_default() += 1;
+    }
+    if want == got {
+        return Ok(());
+    }
+    let mut diff = Vec::new();
+    for (k, n) in &want {
+        let g = got.get(k).copied().unwrap_or(0);
+        if g != *n {
+            diff.push(format!("want {n}× {} {}, got {g}", k.0, k.1));
+        }
+    }
+    for (k, g) in &got {
+        if !want.contains_key(k) {
+            diff.push(format!("unexpected {g}× {} {}", k.0, k.1));
+        }
+    }
+    let shown: Vec<String> = messages.iter().map(ToString::to_string).collect();
+    Err(format!("{}\n      messages: {shown:#?}", diff.join("; ")))
+}
+
+#[test]
+fn istio_analyzer_cases() {
+    let Some(root) = corpus() else { return };
+    let text = std::fs::read_to_string(root.join("analyzers-expected.yaml")).unwrap();
+    let facts: Facts = serde_yaml::from_str(&text).unwrap();
+    let mut passed = 0;
+    let mut failed = Vec::new();
+    let mut surprises = Vec::new();
+    let mut total = 0;
+    for case in &facts.cases {
+        if case.clusters.is_some() {
+            // Multi-cluster inputs are not a single set of files.
+            continue;
+        }
+        total += 1;
+        let first = case.input_files.first().map(String::as_str).unwrap_or("");
+        let file = first.rsplit('/').next().unwrap_or(first);
+        let known = KNOWN_FAILURES
+            .iter()
+            .find(|(n, f, _)| *n == case.name && *f == file);
+        match (run(&root, case), known) {
+            (Ok(()), None) => passed += 1,
+            (Ok(()), Some(_)) => surprises.push(format!(
+                "{} ({file}) passes: take it off KNOWN_FAILURES",
+                case.name
+            )),
+            (Err(e), Some((_, _, why))) => failed.push(format!(
+                "{} [{}] ({file}): {why}\n      {e}",
+                case.name, case.analyzer
+            )),
+            (Err(e), None) => surprises.push(format!(
+                "{} [{}] ({file}) fails:\n      {e}",
+                case.name, case.analyzer
+            )),
+        }
+    }
+    eprintln!("{passed} of {total} Istio analyzer cases pass");
+    for f in &failed {
+        eprintln!("  known failure: {f}");
+    }
+    assert!(surprises.is_empty(), "\n{}", surprises.join("\n"));
+}
