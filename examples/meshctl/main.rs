@@ -8,6 +8,7 @@
 //! Exit status: 0 done; 1 `validate` found an error; 79 `analyze` found an
 //! error; 2 the command could not run.
 
+mod analyze;
 mod common;
 mod validate;
 
@@ -29,11 +30,14 @@ struct Cli {
 enum Command {
     /// Check each resource as Istio's validating webhook does.
     Validate(validate::Args),
+    /// Analyze the mesh as istioctl analyze does, plus the mesh's own checks.
+    Analyze(analyze::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate(a) => validate::run(a),
+        Command::Analyze(a) => analyze::run(a),
     }
 }
