@@ -346,7 +346,7 @@ fn validate_meta(r: &Resource, cx: &mut Cx<'_>) {
                         format!("invalid annotation istio.io/dry-run: dry-run is only supported for ALLOW and DENY policies, found {action}"),
                     );
                 }
-                if v.parse::<bool>().is_err() {
+                if crate::validation::parse_go_bool(v).is_none() {
                     cx.error(
                         "VAL-G1",
                         format!("invalid annotation istio.io/dry-run: {v:?} is not a boolean"),

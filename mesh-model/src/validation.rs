@@ -213,6 +213,24 @@ pub fn full_match_regex(pattern: &str) -> Result<regex::Regex, String> {
     })
 }
 
+/// Go's `strconv.ParseBool`, which Istio uses for boolean annotations such
+/// as `istio.io/dry-run`: `1 t T TRUE true True` and `0 f F FALSE false
+/// False`.
+///
+/// ```
+/// use mesh_model::validation::parse_go_bool;
+/// assert_eq!(parse_go_bool("True"), Some(true));
+/// assert_eq!(parse_go_bool("0"), Some(false));
+/// assert_eq!(parse_go_bool("yes"), None);
+/// ```
+pub fn parse_go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// Whether `s` is an IP address.
 pub fn is_ip(s: &str) -> bool {
     s.parse::<std::net::IpAddr>().is_ok()

@@ -187,10 +187,10 @@ fn apply_connection_pool(
             if let Some(d) = dur(tcp.connect_timeout.as_ref()) {
                 c.connect_timeout = Some(duration(d));
             }
-            if opts.idle_timeout.is_none() {
-                if let Some(d) = dur(tcp.idle_timeout.as_ref()) {
-                    opts.idle_timeout = Some(duration(d));
-                }
+            if opts.idle_timeout.is_none()
+                && let Some(d) = dur(tcp.idle_timeout.as_ref())
+            {
+                opts.idle_timeout = Some(duration(d));
             }
             if let Some(d) = dur(tcp.max_connection_duration.as_ref()) {
                 opts.max_connection_duration = Some(duration(d));

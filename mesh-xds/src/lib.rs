@@ -4,14 +4,22 @@
 //! This crate knows protobufs (`envoy-types`); it does no I/O. The
 //! [`json`] module reads and writes any emitted resource in the protobuf
 //! JSON mapping.
+//!
+//! * [`authz`]: AuthorizationPolicies → the RBAC and ext_authz filters of a
+//!   workload's HTTP and TCP filter chains.
 
 pub mod assemble;
+pub mod authz;
 pub mod cluster;
+mod compile;
 pub mod endpoint;
 pub mod http;
 pub mod json;
 pub mod listener;
 pub mod proxy;
 pub mod resources;
+pub mod route;
 pub mod tls;
 pub mod util;
+
+pub use compile::{Certificates, CompileOptions, Compiler, compile};

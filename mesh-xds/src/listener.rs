@@ -149,7 +149,7 @@ pub fn inbound_chains(p: &InboundPort, match_port: bool) -> Vec<FilterChain> {
     let mtls_chain = FilterChain {
         name: name.clone(),
         filter_chain_match: Some(FilterChainMatch {
-            destination_port: dport.clone(),
+            destination_port: dport,
             transport_protocol: "tls".into(),
             application_protocols: ISTIO_ALPNS.iter().map(|s| (*s).to_string()).collect(),
             ..Default::default()
@@ -161,7 +161,7 @@ pub fn inbound_chains(p: &InboundPort, match_port: bool) -> Vec<FilterChain> {
     let plain = |transport: &str| FilterChain {
         name: name.clone(),
         filter_chain_match: Some(FilterChainMatch {
-            destination_port: dport.clone(),
+            destination_port: dport,
             transport_protocol: transport.to_string(),
             ..Default::default()
         }),
@@ -306,50 +306,6 @@ pub fn inbound_bound(address: &str, port: u16, p: &InboundPort) -> Listener {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn port(mode: MtlsMode, http: bool) -> InboundPort {
-        InboundPort {
-            target_port: 9080,
-            http,
-            mode,
-            http_filters: vec![],
-            tcp_filters: vec![],
-            route: RouteConfiguration::default(),
-            cluster: "inbound|9080||".into(),
-        }
-    }
-
-    /// PA-6: chains per mode.
-    #[test]
-    fn chains_follow_the_peer_authentication_mode() {
-        let transports = |mode, http| -> Vec<String> {
-            inbound_chains(&port(mode, http), true)
-                .iter()
-                .map(|c| {
-                    c.filter_chain_match
-                        .as_ref()
-                        .unwrap()
-                        .transport_protocol
-                        .clone()
-                })
-                .collect()
-        };
-        assert_eq!(transports(MtlsMode::Strict, true), ["tls"]);
-        assert_eq!(
-            transports(MtlsMode::Permissive, true),
-            ["tls", "raw_buffer"]
-        );
-        assert_eq!(
-            transports(MtlsMode::Permissive, false),
-            ["tls", "raw_buffer", "tls"]
-        );
-        assert_eq!(transports(MtlsMode::Disable, true), [""]);
-    }
-}
-
 /// A gateway filter chain for plain-text HTTP servers on a port (RDS
 /// `http.<port>`, GW-6).
 pub fn gateway_http_chain(
@@ -439,5 +395,49 @@ pub fn gateway(bind: &str, port: u16, chains: Vec<FilterChain>) -> Listener {
         },
         traffic_direction: TrafficDirection::Outbound as i32,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(mode: MtlsMode, http: bool) -> InboundPort {
+        InboundPort {
+            target_port: 9080,
+            http,
+            mode,
+            http_filters: vec![],
+            tcp_filters: vec![],
+            route: RouteConfiguration::default(),
+            cluster: "inbound|9080||".into(),
+        }
+    }
+
+    /// PA-6: chains per mode.
+    #[test]
+    fn chains_follow_the_peer_authentication_mode() {
+        let transports = |mode, http| -> Vec<String> {
+            inbound_chains(&port(mode, http), true)
+                .iter()
+                .map(|c| {
+                    c.filter_chain_match
+                        .as_ref()
+                        .unwrap()
+                        .transport_protocol
+                        .clone()
+                })
+                .collect()
+        };
+        assert_eq!(transports(MtlsMode::Strict, true), ["tls"]);
+        assert_eq!(
+            transports(MtlsMode::Permissive, true),
+            ["tls", "raw_buffer"]
+        );
+        assert_eq!(
+            transports(MtlsMode::Permissive, false),
+            ["tls", "raw_buffer", "tls"]
+        );
+        assert_eq!(transports(MtlsMode::Disable, true), [""]);
     }
 }

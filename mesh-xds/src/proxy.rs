@@ -13,6 +13,18 @@ pub enum ProxyKind {
     Router,
 }
 
+/// How traffic reaches the proxy (Istio's `INTERCEPTION_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Interception {
+    /// iptables redirects the workload's traffic to `virtualOutbound`
+    /// (15001) and `virtualInbound` (15006).
+    #[default]
+    Redirect,
+    /// No capture: only listeners bound to explicit addresses (Sidecar
+    /// `captureMode: NONE` egress and ingress listeners) carry traffic.
+    None,
+}
+
 /// One proxy: its kind, identity and workload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proxy {
@@ -30,6 +42,8 @@ pub struct Proxy {
     pub service_account: String,
     /// The workload's IPs.
     pub ips: Vec<IpAddr>,
+    /// How traffic reaches the proxy.
+    pub interception: Interception,
 }
 
 /// Why a node does not describe a proxy.
@@ -63,6 +77,7 @@ impl Proxy {
             labels,
             service_account: service_account.to_string(),
             ips: Vec::new(),
+            interception: Interception::Redirect,
         };
         p.id = p.node_id("cluster.local");
         p
@@ -113,6 +128,7 @@ impl Proxy {
             labels: Labels::new(),
             service_account: "default".into(),
             ips: ip.parse().into_iter().collect(),
+            interception: Interception::Redirect,
         })
     }
 }

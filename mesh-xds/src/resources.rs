@@ -236,13 +236,13 @@ fn staticize_transport_socket(ts: &mut TransportSocket) {
             }
             *a = any(&u);
         }
-    } else if a.type_url == DownstreamTlsContext::type_url() {
-        if let Ok(mut d) = DownstreamTlsContext::decode(a.value.as_slice()) {
-            if let Some(c) = &mut d.common_tls_context {
-                staticize_common(c);
-            }
-            *a = any(&d);
+    } else if a.type_url == DownstreamTlsContext::type_url()
+        && let Ok(mut d) = DownstreamTlsContext::decode(a.value.as_slice())
+    {
+        if let Some(c) = &mut d.common_tls_context {
+            staticize_common(c);
         }
+        *a = any(&d);
     }
 }
 

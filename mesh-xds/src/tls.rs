@@ -186,18 +186,16 @@ pub fn gateway_server(t: &mesh_model::wire::networking::ServerTlsSettings) -> Do
                 ..Default::default()
             })
             .collect();
-        if mutual {
-            if let Some(ca) = &t.ca_certificates {
-                common.validation_context_type = Some(ValidationContextType::ValidationContext(
-                    CertificateValidationContext {
-                        trusted_ca: Some(file(ca)),
-                        match_typed_subject_alt_names: san_matchers(
-                            t.subject_alt_names.as_deref().unwrap_or_default(),
-                        ),
-                        ..Default::default()
-                    },
-                ));
-            }
+        if mutual && let Some(ca) = &t.ca_certificates {
+            common.validation_context_type = Some(ValidationContextType::ValidationContext(
+                CertificateValidationContext {
+                    trusted_ca: Some(file(ca)),
+                    match_typed_subject_alt_names: san_matchers(
+                        t.subject_alt_names.as_deref().unwrap_or_default(),
+                    ),
+                    ..Default::default()
+                },
+            ));
         }
     }
     let proto = |p: Option<TlsProtocol>| match p {

@@ -574,7 +574,7 @@ fn path_template(path: &str) -> Result<(), String> {
         }
         let literal_ok = glob
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@%".contains(&b));
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()+,;=:@%".contains(&b));
         if templated && !literal_ok {
             return Err(format!(
                 "invalid or unsupported path {path}: contains segment {glob} with invalid string literal"
@@ -668,7 +668,7 @@ impl AuthorizationPolicy {
         let dry_run = meta
             .annotations
             .get("istio.io/dry-run")
-            .is_some_and(|v| v.parse::<bool>() == Ok(true));
+            .is_some_and(|v| validation::parse_go_bool(v) == Some(true));
         AuthorizationPolicy {
             selector,
             target_refs,

@@ -131,9 +131,26 @@ pub struct ExtAuthzHttp {
     /// `headersToDownstreamOnDeny`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers_to_downstream_on_deny: Vec<String>,
-    /// `includeRequestBodyInCheck` (kept as written).
+    /// `includeRequestBodyInCheck`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub include_request_body_in_check: Option<serde_json::Value>,
+    pub include_request_body_in_check: Option<ExtAuthzRequestBody>,
+}
+
+/// `includeRequestBodyInCheck` of an ext_authz provider: whether and how the
+/// request body is buffered and sent to the authorization service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtAuthzRequestBody {
+    /// `maxRequestBytes`: the most body bytes buffered for the check.
+    #[serde(default)]
+    pub max_request_bytes: u32,
+    /// `allowPartialMessage`: send the first `maxRequestBytes` of a larger
+    /// body instead of answering 413.
+    #[serde(default)]
+    pub allow_partial_message: bool,
+    /// `packAsBytes` (HTTP providers): send the body as raw bytes.
+    #[serde(default)]
+    pub pack_as_bytes: bool,
 }
 
 /// A gRPC ext_authz provider.
@@ -158,9 +175,9 @@ pub struct ExtAuthzGrpc {
     /// `statusOnError`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_on_error: Option<String>,
-    /// `includeRequestBodyInCheck` (kept as written).
+    /// `includeRequestBodyInCheck`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub include_request_body_in_check: Option<serde_json::Value>,
+    pub include_request_body_in_check: Option<ExtAuthzRequestBody>,
 }
 
 impl MeshConfig {
@@ -199,5 +216,39 @@ impl MeshConfig {
     /// The extension provider named `name`.
     pub fn extension_provider(&self, name: &str) -> Option<&ExtensionProvider> {
         self.extension_providers.iter().find(|p| p.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ext_authz_request_body_is_typed() {
+        let m = MeshConfig::from_yaml(
+            "extensionProviders:\n- name: a\n  envoyExtAuthzHttp:\n    service: foo/authz.foo.svc.cluster.local\n    port: 9000\n    includeRequestBodyInCheck: {maxRequestBytes: 2048, allowPartialMessage: true, packAsBytes: true}\n- name: b\n  envoyExtAuthzGrpc:\n    service: authz.foo.svc.cluster.local\n    port: 9000\n",
+        )
+        .unwrap();
+        let http = m
+            .extension_provider("a")
+            .unwrap()
+            .envoy_ext_authz_http
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            http.include_request_body_in_check,
+            Some(ExtAuthzRequestBody {
+                max_request_bytes: 2048,
+                allow_partial_message: true,
+                pack_as_bytes: true
+            })
+        );
+        let grpc = m
+            .extension_provider("b")
+            .unwrap()
+            .envoy_ext_authz_grpc
+            .as_ref()
+            .unwrap();
+        assert_eq!(grpc.include_request_body_in_check, None);
     }
 }

@@ -1,0 +1,477 @@
+//! A gateway's HTTP route configurations (GWC `buildGatewayHTTPRouteConfig`,
+//! GWM `MergeGateways`; HOST-8, GW-2..GW-9).
+
+use super::translate::{RouteCx, build_http_routes};
+use super::vs::{MergedVs, for_gateway};
+use crate::config::{
+    ConfigRef, HashPolicy, Route, RouteConfiguration, RouteScope, VirtualHost, VirtualHostKind,
+};
+use crate::destination_rule::DestinationRules;
+use mesh_model::config::Config;
+use mesh_model::host::Hostname;
+use mesh_model::kube::TargetPort;
+use mesh_model::labels::Labels;
+use mesh_model::networking::{Destination, Gateway, GatewayRef, HttpRetry, Server};
+use mesh_model::protocol::Protocol;
+use mesh_model::snapshot::{Service, Snapshot};
+use mesh_model::wire::networking::ServerTlsMode;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// One server of a Gateway the proxy runs.
+#[derive(Debug, Clone)]
+pub(crate) struct GwServer<'s> {
+    pub gateway: ConfigRef,
+    pub server: &'s Server,
+    pub server_port: u16,
+    pub target_port: u16,
+}
+
+impl GwServer<'_> {
+    pub(crate) fn gateway_ref(&self) -> GatewayRef {
+        GatewayRef::Named {
+            namespace: self.gateway.namespace.clone(),
+            name: self.gateway.name.clone(),
+        }
+    }
+
+    pub(crate) fn protocol(&self) -> Protocol {
+        self.server.port.protocol
+    }
+
+    pub(crate) fn is_passthrough(&self) -> bool {
+        self.server.tls.as_ref().is_some_and(|t| {
+            matches!(
+                t.mode,
+                Some(ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough)
+            )
+        })
+    }
+
+    /// `gateway.IsTLSServer`: TLS settings on a non-HTTP protocol.
+    pub(crate) fn is_tls_server(&self) -> bool {
+        self.server.tls.is_some() && !self.protocol().is_http()
+    }
+
+    /// `gateway.IsHTTPServer`: HTTP, or HTTPS terminating TLS.
+    pub(crate) fn is_http_server(&self) -> bool {
+        self.protocol().is_http() || (self.protocol() == Protocol::Https && !self.is_passthrough())
+    }
+
+    /// Whether the server has `tls.httpsRedirect` (GW-7).
+    pub(crate) fn https_redirect(&self) -> bool {
+        self.server
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.https_redirect == Some(true))
+    }
+
+    /// The server's hosts as written (`ns/host`, or `host` for any
+    /// namespace).
+    pub(crate) fn host_strings(&self) -> Vec<String> {
+        self.server
+            .hosts
+            .iter()
+            .map(|h| {
+                if h.namespace == "*" {
+                    h.host.to_string()
+                } else {
+                    format!("{}/{}", h.namespace, h.host)
+                }
+            })
+            .collect()
+    }
+
+    /// The SNI names of the server (`GetSNIHostsForServer`).
+    pub(crate) fn sni_hosts(&self) -> Vec<Hostname> {
+        let set: BTreeSet<Hostname> = self.server.hosts.iter().map(|h| h.host.clone()).collect();
+        set.into_iter().collect()
+    }
+}
+
+/// GW-2: the pod port a server port listens on: the target port of the
+/// gateway Service port with that number, else the number as written.
+fn resolve_port(snapshot: &Snapshot, gw: &Config<Gateway>, number: u16) -> u16 {
+    let sel = &gw.spec.selector;
+    if sel.is_empty() {
+        return number;
+    }
+    for s in snapshot.services() {
+        let Some(sp) = s.port(number) else { continue };
+        let Some(ep) = s.endpoints.iter().find(|e| sel.matches(&e.labels)) else {
+            continue;
+        };
+        return match (&sp.target_port, ep.ports.get(&number)) {
+            (_, Some(p)) => *p,
+            (TargetPort::Number(n), None) => *n,
+            (TargetPort::Name(_), None) => number,
+        };
+    }
+    number
+}
+
+/// The servers of the proxy's Gateways, merged as `MergeGateways` does:
+/// HTTP route names to their servers, and the servers routed as TCP/TLS.
+pub(crate) struct MergedServers<'s> {
+    pub http: BTreeMap<String, (RouteScope, Vec<GwServer<'s>>)>,
+    pub l4: Vec<GwServer<'s>>,
+}
+
+/// `MergeGateways` (GW-6, GW-8).
+pub(crate) fn merge_servers<'s>(
+    snapshot: &'s Snapshot,
+    gateways: &[ConfigRef],
+) -> MergedServers<'s> {
+    let mut out = MergedServers {
+        http: BTreeMap::new(),
+        l4: Vec::new(),
+    };
+    let mut ports: BTreeSet<u16> = BTreeSet::new();
+    let mut plain: BTreeMap<u16, (Protocol, Option<String>)> = BTreeMap::new();
+    let mut tls_hosts: BTreeMap<u16, BTreeMap<String, Option<String>>> = BTreeMap::new();
+    let gws: Vec<&Arc<Config<Gateway>>> = snapshot
+        .gateways()
+        .filter(|g| {
+            gateways
+                .iter()
+                .any(|r| r.namespace == g.meta.namespace() && r.name == g.meta.name())
+        })
+        .collect();
+    for gw in gws {
+        let gref = ConfigRef::new(gw.meta.namespace(), gw.meta.name());
+        for server in &gw.spec.servers {
+            let Ok(server_port) = u16::try_from(server.port.number) else {
+                continue;
+            };
+            let target_port = resolve_port(snapshot, gw, server_port);
+            let s = GwServer {
+                gateway: gref.clone(),
+                server,
+                server_port,
+                target_port,
+            };
+            let bind = server.bind.clone();
+            let bind_suffix = bind.as_deref().map(|b| format!(".{b}")).unwrap_or_default();
+            let proto = s.protocol();
+            let route_name = if proto.is_http() {
+                format!("http.{target_port}{bind_suffix}")
+            } else if proto == Protocol::Https && !s.is_passthrough() {
+                format!(
+                    "https.{server_port}.{}.{}.{}{bind_suffix}",
+                    server.port.name, gref.name, gref.namespace
+                )
+            } else {
+                String::new()
+            };
+            if server.tls.is_some() {
+                let known = tls_hosts.entry(target_port).or_default();
+                let hosts = s.host_strings();
+                if hosts.iter().any(|h| known.get(h) == Some(&bind)) {
+                    continue;
+                }
+                for h in hosts {
+                    known.insert(h, bind.clone());
+                }
+            }
+            let scope = if proto.is_http() {
+                RouteScope::GatewayHttp {
+                    server_port,
+                    target_port,
+                    bind: bind.clone(),
+                }
+            } else {
+                RouteScope::GatewayHttps {
+                    server_port,
+                    target_port,
+                    port_name: server.port.name.clone(),
+                    gateway: gref.clone(),
+                    sni_hosts: s.sni_hosts(),
+                    bind: bind.clone(),
+                }
+            };
+            let add_http = |out: &mut MergedServers<'s>, s: GwServer<'s>| {
+                out.http
+                    .entry(route_name.clone())
+                    .or_insert_with(|| (scope.clone(), Vec::new()))
+                    .1
+                    .push(s);
+            };
+            if ports.contains(&target_port) {
+                if let Some((cur, cur_bind)) = plain.get(&target_port).cloned() {
+                    let mergeable = (cur.is_http() || cur == proto) && proto.is_http();
+                    if !mergeable && cur_bind == bind {
+                        continue;
+                    }
+                    if route_name.is_empty() && cur_bind == bind {
+                        continue;
+                    }
+                    if s.is_http_server() {
+                        add_http(&mut out, s);
+                    } else {
+                        out.l4.push(s);
+                    }
+                } else {
+                    if !s.is_tls_server() {
+                        plain.insert(target_port, (proto, bind.clone()));
+                        if s.is_http_server() {
+                            add_http(&mut out, s);
+                        } else {
+                            out.l4.push(s);
+                        }
+                        continue;
+                    }
+                    if s.is_http_server() {
+                        if route_name.is_empty() || out.http.contains_key(&route_name) {
+                            continue;
+                        }
+                        add_http(&mut out, s);
+                    } else {
+                        out.l4.push(s);
+                    }
+                }
+            } else {
+                ports.insert(target_port);
+                if !s.is_tls_server() {
+                    plain.insert(target_port, (proto, bind.clone()));
+                }
+                if s.is_http_server() {
+                    add_http(&mut out, s);
+                } else {
+                    out.l4.push(s);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// GW-5: `Names.Intersection` of server hosts and VirtualService hosts.
+fn intersection(server: &[Hostname], vs: &[Hostname]) -> Vec<Hostname> {
+    let mut out: Vec<Hostname> = Vec::new();
+    for h in server {
+        for v in vs {
+            let pick = if h.subset_of(v) {
+                h
+            } else if v.subset_of(h) {
+                v
+            } else {
+                continue;
+            };
+            if !out.contains(pick) {
+                out.push(pick.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The gateway route builder's context.
+pub(crate) struct GatewayCx<'a> {
+    pub snapshot: &'a Snapshot,
+    pub drs: &'a DestinationRules,
+    pub vss: &'a [MergedVs],
+    pub namespace: &'a str,
+    pub labels: &'a Labels,
+    pub default_retry: Option<&'a HttpRetry>,
+}
+
+impl GatewayCx<'_> {
+    /// `buildNameToServiceMapForHTTPRoutes`: the service in the
+    /// VirtualService's namespace visible to the proxy, else the one the
+    /// proxy sees.
+    fn service_for(&self, host: &Hostname, vs_namespace: &str) -> Option<&Arc<Service>> {
+        let defaults = &self.snapshot.mesh().default_service_export_to;
+        self.snapshot
+            .services_for_host(host)
+            .find(|s| {
+                s.namespace == vs_namespace
+                    && s.export_to
+                        .visible_to(self.namespace, &s.namespace, defaults)
+            })
+            .or_else(|| self.snapshot.service_visible(host, self.namespace))
+    }
+}
+
+/// A virtual host being assembled, with the route lists it was built
+/// from (for `collapseDuplicateRoutes`).
+struct Building {
+    vhost: VirtualHost,
+    sources: Vec<(ConfigRef, ConfigRef)>,
+}
+
+/// `buildGatewayHTTPRouteConfig` for one route name.
+pub(crate) fn route_configuration(
+    cx: &GatewayCx<'_>,
+    name: &str,
+    scope: &RouteScope,
+    servers: &[GwServer<'_>],
+) -> RouteConfiguration {
+    let mut dedup: BTreeMap<String, Building> = BTreeMap::new();
+    let mut cache: BTreeMap<(ConfigRef, ConfigRef), Vec<Route>> = BTreeMap::new();
+    for s in servers {
+        let gw = s.gateway_ref();
+        let port = s.server_port;
+        let vss = for_gateway(cx.vss, cx.namespace, &gw);
+        for v in vss {
+            let server_hosts: Vec<Hostname> = s
+                .server
+                .hosts
+                .iter()
+                .filter(|h| h.namespace == "*" || h.namespace == v.namespace())
+                .map(|h| h.host.clone())
+                .collect();
+            let hosts = intersection(&server_hosts, &v.vs().hosts);
+            if hosts.is_empty() {
+                continue;
+            }
+            let key = (s.gateway.clone(), v.key.clone());
+            let routes = match cache.get(&key) {
+                Some(r) => r.clone(),
+                None => {
+                    let vs_ns = v.namespace().to_string();
+                    let single = |h: &Hostname| {
+                        cx.service_for(h, &vs_ns)
+                            .filter(|s| s.ports.len() == 1)
+                            .map(|s| s.ports[0].number)
+                    };
+                    let hash = |d: &Destination| -> Option<HashPolicy> {
+                        let svc = cx.service_for(&d.host, &vs_ns)?;
+                        cx.drs
+                            .for_client(cx.namespace, cx.labels, &svc.hostname, &svc.namespace)?
+                            .hash_for_destination(d)
+                    };
+                    let rcx = RouteCx {
+                        labels: cx.labels,
+                        namespace: cx.namespace,
+                        gateway: &gw,
+                        port,
+                        is_tls: s.server.tls.is_some(),
+                        default_retry: cx.default_retry,
+                        single_port: &single,
+                        hash: &hash,
+                    };
+                    let r = build_http_routes(v, &rcx);
+                    cache.insert(key.clone(), r.clone());
+                    r
+                }
+            };
+            if routes.is_empty() {
+                continue;
+            }
+            for h in hosts {
+                let h = h.as_str().to_ascii_lowercase();
+                match dedup.get_mut(&h) {
+                    Some(b) => {
+                        b.vhost.routes.extend(routes.iter().cloned());
+                        b.sources.push(key.clone());
+                        if s.https_redirect() {
+                            b.vhost.require_tls = true;
+                        }
+                    }
+                    None => {
+                        dedup.insert(
+                            h.clone(),
+                            Building {
+                                vhost: VirtualHost {
+                                    name: format!("{h}:{port}"),
+                                    domains: vec![h.clone()],
+                                    routes: routes.clone(),
+                                    require_tls: s.https_redirect(),
+                                    kind: VirtualHostKind::GatewayHost,
+                                },
+                                sources: vec![key.clone()],
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        if s.https_redirect() {
+            for h in s.host_strings() {
+                let h = h.to_ascii_lowercase();
+                if let Some(b) = dedup.get_mut(&h) {
+                    b.vhost.require_tls = true;
+                    continue;
+                }
+                dedup.insert(
+                    h.clone(),
+                    Building {
+                        vhost: VirtualHost {
+                            name: format!("{h}:{port}"),
+                            domains: vec![h.clone()],
+                            routes: Vec::new(),
+                            require_tls: true,
+                            kind: VirtualHostKind::GatewayHost,
+                        },
+                        sources: Vec::new(),
+                    },
+                );
+            }
+        }
+    }
+    let mut vhosts: Vec<VirtualHost> = Vec::new();
+    if dedup.is_empty() {
+        let port = servers.first().map(|s| s.server_port).unwrap_or(0);
+        vhosts.push(VirtualHost {
+            name: format!("blackhole:{port}"),
+            domains: vec!["*".into()],
+            routes: Vec::new(),
+            require_tls: false,
+            kind: VirtualHostKind::Blackhole,
+        });
+    } else {
+        // `collapseDuplicateRoutes`: host names with identical route lists
+        // share the alphabetically first one's virtual host.
+        let mut kept: Vec<Building> = Vec::new();
+        for (_, b) in dedup {
+            if let Some(k) = kept.iter_mut().find(|k| {
+                !k.sources.is_empty()
+                    && k.sources == b.sources
+                    && k.vhost.require_tls == b.vhost.require_tls
+            }) {
+                k.vhost.domains.extend(b.vhost.domains);
+                continue;
+            }
+            kept.push(b);
+        }
+        for b in kept {
+            let mut v = b.vhost;
+            // `SortVHostRoutes`: catch-all routes last, order kept (HOST-8).
+            let (rest, all): (Vec<Route>, Vec<Route>) = v
+                .routes
+                .into_iter()
+                .partition(|r| !r.matcher.is_catch_all());
+            v.routes = rest.into_iter().chain(all).collect();
+            vhosts.push(v);
+        }
+        vhosts.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    RouteConfiguration {
+        name: name.to_string(),
+        virtual_hosts: vhosts,
+        ignore_port_in_host_matching: true,
+        scope: scope.clone(),
+        rejected: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// GW-5: intersections.
+    #[test]
+    fn host_intersection() {
+        let h = |v: &[&str]| v.iter().map(|s| Hostname::new(s)).collect::<Vec<_>>();
+        assert_eq!(
+            intersection(&h(&["*.foo.com"]), &h(&["a.foo.com", "b.bar.com"])),
+            h(&["a.foo.com"])
+        );
+        assert_eq!(
+            intersection(&h(&["a.foo.com"]), &h(&["*.foo.com"])),
+            h(&["a.foo.com"])
+        );
+        assert_eq!(intersection(&h(&["*"]), &h(&["x.com"])), h(&["x.com"]));
+        assert!(intersection(&h(&["a.com"]), &h(&["b.com"])).is_empty());
+    }
+}

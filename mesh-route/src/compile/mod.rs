@@ -1,0 +1,124 @@
+//! From a snapshot and a proxy to that proxy's route configurations and
+//! TCP/TLS listeners, following istiod.
+
+pub(crate) mod gateway;
+pub(crate) mod scope;
+pub(crate) mod sidecar;
+pub(crate) mod translate;
+pub(crate) mod vs;
+
+use crate::config::RouteConfiguration;
+use crate::destination_rule::DestinationRules;
+use crate::l4::{L4Listener, SidecarL4, gateway_listeners, sidecar_listeners};
+use crate::proxy::ProxyContext;
+use mesh_model::duration::parse_duration;
+use mesh_model::networking::HttpRetry;
+use mesh_model::snapshot::Snapshot;
+use mesh_model::wire::networking::OutboundTrafficPolicyMode;
+use sidecar::CatchAll;
+
+/// What compiling produces.
+pub(crate) struct Compiled {
+    pub http: Vec<RouteConfiguration>,
+    pub l4: Vec<L4Listener>,
+    /// Sidecars: where traffic matching no listener or chain goes.
+    pub fallback: Option<CatchAll>,
+}
+
+/// The mesh's `defaultHttpRetryPolicy` as a domain value (VS-25).
+fn default_retry(snapshot: &Snapshot) -> Option<HttpRetry> {
+    let r = snapshot.mesh().default_http_retry_policy.as_ref()?;
+    let d = |s: &Option<String>| s.as_deref().and_then(|s| parse_duration(s).ok());
+    Some(HttpRetry {
+        attempts: r.attempts.unwrap_or(0),
+        per_try_timeout: d(&r.per_try_timeout),
+        retry_on: r.retry_on.clone().filter(|s| !s.is_empty()),
+        retry_remote_localities: r.retry_remote_localities,
+        retry_ignore_previous_hosts: r.retry_ignore_previous_hosts,
+        backoff: d(&r.backoff),
+    })
+}
+
+pub(crate) fn compile(snapshot: &Snapshot, proxy: &ProxyContext) -> Compiled {
+    let vss = vs::merged_virtual_services(snapshot);
+    let drs = DestinationRules::new(snapshot);
+    let retry = default_retry(snapshot);
+    match proxy {
+        ProxyContext::Sidecar { namespace, labels } => {
+            let scopes = scope::egress_scopes(snapshot, &vss, namespace, labels);
+            let policy = scope::sidecar_for(snapshot, namespace, labels)
+                .and_then(|s| s.spec.outbound_traffic_policy.clone());
+            let registry_only = match policy.as_ref().and_then(|p| p.mode) {
+                Some(m) => m == OutboundTrafficPolicyMode::RegistryOnly,
+                None => snapshot.mesh().registry_only(),
+            };
+            let catch_all = if registry_only {
+                CatchAll::BlockAll
+            } else {
+                let cluster = policy
+                    .as_ref()
+                    .and_then(|p| p.egress_proxy.as_ref())
+                    .and_then(|d| {
+                        let host = d.host.as_deref()?;
+                        let port = d.port.as_ref().and_then(|p| p.number).unwrap_or(0);
+                        Some(format!(
+                            "outbound|{port}|{}|{host}",
+                            d.subset.as_deref().unwrap_or("")
+                        ))
+                    })
+                    .unwrap_or_else(|| "PassthroughCluster".into());
+                CatchAll::AllowAny(cluster)
+            };
+            let cx = sidecar::SidecarCx {
+                snapshot,
+                drs: &drs,
+                namespace,
+                labels,
+                default_retry: retry.as_ref(),
+                catch_all: catch_all.clone(),
+            };
+            let http = sidecar::route_configurations(&cx, &scopes);
+            let l4 = sidecar_listeners(
+                &SidecarL4 {
+                    snapshot,
+                    namespace,
+                    labels,
+                },
+                &scopes,
+            );
+            Compiled {
+                http,
+                l4,
+                fallback: Some(catch_all),
+            }
+        }
+        ProxyContext::Gateway {
+            namespace,
+            labels,
+            gateways,
+        } => {
+            let merged = gateway::merge_servers(snapshot, gateways);
+            let cx = gateway::GatewayCx {
+                snapshot,
+                drs: &drs,
+                vss: &vss,
+                namespace,
+                labels,
+                default_retry: retry.as_ref(),
+            };
+            let http = merged
+                .http
+                .iter()
+                .map(|(name, (scope, servers))| {
+                    gateway::route_configuration(&cx, name, scope, servers)
+                })
+                .collect();
+            let l4 = gateway_listeners(snapshot, &vss, namespace, &merged.l4);
+            Compiled {
+                http,
+                l4,
+                fallback: None,
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! An HTTP request as the router sees it: borrowed, so evaluating one
+//! allocates nothing.
+
+/// An HTTP request arriving at a proxy.
+///
+/// The source of the request (namespace, labels, gateway) is not here: it
+/// is the proxy the route table was compiled for
+/// ([`ProxyContext`](crate::ProxyContext)), because Istio resolves those
+/// predicates when it generates the proxy's configuration (VS-3).
+///
+/// ```
+/// use mesh_route::Request;
+/// let headers = [("end-user", "jason")];
+/// let req = Request::new("reviews:9080", "/reviews/0?x=1").with_headers(&headers);
+/// assert_eq!(req.path_only(), "/reviews/0");
+/// assert_eq!(req.host_without_port(), "reviews");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// `:authority` (the `Host` header) as sent: may carry `:port`.
+    pub authority: &'a str,
+    /// `:method`.
+    pub method: &'a str,
+    /// `:path`, with the query string.
+    pub path: &'a str,
+    /// `:scheme` (`http` or `https`).
+    pub scheme: &'a str,
+    /// Other headers; names in any case, repeated names allowed.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The destination port: the service port on a sidecar, the server
+    /// port on a gateway. 0 means "from the authority, else the scheme's
+    /// default".
+    pub port: u16,
+    /// Validated JWT claims, as `(path, value)` with nested claim paths
+    /// joined by `.` and one entry per element of a list claim (VS-13).
+    pub claims: &'a [(&'a str, &'a str)],
+    /// The TLS SNI, on a gateway's HTTPS port (defaults to the authority's
+    /// host).
+    pub sni: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    /// A `GET` over `http` to `authority` with `path`.
+    pub fn new(authority: &'a str, path: &'a str) -> Request<'a> {
+        Request {
+            authority,
+            method: "GET",
+            path,
+            scheme: "http",
+            headers: &[],
+            port: 0,
+            claims: &[],
+            sni: None,
+        }
+    }
+
+    /// With this method.
+    pub fn with_method(mut self, method: &'a str) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// With these headers.
+    pub fn with_headers(mut self, headers: &'a [(&'a str, &'a str)]) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// With this scheme.
+    pub fn with_scheme(mut self, scheme: &'a str) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
+    /// With this destination port.
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// With these JWT claims.
+    pub fn with_claims(mut self, claims: &'a [(&'a str, &'a str)]) -> Self {
+        self.claims = claims;
+        self
+    }
+
+    /// The path without query string and fragment: what `uri` matches
+    /// compare (VS-10, VS-15).
+    pub fn path_only(&self) -> &'a str {
+        match self.path.find(['?', '#']) {
+            Some(i) => &self.path[..i],
+            None => self.path,
+        }
+    }
+
+    /// The query string after the first `?` (empty when none).
+    pub fn query(&self) -> &'a str {
+        match self.path.find('?') {
+            Some(i) => &self.path[i + 1..],
+            None => "",
+        }
+    }
+
+    /// The authority with a trailing `:port` removed, as Envoy strips it
+    /// before matching virtual host domains (`ignore_port_in_host_matching`).
+    pub fn host_without_port(&self) -> &'a str {
+        strip_port(self.authority)
+    }
+
+    /// The port written in the authority, if any.
+    pub fn authority_port(&self) -> Option<u16> {
+        let host = strip_port(self.authority);
+        self.authority.get(host.len() + 1..)?.parse().ok()
+    }
+
+    /// The first value of query parameter `name` (raw, not
+    /// percent-decoded; `?k` and `?k=` give `""`), as Envoy's
+    /// `QueryParamsMulti::getFirstValue` (VS-12).
+    pub fn query_param(&self, name: &str) -> Option<&'a str> {
+        let q = self.query();
+        if q.is_empty() {
+            return None;
+        }
+        for part in q.split('&') {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            if k == name {
+                return Some(v);
+            }
+        }
+        None
+    }
+}
+
+/// Envoy's `getPortStart`: the part before the last `:` unless that colon
+/// is inside an IPv6 literal.
+pub(crate) fn strip_port(host: &str) -> &str {
+    let Some(colon) = host.rfind(':') else {
+        return host;
+    };
+    match host.rfind(']') {
+        Some(close) if close > colon => host,
+        _ => &host[..colon],
+    }
+}
+
+/// A header value as Envoy reads it for matching (VS-12).
+pub(crate) enum HeaderValue<'a> {
+    /// Absent.
+    Absent,
+    /// One occurrence.
+    One(&'a str),
+    /// Several occurrences, joined with `,`.
+    Joined(String),
+}
+
+impl HeaderValue<'_> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            HeaderValue::Absent => None,
+            HeaderValue::One(s) => Some(s),
+            HeaderValue::Joined(s) => Some(s),
+        }
+    }
+}
+
+impl<'a> Request<'a> {
+    /// The value of header `name` (lower case) for matching: pseudo-headers
+    /// from the request line, repeated headers joined with `,` (Envoy's
+    /// `getAllOfHeaderAsString`).
+    pub(crate) fn header(&self, name: &str) -> HeaderValue<'a> {
+        if let Some(pseudo) = name.strip_prefix(':') {
+            let v = match pseudo {
+                "method" => self.method,
+                "authority" => self.authority,
+                "scheme" => self.scheme,
+                "path" => self.path,
+                _ => return self.plain_header(name),
+            };
+            return HeaderValue::One(v);
+        }
+        self.plain_header(name)
+    }
+
+    fn plain_header(&self, name: &str) -> HeaderValue<'a> {
+        let mut first: Option<&'a str> = None;
+        let mut joined: Option<String> = None;
+        for (k, v) in self.headers {
+            if !k.eq_ignore_ascii_case(name) {
+                continue;
+            }
+            match (&mut joined, first) {
+                (Some(j), _) => {
+                    j.push(',');
+                    j.push_str(v);
+                }
+                (None, Some(f)) => {
+                    let mut j = String::with_capacity(f.len() + v.len() + 1);
+                    j.push_str(f);
+                    j.push(',');
+                    j.push_str(v);
+                    joined = Some(j);
+                }
+                (None, None) => first = Some(v),
+            }
+        }
+        match (joined, first) {
+            (Some(j), _) => HeaderValue::Joined(j),
+            (None, Some(f)) => HeaderValue::One(f),
+            (None, None) => HeaderValue::Absent,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// VS-12: the first occurrence of a query parameter, raw.
+    #[test]
+    fn query_params() {
+        let r = Request::new("a", "/p?x=1&y&x=2&z=%41");
+        assert_eq!(r.query_param("x"), Some("1"));
+        assert_eq!(r.query_param("y"), Some(""));
+        assert_eq!(r.query_param("z"), Some("%41"));
+        assert_eq!(r.query_param("w"), None);
+        assert_eq!(Request::new("a", "/p").query_param("x"), None);
+    }
+
+    /// VS-12: repeated headers are joined with `,`.
+    #[test]
+    fn repeated_headers_join() {
+        let h = [("X-A", "1"), ("x-a", "2"), ("x-b", "3")];
+        let r = Request::new("a", "/").with_headers(&h);
+        assert_eq!(r.header("x-a").as_str(), Some("1,2"));
+        assert_eq!(r.header("x-b").as_str(), Some("3"));
+        assert_eq!(r.header("x-c").as_str(), None);
+        assert_eq!(r.header(":method").as_str(), Some("GET"));
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(strip_port("a:80"), "a");
+        assert_eq!(strip_port("[::1]:80"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+        assert_eq!(Request::new("a:8080", "/").authority_port(), Some(8080));
+        assert_eq!(Request::new("a", "/").authority_port(), None);
+        assert_eq!(Request::new("a", "/x#f?q").path_only(), "/x");
+    }
+}

@@ -1,0 +1,495 @@
+//! The compiled, indexed route table of one proxy, and request evaluation.
+
+use crate::compile::sidecar::CatchAll;
+use crate::compile::{Compiled, compile};
+use crate::config::{
+    Mismatch, Route, RouteAction, RouteConfiguration, RouteScope, VirtualHost, VirtualHostKind,
+};
+use crate::index::{DomainIndex, RouteIndex};
+use crate::l4::{Connection, L4Decision, L4Listener, select_chain};
+use crate::proxy::ProxyContext;
+use crate::request::Request;
+use mesh_model::snapshot::Snapshot;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// One proxy's routing, compiled once from a [`Snapshot`] and indexed;
+/// answers many requests without allocating.
+///
+/// The route configurations ([`RouteTable::route_configurations`]) are the
+/// neutral description of the Envoy `RouteConfiguration`s Istio generates
+/// for the proxy; [`RouteTable::route`] evaluates a request on exactly
+/// those values.
+#[derive(Debug, Clone)]
+pub struct RouteTable {
+    proxy: ProxyContext,
+    configs: Vec<RouteConfiguration>,
+    indexes: Vec<ConfigIndex>,
+    /// Sidecar `"<port>"` route configurations by port.
+    by_port: HashMap<u16, usize>,
+    /// Sidecar sniffed route configurations by port: their service domains.
+    sniffed: HashMap<u16, (DomainIndex, Vec<usize>)>,
+    /// Gateway plain HTTP route configurations by server port.
+    gateway_http: HashMap<u16, usize>,
+    /// Gateway HTTPS route configurations by server port.
+    gateway_https: HashMap<u16, Vec<usize>>,
+    l4: Vec<L4Listener>,
+    fallback: Option<CatchAll>,
+}
+
+#[derive(Debug, Clone)]
+struct ConfigIndex {
+    domains: DomainIndex,
+    routes: Vec<RouteIndex>,
+}
+
+/// What happened to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// A VirtualService route forwarded it.
+    Route,
+    /// A VirtualService route redirected it.
+    Redirect,
+    /// A VirtualService route answered it directly.
+    DirectResponse,
+    /// No VirtualService applies and the host is a known service: its
+    /// default route (VS-7).
+    Default,
+    /// A virtual host matched but none of its routes did: Envoy's 404
+    /// `NR` (VS-5).
+    NoRouteMatched,
+    /// No virtual host (or no listener) serves the host (VS-5): a sidecar
+    /// passes it through (`allow_any`) or blocks it (`block_all`, 502); a
+    /// gateway answers 404.
+    UnknownHost,
+    /// The virtual host requires TLS and the request is plain text: a 301
+    /// to `https` (GW-7).
+    TlsRequired,
+    /// Envoy rejects the route configuration (VS-21) and keeps its
+    /// previous one.
+    Rejected,
+}
+
+/// The route a request matched.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteHit<'t> {
+    /// Its index in the virtual host.
+    pub index: usize,
+    /// The route.
+    pub route: &'t Route,
+}
+
+/// The answer for one request: borrowed from the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'t> {
+    /// The route configuration the request's listener uses.
+    pub route_configuration: Option<&'t RouteConfiguration>,
+    /// The virtual host chosen.
+    pub virtual_host: Option<&'t VirtualHost>,
+    /// The route matched (including a sidecar's `allow_any`/`block_all`).
+    pub route: Option<RouteHit<'t>>,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// One step of an explanation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExplainStep {
+    /// The route's index in the virtual host.
+    pub index: usize,
+    /// The Envoy route name.
+    pub name: String,
+    /// The VirtualService, if the route came from one.
+    pub virtual_service: Option<String>,
+    /// The route's index in the VirtualService.
+    pub route: Option<usize>,
+    /// The match block.
+    #[serde(rename = "match")]
+    pub match_index: Option<usize>,
+    /// Whether the route matched.
+    pub matched: bool,
+    /// Why it did not.
+    pub reason: Option<String>,
+    /// The structured reason.
+    #[serde(skip)]
+    pub mismatch: Option<Mismatch>,
+}
+
+/// A decision with the routes tried on the way.
+#[derive(Debug, Clone)]
+pub struct Explanation<'t> {
+    /// The decision (identical to [`RouteTable::route`]'s).
+    pub decision: Decision<'t>,
+    /// Each route tried, in order, up to the one that matched.
+    pub steps: Vec<ExplainStep>,
+}
+
+fn rejection(c: &RouteConfiguration) -> Option<String> {
+    for v in &c.virtual_hosts {
+        for r in &v.routes {
+            if let RouteAction::Unsupported { redirect_code } = r.action {
+                return Some(format!(
+                    "route {:?} of virtual host {} has no action (redirect code {redirect_code} is not supported), so Envoy rejects the route configuration",
+                    r.name, v.name
+                ));
+            }
+        }
+    }
+    None
+}
+
+impl RouteTable {
+    /// Compiles the routes of `proxy` from `snapshot`.
+    pub fn compile(snapshot: &Snapshot, proxy: &ProxyContext) -> RouteTable {
+        let Compiled { http, l4, fallback } = compile(snapshot, proxy);
+        RouteTable::from_parts(proxy.clone(), http, l4, fallback)
+    }
+
+    /// A table over route configurations built elsewhere (tests, benches).
+    pub fn from_route_configurations(
+        proxy: ProxyContext,
+        configs: Vec<RouteConfiguration>,
+    ) -> RouteTable {
+        let fallback = proxy
+            .is_sidecar()
+            .then(|| CatchAll::AllowAny("PassthroughCluster".into()));
+        RouteTable::from_parts(proxy, configs, Vec::new(), fallback)
+    }
+
+    fn from_parts(
+        proxy: ProxyContext,
+        mut configs: Vec<RouteConfiguration>,
+        l4: Vec<L4Listener>,
+        fallback: Option<CatchAll>,
+    ) -> RouteTable {
+        for c in &mut configs {
+            if c.rejected.is_none() {
+                c.rejected = rejection(c);
+            }
+        }
+        let indexes = configs
+            .iter()
+            .map(|c| ConfigIndex {
+                domains: DomainIndex::build(&c.virtual_hosts),
+                routes: c
+                    .virtual_hosts
+                    .iter()
+                    .map(|v| RouteIndex::build(&v.routes))
+                    .collect(),
+            })
+            .collect();
+        let mut by_port = HashMap::new();
+        let mut sniffed_lists: HashMap<u16, Vec<(Vec<String>, usize)>> = HashMap::new();
+        let mut gateway_http = HashMap::new();
+        let mut gateway_https: HashMap<u16, Vec<usize>> = HashMap::new();
+        for (i, c) in configs.iter().enumerate() {
+            match &c.scope {
+                RouteScope::SidecarPort { port } => {
+                    by_port.entry(*port).or_insert(i);
+                }
+                RouteScope::SniffedService {
+                    port,
+                    service_domains,
+                    ..
+                } => sniffed_lists
+                    .entry(*port)
+                    .or_default()
+                    .push((service_domains.clone(), i)),
+                RouteScope::GatewayHttp { server_port, .. } => {
+                    gateway_http.entry(*server_port).or_insert(i);
+                }
+                RouteScope::GatewayHttps { server_port, .. } => {
+                    gateway_https.entry(*server_port).or_default().push(i)
+                }
+            }
+        }
+        let sniffed = sniffed_lists
+            .into_iter()
+            .map(|(p, list)| {
+                let ix = DomainIndex::from_domains(list.iter().map(|(d, _)| d.as_slice()));
+                (p, (ix, list.into_iter().map(|(_, i)| i).collect()))
+            })
+            .collect();
+        RouteTable {
+            proxy,
+            configs,
+            indexes,
+            by_port,
+            sniffed,
+            gateway_http,
+            gateway_https,
+            l4,
+            fallback,
+        }
+    }
+
+    /// The proxy the table was compiled for.
+    pub fn proxy(&self) -> &ProxyContext {
+        &self.proxy
+    }
+
+    /// The route configurations, sorted by name: what an xDS compiler
+    /// translates into Envoy `RouteConfiguration`s.
+    pub fn route_configurations(&self) -> &[RouteConfiguration] {
+        &self.configs
+    }
+
+    /// The route configuration named `name`.
+    pub fn route_configuration(&self, name: &str) -> Option<&RouteConfiguration> {
+        self.configs.iter().find(|c| c.name == name)
+    }
+
+    /// The TCP/TLS listeners and their filter chains (VS-30..VS-33).
+    pub fn tcp_listeners(&self) -> &[L4Listener] {
+        &self.l4
+    }
+
+    /// The cluster (or status) a sidecar sends traffic that no listener or
+    /// filter chain takes: `PassthroughCluster` (or the egress proxy's
+    /// cluster) under `ALLOW_ANY`, `BlackHoleCluster` under
+    /// `REGISTRY_ONLY` (SC-3); `None` on gateways.
+    pub fn passthrough_cluster(&self) -> Option<&str> {
+        match self.fallback.as_ref()? {
+            CatchAll::AllowAny(c) => Some(c),
+            CatchAll::BlockAll => Some("BlackHoleCluster"),
+        }
+    }
+
+    /// The port a request goes to when it names none: the request's
+    /// `port`, else the authority's, else (sidecars) the one port whose
+    /// routes serve the host, else 80 (443 for `https`).
+    pub fn request_port(&self, req: &Request<'_>) -> u16 {
+        if req.port != 0 {
+            return req.port;
+        }
+        if let Some(p) = req.authority_port() {
+            return p;
+        }
+        let default = if req.scheme.eq_ignore_ascii_case("https") {
+            443
+        } else {
+            80
+        };
+        if !self.proxy.is_sidecar() {
+            return default;
+        }
+        let host = req.host_without_port();
+        let mut found: Vec<u16> = Vec::new();
+        for (i, c) in self.configs.iter().enumerate() {
+            let port = match &c.scope {
+                RouteScope::SidecarPort { port } => *port,
+                RouteScope::SniffedService {
+                    port,
+                    service_domains,
+                    ..
+                } => {
+                    if service_domains.iter().any(|d| d.eq_ignore_ascii_case(host)) {
+                        found.push(*port);
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            if let Some(v) = self.indexes[i].domains.find(host) {
+                let kind = c.virtual_hosts[v].kind;
+                if !matches!(kind, VirtualHostKind::AllowAny | VirtualHostKind::BlockAll) {
+                    found.push(port);
+                }
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        match found.as_slice() {
+            [p] => *p,
+            ps if ps.contains(&default) => default,
+            [p, ..] => *p,
+            [] => default,
+        }
+    }
+
+    /// The route configuration serving `req`.
+    fn config_for(&self, req: &Request<'_>, port: u16) -> Option<usize> {
+        if self.proxy.is_sidecar() {
+            if let Some((ix, list)) = self.sniffed.get(&port)
+                && let Some(i) = ix.find(req.host_without_port())
+            {
+                return Some(list[i]);
+            }
+            return self.by_port.get(&port).copied();
+        }
+        let tls = req.scheme.eq_ignore_ascii_case("https");
+        if !tls {
+            return self.gateway_http.get(&port).copied();
+        }
+        let sni = req.sni.unwrap_or_else(|| req.host_without_port());
+        let list = self.gateway_https.get(&port)?;
+        let mut best: Option<(usize, usize)> = None;
+        for &i in list {
+            let RouteScope::GatewayHttps { sni_hosts, .. } = &self.configs[i].scope else {
+                continue;
+            };
+            let rank = sni_hosts
+                .iter()
+                .filter_map(|h| {
+                    let h = h.as_str();
+                    if h == "*" {
+                        Some(1)
+                    } else if h.eq_ignore_ascii_case(sni) {
+                        Some(usize::MAX)
+                    } else if let Some(suffix) = h.strip_prefix('*') {
+                        (sni.len() > suffix.len()
+                            && sni.as_bytes()[sni.len() - suffix.len()..]
+                                .eq_ignore_ascii_case(suffix.as_bytes()))
+                        .then_some(suffix.len() + 2)
+                    } else {
+                        None
+                    }
+                })
+                .max();
+            if let Some(r) = rank
+                && best.is_none_or(|(b, _)| r > b)
+            {
+                best = Some((r, i));
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+
+    /// Evaluates a request: the route configuration of its listener, the
+    /// virtual host of its authority, the first route that matches
+    /// (index-accelerated; the same answer as a linear scan).
+    #[inline]
+    pub fn route<'t>(&'t self, req: &Request<'_>) -> Decision<'t> {
+        self.evaluate(req, None)
+    }
+
+    /// Evaluates a request and records each route tried and why it did
+    /// not match.
+    pub fn explain<'t>(&'t self, req: &Request<'_>) -> Explanation<'t> {
+        let mut steps = Vec::new();
+        let decision = self.evaluate(req, Some(&mut steps));
+        Explanation { decision, steps }
+    }
+
+    /// Evaluates a request by trying every route in order (Envoy's own
+    /// linear matcher): the baseline the index is measured against.
+    pub fn route_linear<'t>(&'t self, req: &Request<'_>) -> Decision<'t> {
+        self.evaluate_with(req, |routes, _, req| {
+            routes.iter().position(|r| r.matcher.matches(req))
+        })
+    }
+
+    fn evaluate<'t>(
+        &'t self,
+        req: &Request<'_>,
+        trace: Option<&mut Vec<ExplainStep>>,
+    ) -> Decision<'t> {
+        match trace {
+            None => self.evaluate_with(req, |routes, ix, req| ix.first_match(routes, req)),
+            Some(steps) => self.evaluate_with(req, |routes, _, req| {
+                for (i, r) in routes.iter().enumerate() {
+                    let mismatch = r.matcher.mismatch(req);
+                    let o = r.origin.as_ref();
+                    steps.push(ExplainStep {
+                        index: i,
+                        name: r.name.clone(),
+                        virtual_service: o.map(|o| o.virtual_service.to_string()),
+                        route: o.map(|o| o.route_index),
+                        match_index: o.and_then(|o| o.match_index),
+                        matched: mismatch.is_none(),
+                        reason: mismatch.as_ref().map(ToString::to_string),
+                        mismatch: mismatch.clone(),
+                    });
+                    if mismatch.is_none() {
+                        return Some(i);
+                    }
+                }
+                None
+            }),
+        }
+    }
+
+    #[inline]
+    fn evaluate_with<'t>(
+        &'t self,
+        req: &Request<'_>,
+        pick: impl FnOnce(&'t [Route], &'t RouteIndex, &Request<'_>) -> Option<usize>,
+    ) -> Decision<'t> {
+        let port = self.request_port(req);
+        let unknown = Decision {
+            route_configuration: None,
+            virtual_host: None,
+            route: None,
+            outcome: Outcome::UnknownHost,
+        };
+        let Some(ci) = self.config_for(req, port) else {
+            return unknown;
+        };
+        let config = &self.configs[ci];
+        if config.rejected.is_some() {
+            return Decision {
+                route_configuration: Some(config),
+                outcome: Outcome::Rejected,
+                ..unknown
+            };
+        }
+        let ix = &self.indexes[ci];
+        let Some(vi) = ix.domains.find(req.host_without_port()) else {
+            return Decision {
+                route_configuration: Some(config),
+                ..unknown
+            };
+        };
+        let vhost = &config.virtual_hosts[vi];
+        let base = Decision {
+            route_configuration: Some(config),
+            virtual_host: Some(vhost),
+            route: None,
+            outcome: Outcome::NoRouteMatched,
+        };
+        if vhost.require_tls && !req.scheme.eq_ignore_ascii_case("https") {
+            return Decision {
+                outcome: Outcome::TlsRequired,
+                ..base
+            };
+        }
+        let Some(ri) = pick(&vhost.routes, &ix.routes[vi], req) else {
+            return base;
+        };
+        let route = &vhost.routes[ri];
+        let outcome = match (vhost.kind, &route.action, &route.origin) {
+            (VirtualHostKind::AllowAny | VirtualHostKind::BlockAll, _, _) => Outcome::UnknownHost,
+            (_, RouteAction::Unsupported { .. }, _) => Outcome::Rejected,
+            (_, RouteAction::Route(_), None) => Outcome::Default,
+            (_, RouteAction::Route(_), Some(_)) => Outcome::Route,
+            (_, RouteAction::Redirect(_), _) => Outcome::Redirect,
+            (_, RouteAction::DirectResponse(_), _) => Outcome::DirectResponse,
+        };
+        Decision {
+            route: Some(RouteHit { index: ri, route }),
+            outcome,
+            ..base
+        }
+    }
+
+    /// The TCP/TLS listener and filter chain for a connection (VS-30..
+    /// VS-32). On a sidecar the listener is the dialled service's; on a
+    /// gateway, the server port's.
+    pub fn route_tcp<'t>(&'t self, conn: &Connection<'_>) -> L4Decision<'t> {
+        let listener = if self.proxy.is_sidecar() {
+            let host = crate::request::strip_port(conn.host);
+            self.l4.iter().find(|l| {
+                l.port == conn.port
+                    && l.service
+                        .as_ref()
+                        .is_some_and(|s| s.as_str().eq_ignore_ascii_case(host))
+            })
+        } else {
+            self.l4.iter().find(|l| l.port == conn.port)
+        };
+        let chain = listener.and_then(|l| select_chain(&l.chains, conn).map(|i| (i, &l.chains[i])));
+        L4Decision { listener, chain }
+    }
+}

@@ -1,0 +1,690 @@
+//! The compiler: a snapshot and a proxy in, that proxy's listeners, routes,
+//! clusters, endpoints and secrets out.
+//!
+//! [`Compiler::new`] indexes what every proxy of one snapshot shares
+//! (AuthorizationPolicies, DestinationRules); [`Compiler::compile`] builds
+//! one proxy's resources from it. Route tables come from `mesh-route`,
+//! PeerAuthentication modes and policy attachment from `mesh-authz`, so the
+//! compiled Envoy configuration does what those crates decide.
+
+use crate::assemble::{self, ClusterInputs, InboundServicePort, ServicePolicy};
+use crate::authz::{self, Actions, AuthzInputs, BuildOptions, TrustDomainBundle};
+use crate::cluster;
+use crate::http;
+use crate::listener::{self, InboundPort, TcpTarget};
+use crate::proxy::{Interception, Proxy, ProxyKind};
+use crate::resources::{Resources, certificate_secret, root_secret};
+use crate::route as rds;
+use crate::util::{duration, socket_address};
+use envoy_types::pb::envoy::config::core::v3::CidrRange;
+use envoy_types::pb::envoy::config::listener::v3::{FilterChain, FilterChainMatch, Listener};
+use envoy_types::pb::envoy::config::route::v3::{
+    Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost, route::Action,
+    route_action::ClusterSpecifier, route_match::PathSpecifier,
+};
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter;
+use mesh_authz::engine::{Authz, AuthzOptions};
+use mesh_authz::jwt::{JwksSources, WorkloadJwt};
+use mesh_authz::peer::{PeerPolicies, namespace_mtls_mode};
+use mesh_model::labels::Labels;
+use mesh_model::protocol::Protocol;
+use mesh_model::security::MtlsMode;
+use mesh_model::snapshot::{Service, Snapshot};
+use mesh_route::config::{ConfigRef, RouteScope};
+use mesh_route::destination_rule::DestinationRules;
+use mesh_route::l4::L4Listener;
+use mesh_route::{ProxyContext, RouteTable};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The certificates a proxy is served over SDS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificates {
+    /// The workload certificate chain (PEM).
+    pub chain_pem: String,
+    /// The workload private key (PEM).
+    pub key_pem: String,
+    /// The mesh root certificate (PEM).
+    pub root_pem: String,
+}
+
+/// How to compile.
+#[derive(Debug, Clone)]
+pub struct CompileOptions {
+    /// Certificates to include as the SDS secrets `default` and `ROOTCA`.
+    pub certificates: Option<Certificates>,
+    /// JWKS documents the caller fetched, by `jwksUri` (RA-4).
+    pub jwks: BTreeMap<String, String>,
+    /// The address of the local application, for inbound clusters.
+    pub app_address: String,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            certificates: None,
+            jwks: BTreeMap::new(),
+            app_address: "127.0.0.1".into(),
+        }
+    }
+}
+
+/// What every proxy of one snapshot shares, indexed once.
+pub struct Compiler {
+    snapshot: Snapshot,
+    authz: Authz,
+    drs: DestinationRules,
+    bundle: TrustDomainBundle,
+    jwks: JwksSources,
+    options: CompileOptions,
+}
+
+fn connect_timeout(snapshot: &Snapshot) -> Duration {
+    snapshot
+        .mesh()
+        .connect_timeout
+        .as_deref()
+        .and_then(|s| mesh_model::duration::parse_duration(s).ok())
+        .unwrap_or(Duration::from_secs(10))
+}
+
+/// Compiles one proxy's resources (a convenience for [`Compiler`]).
+///
+/// ```
+/// use mesh_model::{load, LoadOptions};
+/// use mesh_xds::{compile, CompileOptions, proxy::Proxy};
+/// let yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: ratings, namespace: shop}\nspec:\n  selector: {app: ratings}\n  ports: [{name: http, port: 9080}]\n";
+/// let snapshot = load(&[("mesh.yaml", yaml)], &LoadOptions::default()).snapshot;
+/// let proxy = Proxy::sidecar("shop", [("app".to_string(), "web".to_string())].into(), "web");
+/// let r = compile(&snapshot, &proxy, &CompileOptions::default());
+/// assert!(r.clusters.iter().any(|c| c.name == "outbound|9080||ratings.shop.svc.cluster.local"));
+/// assert!(r.routes.iter().any(|rc| rc.name == "9080"));
+/// ```
+pub fn compile(snapshot: &Snapshot, proxy: &Proxy, options: &CompileOptions) -> Resources {
+    Compiler::new(snapshot, options.clone()).compile(proxy)
+}
+
+impl Compiler {
+    /// Indexes `snapshot` for compiling many proxies.
+    pub fn new(snapshot: &Snapshot, options: CompileOptions) -> Compiler {
+        let mut jwks = JwksSources::new();
+        for (uri, doc) in &options.jwks {
+            jwks.insert(uri, doc);
+        }
+        Compiler {
+            authz: Authz::compile(snapshot, &AuthzOptions::default()),
+            drs: DestinationRules::new(snapshot),
+            bundle: TrustDomainBundle::from_mesh(snapshot.mesh()),
+            snapshot: snapshot.clone(),
+            jwks,
+            options,
+        }
+    }
+
+    /// The snapshot.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// Compiles one proxy.
+    pub fn compile(&self, proxy: &Proxy) -> Resources {
+        let mut out = match proxy.kind {
+            ProxyKind::Sidecar => self.sidecar(proxy),
+            ProxyKind::Router => self.gateway(proxy),
+        };
+        if let Some(c) = &self.options.certificates {
+            out.secrets.push(certificate_secret(
+                crate::tls::SECRET_DEFAULT,
+                &c.chain_pem,
+                &c.key_pem,
+            ));
+            out.secrets
+                .push(root_secret(crate::tls::SECRET_ROOTCA, &c.root_pem));
+        }
+        out.sort();
+        out
+    }
+
+    /// The HTTP filters of an inbound or gateway chain in Istio's order
+    /// (AZ-2): CUSTOM (shadow RBAC + ext_authz), `jwt_authn`, RBAC (AUDIT,
+    /// DENY, ALLOW), fault, CORS. The router is appended by the listener.
+    fn http_filters(&self, namespace: &str, labels: &Labels) -> Vec<HttpFilter> {
+        let policies: Vec<_> = self
+            .authz
+            .applicable(namespace, labels)
+            .map(|p| p.source().clone())
+            .collect();
+        let build = |actions| {
+            authz::build_http(&AuthzInputs {
+                policies: &policies,
+                trust_domains: &self.bundle,
+                mesh: self.snapshot.mesh(),
+                registry: &self.snapshot,
+                options: BuildOptions {
+                    actions,
+                    ..Default::default()
+                },
+            })
+            .filters
+        };
+        let mut out = build(Actions::Custom);
+        let jwt = WorkloadJwt::for_workload(&self.snapshot, namespace, labels, &self.jwks);
+        let rules: Vec<_> = jwt.rules().iter().map(|r| &r.rule).collect();
+        let jwks = |uri: &str| self.jwks.get(uri).map(str::to_string);
+        out.extend(http::jwt_authn(&rules, &jwks));
+        out.extend(build(Actions::Rbac));
+        out.push(http::fault());
+        out.push(http::cors());
+        out
+    }
+
+    /// The network filters of an inbound TCP chain (network RBAC, ext_authz).
+    fn tcp_filters(
+        &self,
+        namespace: &str,
+        labels: &Labels,
+    ) -> Vec<envoy_types::pb::envoy::config::listener::v3::Filter> {
+        let policies: Vec<_> = self
+            .authz
+            .applicable(namespace, labels)
+            .map(|p| p.source().clone())
+            .collect();
+        authz::build_tcp(&AuthzInputs {
+            policies: &policies,
+            trust_domains: &self.bundle,
+            mesh: self.snapshot.mesh(),
+            registry: &self.snapshot,
+            options: BuildOptions::default(),
+        })
+        .filters
+    }
+
+    /// The DestinationRule facts of a service for a client (DR-1..DR-4).
+    fn service_policy(
+        &self,
+        client_namespace: &str,
+        client_labels: &Labels,
+        s: &Service,
+    ) -> ServicePolicy {
+        let Some(rule) =
+            self.drs
+                .for_client(client_namespace, client_labels, &s.hostname, &s.namespace)
+        else {
+            return ServicePolicy::default();
+        };
+        let subsets: Vec<(String, Labels)> = rule
+            .rule
+            .subsets
+            .iter()
+            .map(|sub| (sub.name.clone(), sub.labels.clone()))
+            .collect();
+        let mut policies = Vec::new();
+        for p in &s.ports {
+            if let Some(tp) = rule.effective_policy(p.number, None) {
+                policies.push(((p.number, None), tp));
+            }
+            for (name, _) in &subsets {
+                if let Some(tp) = rule.effective_policy(p.number, Some(name)) {
+                    policies.push(((p.number, Some(name.clone())), tp));
+                }
+            }
+        }
+        ServicePolicy { subsets, policies }
+    }
+
+    fn outbound(
+        &self,
+        services: &[&Arc<Service>],
+        namespace: &str,
+        labels: &Labels,
+        out: &mut Resources,
+    ) {
+        let policy = |s: &Service| self.service_policy(namespace, labels, s);
+        let accepts = |s: &Service| {
+            namespace_mtls_mode(&self.snapshot, &s.namespace) != Some(MtlsMode::Disable)
+        };
+        let inputs = ClusterInputs {
+            trust_domain: self.snapshot.trust_domain(),
+            auto_mtls: self.snapshot.mesh().auto_mtls(),
+            server_accepts_mtls: &accepts,
+            policy: &policy,
+            connect_timeout: connect_timeout(&self.snapshot),
+        };
+        let (clusters, endpoints) = assemble::outbound_clusters(services, &inputs);
+        out.clusters.extend(clusters);
+        out.endpoints.extend(endpoints);
+    }
+
+    fn sidecar(&self, proxy: &Proxy) -> Resources {
+        let mut out = Resources::default();
+        let ctx = ProxyContext::sidecar(&proxy.namespace, proxy.labels.clone());
+        let table = RouteTable::compile(&self.snapshot, &ctx);
+        let timeout = connect_timeout(&self.snapshot);
+        let scope = mesh_model::scope::sidecar_for(&self.snapshot, &proxy.namespace, &proxy.labels);
+        let services = mesh_model::scope::visible_services(
+            &self.snapshot,
+            &proxy.namespace,
+            scope.map(|s| &s.spec),
+        );
+        self.outbound(&services, &proxy.namespace, &proxy.labels, &mut out);
+        out.clusters.push(cluster::passthrough(timeout));
+        out.clusters.push(cluster::blackhole(timeout));
+        out.clusters.push(cluster::inbound_passthrough(timeout));
+        out.routes
+            .extend(table.route_configurations().iter().map(rds::translate));
+
+        // Explicit egress listeners of the Sidecar (captureMode NONE or a
+        // bind address) are bound; the rest hang off virtualOutbound.
+        let mut bound_egress: BTreeMap<u16, String> = BTreeMap::new();
+        if let Some(sc) = scope {
+            for e in &sc.spec.egress {
+                let Some(port) = e
+                    .port
+                    .as_ref()
+                    .and_then(|p| p.number)
+                    .and_then(|n| u16::try_from(n).ok())
+                else {
+                    continue;
+                };
+                let none = e.capture_mode == Some(mesh_model::wire::networking::CaptureMode::None);
+                if none || e.bind.is_some() || proxy.interception == Interception::None {
+                    bound_egress.insert(port, e.bind.clone().unwrap_or_else(|| "127.0.0.1".into()));
+                }
+            }
+        }
+        let registry_only = table.passthrough_cluster().is_none();
+        for rc in table.route_configurations() {
+            match &rc.scope {
+                RouteScope::SidecarPort { port } => {
+                    let bind = bound_egress.get(port).map(String::as_str);
+                    if bind.is_none() && proxy.interception == Interception::None {
+                        continue;
+                    }
+                    out.listeners.push(listener::outbound_http(
+                        *port,
+                        &rc.name,
+                        bind,
+                        vec![http::fault(), http::cors()],
+                    ));
+                }
+                RouteScope::SniffedService { host, port, .. } => {
+                    if proxy.interception == Interception::None {
+                        continue;
+                    }
+                    out.listeners
+                        .push(sniffed_listener(host.as_str(), *port, &rc.name, &services));
+                }
+                _ => {}
+            }
+        }
+        for l4 in table.tcp_listeners() {
+            let bind = bound_egress.get(&l4.port).map(String::as_str);
+            if bind.is_none() && proxy.interception == Interception::None {
+                continue;
+            }
+            out.listeners.push(l4_listener(l4, bind));
+        }
+
+        // Inbound.
+        let peer = PeerPolicies::select(&self.snapshot, &proxy.namespace, &proxy.labels);
+        let ports = self.inbound_ports(proxy, scope.map(|s| &s.spec));
+        let http_filters = self.http_filters(&proxy.namespace, &proxy.labels);
+        let tcp_filters = self.tcp_filters(&proxy.namespace, &proxy.labels);
+        let mut inbound: Vec<(InboundPort, Option<(String, u16)>)> = Vec::new();
+        for p in &ports {
+            let mode = peer.effective(Some(p.target_port)).mode;
+            let http = p.protocol.is_http();
+            let cluster_name = format!("inbound|{}||", p.target_port);
+            let (app_addr, app_port) = p
+                .endpoint
+                .clone()
+                .unwrap_or((self.options.app_address.clone(), p.target_port));
+            out.clusters.push(cluster::inbound(
+                p.target_port,
+                &app_addr,
+                app_port,
+                timeout,
+                p.protocol.is_http2(),
+            ));
+            inbound.push((
+                InboundPort {
+                    target_port: p.target_port,
+                    http,
+                    mode,
+                    http_filters: http_filters.clone(),
+                    tcp_filters: tcp_filters.clone(),
+                    route: inbound_route(p.target_port, p.service_port, &cluster_name),
+                    cluster: cluster_name,
+                },
+                p.bind.clone().map(|b| (b, p.listen_port)),
+            ));
+        }
+        for (p, bind) in &inbound {
+            if let Some((addr, port)) = bind {
+                out.listeners.push(listener::inbound_bound(addr, *port, p));
+            }
+        }
+        if proxy.interception == Interception::Redirect {
+            out.listeners
+                .push(listener::virtual_outbound(registry_only));
+            let capture: Vec<InboundPort> = inbound
+                .iter()
+                .filter(|(_, b)| b.is_none())
+                .map(|(p, _)| p.clone())
+                .collect();
+            out.listeners.push(listener::virtual_inbound(
+                &capture,
+                peer.effective(None).mode,
+            ));
+        }
+        out
+    }
+
+    /// The workload's inbound ports: the Sidecar's ingress listeners when it
+    /// has any, else the ports of the services that select the workload.
+    fn inbound_ports(
+        &self,
+        proxy: &Proxy,
+        sidecar: Option<&mesh_model::networking::Sidecar>,
+    ) -> Vec<InboundPortSpec> {
+        if let Some(sc) = sidecar.filter(|s| !s.ingress.is_empty()) {
+            return sc
+                .ingress
+                .iter()
+                .filter_map(|i| {
+                    let p = i.port.as_ref()?;
+                    let number = u16::try_from(p.number?).ok()?;
+                    let target = p
+                        .target_port
+                        .and_then(|t| u16::try_from(t).ok())
+                        .filter(|t| *t != 0)
+                        .unwrap_or(number);
+                    let endpoint = i.default_endpoint.as_deref().and_then(parse_endpoint);
+                    let none = i.capture_mode
+                        == Some(mesh_model::wire::networking::CaptureMode::None)
+                        || proxy.interception == Interception::None;
+                    Some(InboundPortSpec {
+                        target_port: target,
+                        service_port: number,
+                        protocol: Protocol::parse(p.protocol.as_deref().unwrap_or("")),
+                        endpoint,
+                        bind: (none || i.bind.is_some()).then(|| {
+                            i.bind
+                                .clone()
+                                .or_else(|| proxy.ips.first().map(ToString::to_string))
+                                .unwrap_or_else(|| "0.0.0.0".into())
+                        }),
+                        listen_port: number,
+                    })
+                })
+                .collect();
+        }
+        assemble::inbound_service_ports(&self.snapshot, proxy)
+            .into_iter()
+            .map(
+                |InboundServicePort {
+                     port,
+                     target_port,
+                     protocol,
+                     ..
+                 }| InboundPortSpec {
+                    target_port,
+                    service_port: port,
+                    protocol,
+                    endpoint: None,
+                    bind: None,
+                    listen_port: target_port,
+                },
+            )
+            .collect()
+    }
+
+    fn gateway(&self, proxy: &Proxy) -> Resources {
+        let mut out = Resources::default();
+        let ctx =
+            ProxyContext::gateway_workload(&self.snapshot, &proxy.namespace, proxy.labels.clone());
+        let table = RouteTable::compile(&self.snapshot, &ctx);
+        let timeout = connect_timeout(&self.snapshot);
+        let services = mesh_model::scope::visible_services(&self.snapshot, &proxy.namespace, None);
+        self.outbound(&services, &proxy.namespace, &proxy.labels, &mut out);
+        out.clusters.push(cluster::blackhole(timeout));
+        out.routes
+            .extend(table.route_configurations().iter().map(rds::translate));
+        let filters = self.http_filters(&proxy.namespace, &proxy.labels);
+        let mut listeners: BTreeMap<(String, u16), Vec<FilterChain>> = BTreeMap::new();
+        for rc in table.route_configurations() {
+            match &rc.scope {
+                RouteScope::GatewayHttp {
+                    target_port, bind, ..
+                } => {
+                    let bind = bind.clone().unwrap_or_else(|| "0.0.0.0".into());
+                    listeners
+                        .entry((bind.clone(), *target_port))
+                        .or_default()
+                        .push(listener::gateway_http_chain(
+                            &rc.name,
+                            filters.clone(),
+                            &format!("outbound_{bind}_{target_port}"),
+                        ));
+                }
+                RouteScope::GatewayHttps {
+                    target_port,
+                    gateway,
+                    server_port,
+                    port_name,
+                    sni_hosts,
+                    bind,
+                } => {
+                    let Some(tls) = self.server_tls(gateway, *server_port, port_name) else {
+                        continue;
+                    };
+                    let bind = bind.clone().unwrap_or_else(|| "0.0.0.0".into());
+                    let names: Vec<String> =
+                        sni_hosts.iter().map(|h| h.as_str().to_string()).collect();
+                    listeners
+                        .entry((bind.clone(), *target_port))
+                        .or_default()
+                        .push(listener::gateway_https_chain(
+                            &names,
+                            &crate::tls::gateway_server(&tls),
+                            &rc.name,
+                            filters.clone(),
+                            &format!("outbound_{bind}_{target_port}"),
+                        ));
+                }
+                _ => {}
+            }
+        }
+        for l4 in table.tcp_listeners() {
+            let (bind, port) = l4
+                .name
+                .rsplit_once('_')
+                .map_or(("0.0.0.0".to_string(), l4.port), |(b, p)| {
+                    (b.to_string(), p.parse().unwrap_or(l4.port))
+                });
+            let entry = listeners.entry((bind, port)).or_default();
+            for c in &l4.chains {
+                entry.push(listener::gateway_tcp_chain(
+                    &c.server_names,
+                    &tcp_target(c),
+                    &l4.name,
+                ));
+            }
+        }
+        for ((bind, port), chains) in listeners {
+            out.listeners.push(listener::gateway(&bind, port, chains));
+        }
+        out
+    }
+
+    /// The TLS settings of the Gateway server with this port.
+    fn server_tls(
+        &self,
+        gw: &ConfigRef,
+        server_port: u16,
+        port_name: &str,
+    ) -> Option<mesh_model::wire::networking::ServerTlsSettings> {
+        let g = self.snapshot.gateway(&gw.namespace, &gw.name)?;
+        g.spec
+            .servers
+            .iter()
+            .find(|s| s.port.number == u32::from(server_port) && s.port.name == port_name)
+            .and_then(|s| s.tls.clone())
+    }
+}
+
+/// One inbound port to build.
+#[derive(Debug, Clone)]
+struct InboundPortSpec {
+    target_port: u16,
+    service_port: u16,
+    protocol: Protocol,
+    /// The application endpoint (Sidecar `defaultEndpoint`).
+    endpoint: Option<(String, u16)>,
+    /// A bind address for an explicitly bound ingress listener.
+    bind: Option<String>,
+    /// The port that listener binds.
+    listen_port: u16,
+}
+
+fn parse_endpoint(s: &str) -> Option<(String, u16)> {
+    let (host, port) = s.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = if host.is_empty() || host == "0.0.0.0" {
+        "127.0.0.1"
+    } else {
+        host
+    };
+    Some((host.to_string(), port.parse().ok()?))
+}
+
+/// The inline inbound route configuration `inbound|<port>||` (XDS-2): one
+/// virtual host `inbound|http|<servicePort>` for every domain, one route to
+/// the inbound cluster with no timeout (VS-24).
+fn inbound_route(target_port: u16, service_port: u16, cluster: &str) -> RouteConfiguration {
+    RouteConfiguration {
+        name: format!("inbound|{target_port}||"),
+        virtual_hosts: vec![VirtualHost {
+            name: format!("inbound|http|{service_port}"),
+            domains: vec!["*".into()],
+            routes: vec![Route {
+                name: "default".into(),
+                r#match: Some(RouteMatch {
+                    path_specifier: Some(PathSpecifier::Prefix("/".into())),
+                    ..Default::default()
+                }),
+                action: Some(Action::Route(RouteAction {
+                    cluster_specifier: Some(ClusterSpecifier::Cluster(cluster.to_string())),
+                    timeout: Some(duration(Duration::ZERO)),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        validate_clusters: Some(crate::util::boolv(false)),
+        ..Default::default()
+    }
+}
+
+fn tcp_target(c: &mesh_route::l4::FilterChain) -> TcpTarget {
+    match c.destinations.as_slice() {
+        [one] => TcpTarget::Cluster(one.name.clone()),
+        many => TcpTarget::Weighted(many.iter().map(|d| (d.name.clone(), d.weight)).collect()),
+    }
+}
+
+/// A sidecar's TCP/TLS listener from the route crate's L4 listener.
+fn l4_listener(l4: &L4Listener, bind: Option<&str>) -> Listener {
+    let (address, port) = match bind {
+        Some(b) => (b.to_string(), l4.port),
+        None => l4
+            .name
+            .rsplit_once('_')
+            .map_or(("0.0.0.0".to_string(), l4.port), |(a, p)| {
+                (a.to_string(), p.parse().unwrap_or(l4.port))
+            }),
+    };
+    let chains = l4
+        .chains
+        .iter()
+        .map(|c| FilterChain {
+            filter_chain_match: (!c.server_names.is_empty() || !c.destination_cidrs.is_empty())
+                .then(|| FilterChainMatch {
+                    server_names: c.server_names.clone(),
+                    prefix_ranges: c
+                        .destination_cidrs
+                        .iter()
+                        .map(|n| CidrRange {
+                            address_prefix: n.network().to_string(),
+                            prefix_len: Some(crate::util::u32v(u32::from(n.prefix_len()))),
+                        })
+                        .collect(),
+                    ..Default::default()
+                }),
+            filters: vec![listener::tcp_proxy(&l4.name, &tcp_target(c))],
+            ..Default::default()
+        })
+        .collect();
+    let sni = l4.chains.iter().any(|c| !c.server_names.is_empty());
+    Listener {
+        name: format!("{address}_{port}"),
+        address: Some(socket_address(&address, port)),
+        filter_chains: chains,
+        listener_filters: if sni {
+            vec![listener::tls_inspector()]
+        } else {
+            Vec::new()
+        },
+        bind_to_port: Some(crate::util::boolv(bind.is_some())),
+        ..Default::default()
+    }
+}
+
+/// A per-service listener on an auto-detected port (`<vip>_<port>`): HTTP
+/// detected by the HTTP inspector goes to the service's route
+/// configuration (XDS-2 `<host>:<port>`), anything else to its cluster.
+fn sniffed_listener(
+    host: &str,
+    port: u16,
+    route_name: &str,
+    services: &[&Arc<Service>],
+) -> Listener {
+    let vip = services
+        .iter()
+        .find(|s| s.hostname.as_str() == host)
+        .and_then(|s| s.addresses.first().cloned())
+        .unwrap_or_else(|| "0.0.0.0".into());
+    let mut hf = vec![http::fault(), http::cors()];
+    hf.push(http::router());
+    Listener {
+        name: format!("{vip}_{port}"),
+        address: Some(socket_address(&vip, port)),
+        filter_chains: vec![
+            FilterChain {
+                filter_chain_match: Some(FilterChainMatch {
+                    application_protocols: vec!["http/1.1".into(), "h2c".into()],
+                    ..Default::default()
+                }),
+                filters: vec![http::connection_manager(
+                    &format!("outbound_{vip}_{port}"),
+                    http::Routes::Rds(route_name.to_string()),
+                    hf,
+                    http::Direction::Outbound,
+                )],
+                ..Default::default()
+            },
+            FilterChain {
+                filters: vec![listener::tcp_proxy(
+                    &format!("outbound|{port}||{host}"),
+                    &TcpTarget::Cluster(format!("outbound|{port}||{host}")),
+                )],
+                ..Default::default()
+            },
+        ],
+        listener_filters: vec![listener::http_inspector()],
+        bind_to_port: Some(crate::util::boolv(false)),
+        ..Default::default()
+    }
+}

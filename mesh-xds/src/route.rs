@@ -1,0 +1,424 @@
+//! Routes (RDS): `mesh-route`'s compiled route configurations translated
+//! one to one into Envoy protos, with VirtualService provenance in
+//! `metadata.filter_metadata.istio.config` as Istio writes it.
+
+use crate::util::{any, duration, metadata, string_value, u32v};
+use envoy_types::pb::envoy::config::core::v3::{
+    DataSource, HeaderValue, HeaderValueOption, RuntimeFractionalPercent, data_source::Specifier,
+    header_value_option::HeaderAppendAction,
+};
+use envoy_types::pb::envoy::config::route::v3 as r;
+use envoy_types::pb::envoy::extensions::filters::common::fault::v3::{
+    FaultDelay, fault_delay::FaultDelaySecifier,
+};
+use envoy_types::pb::envoy::extensions::filters::http::cors::v3::CorsPolicy as CorsPerRoute;
+use envoy_types::pb::envoy::extensions::filters::http::fault::v3::{
+    FaultAbort, HttpFault, fault_abort::ErrorType,
+};
+use envoy_types::pb::envoy::r#type::matcher::v3::{
+    ListMatcher, MetadataMatcher, RegexMatchAndSubstitute, RegexMatcher, StringMatcher,
+    ValueMatcher,
+    metadata_matcher::{PathSegment, path_segment},
+    string_matcher::MatchPattern,
+    value_matcher,
+};
+use envoy_types::pb::envoy::r#type::v3::{FractionalPercent, fractional_percent::DenominatorType};
+use mesh_route::config::{self as c, ClusterSpecifier, PathMatch, RouteAction, ValueMatch};
+
+/// Translates one compiled route configuration.
+pub fn translate(rc: &c::RouteConfiguration) -> r::RouteConfiguration {
+    r::RouteConfiguration {
+        name: rc.name.clone(),
+        virtual_hosts: rc.virtual_hosts.iter().map(virtual_host).collect(),
+        ignore_port_in_host_matching: rc.ignore_port_in_host_matching,
+        validate_clusters: Some(crate::util::boolv(false)),
+        ..Default::default()
+    }
+}
+
+fn virtual_host(v: &c::VirtualHost) -> r::VirtualHost {
+    r::VirtualHost {
+        name: v.name.clone(),
+        domains: v.domains.clone(),
+        routes: v.routes.iter().map(route).collect(),
+        require_tls: if v.require_tls {
+            r::virtual_host::TlsRequirementType::All as i32
+        } else {
+            r::virtual_host::TlsRequirementType::None as i32
+        },
+        include_request_attempt_count: true,
+        ..Default::default()
+    }
+}
+
+fn string_matcher(m: &c::StringMatcher) -> StringMatcher {
+    StringMatcher {
+        match_pattern: Some(match m {
+            c::StringMatcher::Exact(s) => MatchPattern::Exact(s.clone()),
+            c::StringMatcher::Prefix(s) => MatchPattern::Prefix(s.clone()),
+            c::StringMatcher::SafeRegex(re) => MatchPattern::SafeRegex(regex(re.pattern())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn regex(pattern: &str) -> RegexMatcher {
+    RegexMatcher {
+        regex: pattern.to_string(),
+        ..Default::default()
+    }
+}
+
+fn header_value(h: &c::HeaderValueOption) -> HeaderValueOption {
+    HeaderValueOption {
+        header: Some(HeaderValue {
+            key: h.key.clone(),
+            value: h.value.clone(),
+            ..Default::default()
+        }),
+        append_action: match h.append_action {
+            c::AppendAction::OverwriteIfExistsOrAdd => HeaderAppendAction::OverwriteIfExistsOrAdd,
+            c::AppendAction::AppendIfExistsOrAdd => HeaderAppendAction::AppendIfExistsOrAdd,
+        } as i32,
+        ..Default::default()
+    }
+}
+
+fn fraction(f: &c::FractionalPercent) -> FractionalPercent {
+    FractionalPercent {
+        numerator: f.numerator,
+        denominator: match f.denominator {
+            c::Denominator::Hundred => DenominatorType::Hundred,
+            c::Denominator::Million => DenominatorType::Million,
+        } as i32,
+    }
+}
+
+fn route_match(m: &c::RouteMatch) -> r::RouteMatch {
+    use r::route_match::PathSpecifier;
+    r::RouteMatch {
+        path_specifier: Some(match &m.path {
+            PathMatch::Prefix(p) => PathSpecifier::Prefix(p.clone()),
+            PathMatch::Path(p) => PathSpecifier::Path(p.clone()),
+            PathMatch::SafeRegex(re) => PathSpecifier::SafeRegex(regex(re.pattern())),
+        }),
+        case_sensitive: (!m.case_sensitive).then(|| crate::util::boolv(false)),
+        headers: m
+            .headers
+            .iter()
+            .map(|h| {
+                use r::header_matcher::HeaderMatchSpecifier;
+                r::HeaderMatcher {
+                    name: h.name.clone(),
+                    invert_match: h.invert_match,
+                    treat_missing_header_as_empty: h.treat_missing_header_as_empty,
+                    header_match_specifier: Some(match &h.value {
+                        ValueMatch::Present => HeaderMatchSpecifier::PresentMatch(true),
+                        ValueMatch::String(s) => HeaderMatchSpecifier::StringMatch(string_matcher(s)),
+                    }),
+                }
+            })
+            .collect(),
+        query_parameters: m
+            .query_parameters
+            .iter()
+            .map(|q| {
+                use r::query_parameter_matcher::QueryParameterMatchSpecifier;
+                r::QueryParameterMatcher {
+                    name: q.name.clone(),
+                    query_parameter_match_specifier: Some(match &q.value {
+                        ValueMatch::Present => QueryParameterMatchSpecifier::PresentMatch(true),
+                        ValueMatch::String(s) => QueryParameterMatchSpecifier::StringMatch(string_matcher(s)),
+                    }),
+                }
+            })
+            .collect(),
+        dynamic_metadata: m
+            .claims
+            .iter()
+            .map(|cm| {
+                let mut path = vec![PathSegment {
+                    segment: Some(path_segment::Segment::Key("payload".into())),
+                }];
+                path.extend(cm.claim.iter().map(|k| PathSegment {
+                    segment: Some(path_segment::Segment::Key(k.clone())),
+                }));
+                let string = |s: &c::StringMatcher| ValueMatcher {
+                    match_pattern: Some(value_matcher::MatchPattern::StringMatch(string_matcher(s))),
+                };
+                let value = match &cm.value {
+                    ValueMatch::Present => ValueMatcher {
+                        match_pattern: Some(value_matcher::MatchPattern::PresentMatch(true)),
+                    },
+                    // A list claim matches when any element does (VS-13).
+                    ValueMatch::String(s) => ValueMatcher {
+                        match_pattern: Some(value_matcher::MatchPattern::OrMatch(
+                            envoy_types::pb::envoy::r#type::matcher::v3::OrMatcher {
+                                value_matchers: vec![
+                                    string(s),
+                                    ValueMatcher {
+                                        match_pattern: Some(value_matcher::MatchPattern::ListMatch(Box::new(ListMatcher {
+                                            match_pattern: Some(
+                                                envoy_types::pb::envoy::r#type::matcher::v3::list_matcher::MatchPattern::OneOf(
+                                                    Box::new(string(s)),
+                                                ),
+                                            ),
+                                        }))),
+                                    },
+                                ],
+                            },
+                        )),
+                    },
+                };
+                MetadataMatcher {
+                    filter: "envoy.filters.http.jwt_authn".into(),
+                    path,
+                    value: Some(value),
+                    invert: cm.invert,
+                }
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn cluster_weight(d: &c::DestinationCluster) -> r::weighted_cluster::ClusterWeight {
+    r::weighted_cluster::ClusterWeight {
+        name: d.name.clone(),
+        weight: Some(u32v(d.weight)),
+        request_headers_to_add: d.request_headers_to_add.iter().map(header_value).collect(),
+        request_headers_to_remove: d.request_headers_to_remove.clone(),
+        response_headers_to_add: d.response_headers_to_add.iter().map(header_value).collect(),
+        response_headers_to_remove: d.response_headers_to_remove.clone(),
+        host_rewrite_specifier: d
+            .host_rewrite_literal
+            .clone()
+            .map(r::weighted_cluster::cluster_weight::HostRewriteSpecifier::HostRewriteLiteral),
+        ..Default::default()
+    }
+}
+
+fn retry(p: &c::RetryPolicy) -> r::RetryPolicy {
+    r::RetryPolicy {
+        retry_on: p.retry_on.clone(),
+        num_retries: Some(u32v(p.num_retries)),
+        per_try_timeout: p.per_try_timeout.map(duration),
+        retriable_status_codes: p.retriable_status_codes.clone(),
+        host_selection_retry_max_attempts: i64::from(p.host_selection_retry_max_attempts),
+        retry_host_predicate: if p.retry_previous_hosts {
+            vec![r::retry_policy::RetryHostPredicate {
+                name: "envoy.retry_host_predicates.previous_hosts".into(),
+                config_type: Some(r::retry_policy::retry_host_predicate::ConfigType::TypedConfig(any(
+                    &envoy_types::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate {},
+                ))),
+            }]
+        } else {
+            Vec::new()
+        },
+        retry_priority: p.retry_previous_priorities.then(|| r::retry_policy::RetryPriority {
+            name: "envoy.retry_priorities.previous_priorities".into(),
+            config_type: Some(r::retry_policy::retry_priority::ConfigType::TypedConfig(any(
+                &envoy_types::pb::envoy::extensions::retry::priority::previous_priorities::v3::PreviousPrioritiesConfig {
+                    update_frequency: 2,
+                },
+            ))),
+        }),
+        retry_back_off: p.backoff_base_interval.map(|b| r::retry_policy::RetryBackOff {
+            base_interval: Some(duration(b)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn hash_policy(h: &c::HashPolicy) -> r::route_action::HashPolicy {
+    use r::route_action::hash_policy::{
+        ConnectionProperties, Cookie, Header, PolicySpecifier, QueryParameter,
+    };
+    r::route_action::HashPolicy {
+        policy_specifier: Some(match h {
+            c::HashPolicy::Header(name) => PolicySpecifier::Header(Header {
+                header_name: name.clone(),
+                ..Default::default()
+            }),
+            c::HashPolicy::Cookie { name, path, ttl } => PolicySpecifier::Cookie(Cookie {
+                name: name.clone(),
+                path: path.clone().unwrap_or_default(),
+                ttl: ttl.map(duration),
+                ..Default::default()
+            }),
+            c::HashPolicy::SourceIp => {
+                PolicySpecifier::ConnectionProperties(ConnectionProperties { source_ip: true })
+            }
+            c::HashPolicy::QueryParameter(name) => {
+                PolicySpecifier::QueryParameter(QueryParameter { name: name.clone() })
+            }
+        }),
+        terminal: false,
+    }
+}
+
+fn forward(f: &c::ForwardAction) -> r::RouteAction {
+    use r::route_action::ClusterSpecifier as Cs;
+    r::RouteAction {
+        cluster_specifier: Some(match &f.clusters {
+            ClusterSpecifier::Cluster(d) => Cs::Cluster(d.name.clone()),
+            ClusterSpecifier::WeightedClusters(ds) => Cs::WeightedClusters(r::WeightedCluster {
+                clusters: ds.iter().map(cluster_weight).collect(),
+                ..Default::default()
+            }),
+        }),
+        timeout: Some(duration(f.timeout.unwrap_or_default())),
+        // `max_grpc_timeout` (VS-24), in its current form: a request's
+        // `grpc-timeout` is honoured up to this bound (0: no bound).
+        max_stream_duration: Some(r::route_action::MaxStreamDuration {
+            grpc_timeout_header_max: Some(duration(f.max_grpc_timeout.unwrap_or_default())),
+            ..Default::default()
+        }),
+        retry_policy: f.retry_policy.as_ref().map(retry),
+        prefix_rewrite: f.prefix_rewrite.clone().unwrap_or_default(),
+        regex_rewrite: f.regex_rewrite.as_ref().map(|rr| RegexMatchAndSubstitute {
+            pattern: Some(regex(rr.pattern.as_str())),
+            substitution: rr.substitution.clone(),
+        }),
+        host_rewrite_specifier: f
+            .host_rewrite_literal
+            .clone()
+            .map(r::route_action::HostRewriteSpecifier::HostRewriteLiteral),
+        request_mirror_policies: f
+            .request_mirror_policies
+            .iter()
+            .map(|m| r::route_action::RequestMirrorPolicy {
+                cluster: m.cluster.clone(),
+                runtime_fraction: Some(RuntimeFractionalPercent {
+                    default_value: Some(fraction(&m.runtime_fraction)),
+                    ..Default::default()
+                }),
+                trace_sampled: Some(crate::util::boolv(m.trace_sampled)),
+                ..Default::default()
+            })
+            .collect(),
+        hash_policy: f.hash_policy.iter().map(hash_policy).collect(),
+        ..Default::default()
+    }
+}
+
+fn fault(f: &c::FaultPolicy) -> HttpFault {
+    HttpFault {
+        delay: f.delay.as_ref().map(|d| FaultDelay {
+            fault_delay_secifier: Some(FaultDelaySecifier::FixedDelay(duration(d.fixed_delay))),
+            percentage: Some(fraction(&d.percentage)),
+        }),
+        abort: f.abort.as_ref().map(|a| FaultAbort {
+            error_type: Some(match a.status {
+                c::AbortStatus::HttpStatus(s) => ErrorType::HttpStatus(s),
+                c::AbortStatus::GrpcStatus(s) => ErrorType::GrpcStatus(s),
+            }),
+            percentage: a.percentage.as_ref().map(fraction),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn cors(p: &c::CorsPolicy) -> CorsPerRoute {
+    CorsPerRoute {
+        allow_origin_string_match: p
+            .allow_origin_string_match
+            .iter()
+            .map(string_matcher)
+            .collect(),
+        allow_methods: p.allow_methods.clone(),
+        allow_headers: p.allow_headers.clone(),
+        expose_headers: p.expose_headers.clone(),
+        max_age: p.max_age.clone().unwrap_or_default(),
+        allow_credentials: p.allow_credentials.map(crate::util::boolv),
+        forward_not_matching_preflights: Some(crate::util::boolv(
+            p.forward_not_matching_preflights,
+        )),
+        ..Default::default()
+    }
+}
+
+/// Istio's config provenance path for a VirtualService.
+fn config_path(vs: &c::ConfigRef) -> String {
+    format!(
+        "/apis/networking.istio.io/v1/namespaces/{}/virtual-service/{}",
+        vs.namespace, vs.name
+    )
+}
+
+fn route(x: &c::Route) -> r::Route {
+    let action = match &x.action {
+        RouteAction::Route(f) => Some(r::route::Action::Route(forward(f))),
+        RouteAction::Redirect(rd) => Some(r::route::Action::Redirect(r::RedirectAction {
+            host_redirect: rd.host_redirect.clone().unwrap_or_default(),
+            port_redirect: rd.port_redirect.map(u32::from).unwrap_or(0),
+            response_code: match rd.response_code {
+                302 => r::redirect_action::RedirectResponseCode::Found,
+                303 => r::redirect_action::RedirectResponseCode::SeeOther,
+                307 => r::redirect_action::RedirectResponseCode::TemporaryRedirect,
+                308 => r::redirect_action::RedirectResponseCode::PermanentRedirect,
+                _ => r::redirect_action::RedirectResponseCode::MovedPermanently,
+            } as i32,
+            scheme_rewrite_specifier: rd
+                .scheme_redirect
+                .clone()
+                .map(r::redirect_action::SchemeRewriteSpecifier::SchemeRedirect),
+            path_rewrite_specifier: rd
+                .path_redirect
+                .clone()
+                .map(r::redirect_action::PathRewriteSpecifier::PathRedirect)
+                .or_else(|| {
+                    rd.prefix_rewrite
+                        .clone()
+                        .map(r::redirect_action::PathRewriteSpecifier::PrefixRewrite)
+                }),
+            ..Default::default()
+        })),
+        RouteAction::DirectResponse(d) => {
+            Some(r::route::Action::DirectResponse(r::DirectResponseAction {
+                status: d.status,
+                body: d.body.as_ref().map(|b| DataSource {
+                    specifier: Some(match String::from_utf8(b.clone()) {
+                        Ok(s) => Specifier::InlineString(s),
+                        Err(e) => Specifier::InlineBytes(e.into_bytes()),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }))
+        }
+        // Istio emits no action (VS-21); Envoy rejects the configuration.
+        RouteAction::Unsupported { .. } => None,
+    };
+    let mut typed = std::collections::HashMap::new();
+    if let Some(f) = &x.fault {
+        typed.insert("envoy.filters.http.fault".to_string(), any(&fault(f)));
+    }
+    if let Some(p) = &x.cors {
+        typed.insert("envoy.filters.http.cors".to_string(), any(&cors(p)));
+    }
+    r::Route {
+        name: x.name.clone(),
+        r#match: Some(route_match(&x.matcher)),
+        action,
+        metadata: x.origin.as_ref().map(|o| {
+            metadata(
+                "istio",
+                vec![("config", string_value(config_path(&o.virtual_service)))],
+            )
+        }),
+        decorator: (!x.operation.is_empty()).then(|| r::Decorator {
+            operation: x.operation.clone(),
+            ..Default::default()
+        }),
+        typed_per_filter_config: typed,
+        request_headers_to_add: x.request_headers_to_add.iter().map(header_value).collect(),
+        request_headers_to_remove: x.request_headers_to_remove.clone(),
+        response_headers_to_add: x.response_headers_to_add.iter().map(header_value).collect(),
+        response_headers_to_remove: x.response_headers_to_remove.clone(),
+        stat_prefix: x.stat_prefix.clone().unwrap_or_default(),
+        ..Default::default()
+    }
+}
