@@ -43,9 +43,9 @@
 //! | MESH001 | ShadowedRoute | An HTTP route that no request reaches: every request its match blocks match is matched first by earlier routes of the same VirtualService (match-block subsumption, VS-1/VS-2), beyond Istio's syntactic IST0130/IST0131. |
 //! | MESH002 | AuthorizationRuleNeedsMtls | An AuthorizationPolicy rule that requires a peer identity (`principals`, `namespaces`, `serviceAccounts`, `trustDomains`, their `source.*` conditions) on workloads whose PeerAuthentication disables mTLS: plaintext peers have no identity (AZ-22), so the rule never matches. |
 //! | MESH003 | AuthorizationRuleHttpOnTcp | An AuthorizationPolicy rule with HTTP-only fields (AZ-30) for a port the selected workloads serve as TCP: an ALLOW rule is dropped there (AZ-31), a DENY rule loses those conditions and denies more (AZ-32). |
-//! | MESH004 | AuthorizationPolicySelectsNothing | An AuthorizationPolicy whose selector selects no workload (Pod, workload controller or WorkloadEntry) of its scope: it never applies. |
+//! | MESH004 | AuthorizationPolicySelectsNothing | An AuthorizationPolicy whose selector selects none of the workloads (Pods, workload controllers, WorkloadEntries) of its scope: it never applies. Scopes without any workload in the inputs are not judged. |
 //! | MESH005 | ShadowedPeerAuthentication | A PeerAuthentication that an older one silently overrides: a second selector-less policy in a namespace, or a workload policy selecting the same workloads as an older one (PA-3). |
-//! | MESH006 | SubsetWithoutEndpoints | A DestinationRule subset whose labels no endpoint of its host carries (DR-3): requests routed to it fail with 503. |
+//! | MESH006 | SubsetWithoutEndpoints | A DestinationRule subset whose labels no endpoint of its host carries (DR-3): requests routed to it fail with 503. Hosts without any endpoint in the inputs are not judged. |
 //!
 //! # API themes
 //!
