@@ -90,6 +90,11 @@ pub mod kinds {
     /// The Gateway API's `ReferenceGrant`.
     pub const REFERENCE_GRANT: GroupKind = gk("gateway.networking.k8s.io", "ReferenceGrant");
 
+    /// Istio's mesh networks (the document given as
+    /// [`AnalysisOptions::mesh_networks`](super::AnalysisOptions), not read
+    /// from the inputs).
+    pub const MESH_NETWORKS: GroupKind = gk("", "MeshNetworks");
+
     /// Every non-Istio kind read.
     pub const OTHERS: &[GroupKind] = &[
         NAMESPACE,
@@ -221,6 +226,9 @@ pub struct Entry {
     pub origin: Origin,
     /// The webhook's findings for it (Istio kinds).
     pub validation: Vec<Diagnostic>,
+    /// The cluster it was read for (empty unless the inputs are
+    /// [several clusters'](Inputs::load_clusters)).
+    pub cluster: String,
 }
 
 macro_rules! spec_accessor {
@@ -318,6 +326,9 @@ pub struct Inputs {
     snapshot: Snapshot,
     options: AnalysisOptions,
 }
+
+/// The label of the mesh networks document in messages.
+pub const MESH_NETWORKS_LABEL: &str = "mesh-networks";
 
 /// The label of the stand-in ingress gateway resources.
 pub const DEFAULT_RESOURCES_LABEL: &str = "internal-ingress";
@@ -432,6 +443,17 @@ impl Inputs {
     /// the object is skipped and the rest still load. Only a mesh config
     /// or mesh networks document that does not parse is an error.
     pub fn load(sources: &[(&str, &str)], options: &AnalysisOptions) -> Result<Inputs, InputError> {
+        Inputs::load_clusters(&[("", sources)], options)
+    }
+
+    /// Reads the inputs of several clusters: `(cluster, sources)`. Objects
+    /// of different clusters are different objects (the multi-cluster
+    /// analyzers compare them); the stand-in ingress gateway belongs to no
+    /// cluster.
+    pub fn load_clusters(
+        clusters: &[(&str, &[(&str, &str)])],
+        options: &AnalysisOptions,
+    ) -> Result<Inputs, InputError> {
         let mesh = merged_mesh_config(options.mesh_config.as_deref())?;
         let mesh_networks = match &options.mesh_networks {
             Some(text) => Some(
@@ -441,10 +463,14 @@ impl Inputs {
             ),
             None => None,
         };
-        let mut all: Vec<(String, String)> = sources
-            .iter()
-            .map(|(l, t)| ((*l).to_string(), (*t).to_string()))
-            .collect();
+        let mut all: Vec<(String, String)> = Vec::new();
+        let mut cluster_of: Vec<String> = Vec::new();
+        for (cluster, sources) in clusters {
+            for (l, t) in *sources {
+                all.push(((*l).to_string(), (*t).to_string()));
+                cluster_of.push((*cluster).to_string());
+            }
+        }
         let ingress_off = mesh
             .get("ingressControllerMode")
             .and_then(|v| v.as_str())
@@ -458,6 +484,7 @@ impl Inputs {
                 DEFAULT_RESOURCES_LABEL.to_string(),
                 default_ingress(&options.istio_namespace, service),
             ));
+            cluster_of.push(String::new());
         }
         let mesh_model: MeshConfig = serde_json::from_value(mesh.clone())
             .map_err(|e| InputError::MeshConfig(MeshConfigError(e.to_string())))?;
@@ -471,9 +498,9 @@ impl Inputs {
             mesh: Arc::new(mesh_model.clone()),
         };
         let mut entries: Vec<Entry> = Vec::new();
-        let mut index: BTreeMap<(GroupKind, String, String), usize> = BTreeMap::new();
+        let mut index: BTreeMap<(String, GroupKind, String, String), usize> = BTreeMap::new();
         let mut diagnostics = Vec::new();
-        for (label, text) in &all {
+        for ((label, text), cluster) in all.iter().zip(&cluster_of) {
             let src = Source::new(label.as_str(), text);
             let parsed = src.parse(&parse_opts);
             let mut diags: Vec<Diagnostic> = parsed
@@ -518,9 +545,10 @@ impl Inputs {
                         document: doc,
                         item,
                     };
-                    let Some(entry) = make_entry(raw, resource, origin, &vcx) else {
+                    let Some(mut entry) = make_entry(raw, resource, origin, &vcx) else {
                         continue;
                     };
+                    entry.cluster.clone_from(cluster);
                     let ns_of_interest = if entry.gk == kinds::NAMESPACE {
                         entry.name.as_str()
                     } else {
@@ -529,7 +557,12 @@ impl Inputs {
                     if IGNORED_NAMESPACES.contains(&ns_of_interest) {
                         continue;
                     }
-                    let key = (entry.gk, entry.namespace.clone(), entry.name.clone());
+                    let key = (
+                        entry.cluster.clone(),
+                        entry.gk,
+                        entry.namespace.clone(),
+                        entry.name.clone(),
+                    );
                     match index.get(&key) {
                         Some(&i) => entries[i] = entry,
                         None => {
@@ -541,6 +574,27 @@ impl Inputs {
             }
             src.locate(&mut diags);
             diagnostics.extend(diags);
+        }
+        // The mesh networks document is an object of its own (Istio's
+        // `MeshNetworks istio-system/meshnetworks`).
+        if let (Some(text), Some(networks)) = (&options.mesh_networks, &mesh_networks) {
+            all.push((MESH_NETWORKS_LABEL.to_string(), text.clone()));
+            entries.push(Entry {
+                gk: kinds::MESH_NETWORKS,
+                namespace: options.istio_namespace.clone(),
+                name: "meshnetworks".into(),
+                labels: Labels::new(),
+                annotations: Labels::new(),
+                raw: networks.clone(),
+                resource: None,
+                origin: Origin {
+                    file: MESH_NETWORKS_LABEL.to_string(),
+                    document: 0,
+                    item: None,
+                },
+                validation: Vec::new(),
+                cluster: String::new(),
+            });
         }
         // The mesh, from what validates.
         let mut objects: Vec<Object> = Vec::new();
@@ -706,6 +760,7 @@ fn make_entry(
         resource,
         origin,
         validation: Vec::new(),
+        cluster: String::new(),
     })
 }
 

@@ -241,6 +241,9 @@ pub struct ResourceRef {
     pub namespace: String,
     /// The name.
     pub name: String,
+    /// The cluster, for messages about several clusters' objects (empty
+    /// otherwise).
+    pub cluster: String,
 }
 
 impl fmt::Display for ResourceRef {
@@ -313,7 +316,7 @@ impl Message {
     /// resource (`kind`, `namespace`, `name`), and the analyzer.
     pub fn to_json(&self) -> serde_json::Value {
         let r = self.resource.as_ref();
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "code": self.message_type.code,
             "level": self.message_type.level.as_str(),
             "message": self.text,
@@ -329,12 +332,20 @@ impl Message {
             "namespace": r.map(|r| r.namespace.clone()).filter(|n| !n.is_empty()),
             "name": r.map(|r| r.name.clone()),
             "analyzer": self.analyzer,
-        })
+        });
+        if let Some(c) = r.map(|r| &r.cluster).filter(|c| !c.is_empty())
+            && let Some(o) = v.as_object_mut()
+        {
+            o.insert("cluster".into(), c.clone().into());
+        }
+        v
     }
 }
 
 impl fmt::Display for Message {
-    /// istioctl's line: `Error [IST0101] (VirtualService ns/name file:line) text`.
+    /// istioctl's line: `Error [IST0101] (VirtualService ns/name file:line) text`
+    /// (with `[cluster-c1]` before the resource for another cluster's
+    /// object).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,

@@ -19,77 +19,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Cases expected to fail: (case name, first input file), and why.
-const KNOWN_FAILURES: &[(&str, &str, &str)] = &[
-    (
-        "externalControlPlaneMissingWebhooks",
-        "externalcontrolplane-missing-urls.yaml",
-        NOT_YET,
-    ),
-    (
-        "externalControlPlaneMissingWebhooks",
-        "externalcontrolplane-missing-urls-custom-ns.yaml",
-        NOT_YET,
-    ),
-    (
-        "externalControlPlaneUsingIpAddresses",
-        "externalcontrolplane-using-ip-addr.yaml",
-        NOT_YET,
-    ),
-    (
-        "externalControlPlaneValidWebhooks",
-        "externalcontrolplane-valid-urls.yaml",
-        NOT_YET,
-    ),
-    (
-        "externalControlPlaneValidWebhooks",
-        "externalcontrolplane-valid-urls-custom-ns.yaml",
-        NOT_YET,
-    ),
-    (
-        "istioInjectionProxyImageMismatch",
-        "injection-with-mismatched-sidecar.yaml",
-        NOT_YET,
-    ),
-    (
-        "injectionImageDistroless",
-        "injection-image-distroless.yaml",
-        NOT_YET,
-    ),
-    (
-        "injectionImageDistrolessNoMeshConfig",
-        "injection-image-distroless-no-meshconfig.yaml",
-        NOT_YET,
-    ),
-    (
-        "istioInjectionProxyImageMismatchAbsolute",
-        "injection-with-mismatched-sidecar.yaml",
-        NOT_YET,
-    ),
-    (
-        "istioInjectionProxyImageMismatchWithRevisionCanary",
-        "injection-with-mismatched-sidecar.yaml",
-        NOT_YET,
-    ),
-    (
-        "unknown service registry in mesh networks",
-        "multicluster-unknown-serviceregistry.yaml",
-        NOT_YET,
-    ),
-    ("webook", "webhook.yaml", NOT_YET),
-    (
-        "KubernetesGatewaySelector",
-        "k8sgateway-selector.yaml",
-        NOT_YET,
-    ),
-    (
-        "GatewayAPICRDVersionBelowMinimum",
-        "gateway-api-crd-version-old.yaml",
-        NOT_YET,
-    ),
-];
-
-/// The reason for analyzers not implemented yet.
-const NOT_YET: &str = "analyzer not implemented yet";
+const KNOWN_FAILURES: &[(&str, &str, &str)] = &[];
 
 #[derive(Deserialize)]
 struct Facts {
@@ -107,8 +37,9 @@ struct Case {
     mesh_networks_file: Option<String>,
     #[serde(default)]
     expected: Vec<Expected>,
+    /// Per cluster, its input files (multi-cluster cases).
     #[serde(default)]
-    clusters: Option<serde_yaml::Value>,
+    clusters: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -139,10 +70,17 @@ fn now() -> i64 {
 
 /// Runs one case; `Err` describes the difference.
 fn run(root: &Path, case: &Case) -> Result<(), String> {
-    let mut texts = Vec::new();
-    for f in &case.input_files {
-        let text = std::fs::read_to_string(root.join(f)).map_err(|e| format!("{f}: {e}"))?;
-        texts.push((f.clone(), text));
+    // The single-cluster files, then each cluster's.
+    let mut groups: Vec<(String, Vec<String>)> = vec![(String::new(), case.input_files.clone())];
+    groups.extend(case.clusters.iter().map(|(c, f)| (c.clone(), f.clone())));
+    let mut texts: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for (cluster, files) in &groups {
+        let mut read = Vec::new();
+        for f in files {
+            let text = std::fs::read_to_string(root.join(f)).map_err(|e| format!("{f}: {e}"))?;
+            read.push((f.clone(), text));
+        }
+        texts.push((cluster.clone(), read));
     }
     let read = |f: &Option<String>| -> Result<Option<String>, String> {
         f.as_ref()
@@ -155,11 +93,21 @@ fn run(root: &Path, case: &Case) -> Result<(), String> {
         now: Some(now()),
         ..AnalysisOptions::default()
     };
-    let pairs: Vec<(&str, &str)> = texts
+    let pairs: Vec<(&str, Vec<(&str, &str)>)> = texts
         .iter()
-        .map(|(l, t)| (l.as_str(), t.as_str()))
+        .map(|(c, files)| {
+            (
+                c.as_str(),
+                files
+                    .iter()
+                    .map(|(l, t)| (l.as_str(), t.as_str()))
+                    .collect(),
+            )
+        })
         .collect();
-    let inputs = Inputs::load(&pairs, &options).map_err(|e| e.to_string())?;
+    let clusters: Vec<(&str, &[(&str, &str)])> =
+        pairs.iter().map(|(c, f)| (*c, f.as_slice())).collect();
+    let inputs = Inputs::load_clusters(&clusters, &options).map_err(|e| e.to_string())?;
     let messages = analyze(&inputs, &[case.analyzer.as_str()]).map_err(|e| e.to_string())?;
     let mut want: BTreeMap<(String, String), i32> = BTreeMap::new();
     for e in &case.expected {
@@ -205,12 +153,13 @@ fn istio_analyzer_cases() {
     let mut surprises = Vec::new();
     let mut total = 0;
     for case in &facts.cases {
-        if case.clusters.is_some() {
-            // Multi-cluster inputs are not a single set of files.
-            continue;
-        }
         total += 1;
-        let first = case.input_files.first().map(String::as_str).unwrap_or("");
+        let first = case
+            .input_files
+            .first()
+            .or_else(|| case.clusters.values().flatten().next())
+            .map(String::as_str)
+            .unwrap_or("");
         let file = first.rsplit('/').next().unwrap_or(first);
         let known = KNOWN_FAILURES
             .iter()

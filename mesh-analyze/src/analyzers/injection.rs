@@ -18,6 +18,14 @@ pub const INJECTION: Analyzer = Analyzer {
     run: injection,
 };
 
+/// `injection.ImageAnalyzer`.
+pub const IMAGE: Analyzer = Analyzer {
+    name: "injection.ImageAnalyzer",
+    description: "Checks the image of auto-injection configured with the running proxies on pods",
+    default: true,
+    run: images,
+};
+
 /// `injection.ImageAutoAnalyzer`.
 pub const IMAGE_AUTO: Analyzer = Analyzer {
     name: "injection.ImageAutoAnalyzer",
@@ -265,5 +273,164 @@ fn image_auto(cx: &mut Cx<'_>) {
                 FieldPath::root(),
             );
         }
+    }
+}
+
+/// The proxy image an injector ConfigMap's `values` configure: `proxy.image`
+/// when it is a full reference, else `hub/image:tag`.
+fn injector_image(cm: &crate::input::Entry) -> String {
+    let values = cm
+        .raw_at(&["data", "values"])
+        .and_then(|v| v.as_str())
+        .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
+        .unwrap_or_default();
+    let s = |p: &str| {
+        values
+            .pointer(p)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let image = s("/global/proxy/image");
+    if image.contains('/') {
+        image
+    } else {
+        format!("{}/{image}:{}", s("/global/hub"), s("/global/tag"))
+    }
+}
+
+/// The `image.imageType` of a ProxyConfig (or proxy config) value.
+fn image_type(v: Option<&serde_json::Value>) -> Option<String> {
+    v.and_then(|v| v.pointer("/image/imageType"))
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
+/// The effective proxy image variant of a pod (`distroless`, or `""`):
+/// mesh default, then the root namespace's ProxyConfig, the namespace's,
+/// a selecting workload one, then the pod's `proxy.istio.io/config`.
+fn image_variant(inputs: &crate::input::Inputs, pod: &crate::input::Entry) -> String {
+    use mesh_model::resource::IstioKind;
+    let mut variant = image_type(inputs.mesh().get("defaultConfig")).unwrap_or_default();
+    let root = inputs.root_namespace();
+    let mut namespace_pc = None;
+    let mut workload = Vec::new();
+    for pc in inputs.istio(IstioKind::ProxyConfig) {
+        let spec = pc.raw.get("spec");
+        if pc.namespace == root {
+            if let Some(t) = image_type(spec) {
+                variant = t;
+            }
+            continue;
+        }
+        if spec
+            .and_then(|s| s.get("selector"))
+            .is_none_or(serde_json::Value::is_null)
+        {
+            if pc.namespace == pod.namespace {
+                namespace_pc = Some(pc);
+            }
+        } else {
+            workload.push(pc);
+        }
+    }
+    if let Some(t) = namespace_pc.and_then(|pc| image_type(pc.raw.get("spec"))) {
+        variant = t;
+    }
+    for pc in workload {
+        if !pc.full_name().starts_with(pod.namespace.as_str()) {
+            continue;
+        }
+        let sel = pc
+            .raw_at(&["spec", "selector", "matchLabels"])
+            .and_then(|m| m.as_object());
+        let selects = sel
+            .into_iter()
+            .flatten()
+            .all(|(k, v)| pod.labels.get(k).map(String::as_str) == v.as_str());
+        if selects && let Some(t) = image_type(pc.raw.get("spec")) {
+            variant = t;
+        }
+    }
+    if let Some(v) = pod.annotations.get("proxy.istio.io/config")
+        && let Ok(y) = serde_yaml::from_str::<serde_yaml::Value>(v)
+        && let Some(t) = image_type(Some(&crate::input::yaml_to_json(y)))
+    {
+        variant = t;
+    }
+    if variant == "default" {
+        variant.clear();
+    }
+    variant
+}
+
+fn images(cx: &mut Cx<'_>) {
+    let inputs = cx.inputs;
+    let images: std::collections::BTreeMap<String, String> = inputs
+        .of(kinds::CONFIG_MAP)
+        .filter(|c| c.name.starts_with("istio-sidecar-injector"))
+        .map(|c| (c.name.clone(), injector_image(c)))
+        .collect();
+    if images.is_empty() {
+        return;
+    }
+    // Injected namespaces and their revision.
+    let mut revisions: std::collections::BTreeMap<&str, String> = std::collections::BTreeMap::new();
+    for ns in inputs.of(kinds::NAMESPACE) {
+        if let Some(r) = ns.labels.get("istio.io/rev") {
+            revisions.insert(&ns.name, r.clone());
+        } else if ns.labels.get("istio-injection").map(String::as_str) == Some("enabled") {
+            revisions.insert(&ns.name, "default".into());
+        }
+    }
+    let mut mismatched: std::collections::BTreeMap<String, Vec<String>> =
+        std::collections::BTreeMap::new();
+    for pod in inputs.of(kinds::POD) {
+        let Some(rev) = revisions.get(pod.namespace.as_str()) else {
+            continue;
+        };
+        let cm = if rev.is_empty() || rev == "default" {
+            "istio-sidecar-injector".to_string()
+        } else {
+            format!("istio-sidecar-injector-{rev}")
+        };
+        if pod
+            .annotations
+            .get("sidecar.istio.io/proxyImage")
+            .is_some_and(|v| !v.is_empty())
+        {
+            continue;
+        }
+        let Some(spec) = pod.pod_spec() else { continue };
+        let variant = image_variant(inputs, pod);
+        for c in spec.containers.iter().chain(spec.init_containers.iter()) {
+            if c.name != "istio-proxy" {
+                continue;
+            }
+            let Some(want) = images.get(&cm) else { break };
+            let image = c.image.as_deref().unwrap_or("");
+            if image != want && image != format!("{want}-{variant}") {
+                mismatched
+                    .entry(pod.namespace.clone())
+                    .or_default()
+                    .push(pod.name.clone());
+            }
+        }
+    }
+    for (ns, mut pods) in mismatched {
+        pods.sort();
+        let Some(e) = inputs.find(kinds::NAMESPACE, "", &ns) else {
+            continue;
+        };
+        cx.report(
+            e,
+            types::PODS_ISTIO_PROXY_IMAGE_MISMATCH_IN_NAMESPACE,
+            format!(
+                "The Istio proxy images of the pods running in the namespace do not match the image defined in the injection configuration (pod names: {}). This often happens after upgrading the Istio control-plane and can be fixed by redeploying the pods.",
+                go_list(&pods)
+            ),
+            FieldPath::root(),
+        );
     }
 }

@@ -14,6 +14,8 @@ pub(crate) mod destinationrule;
 pub(crate) mod envoyfilter;
 pub(crate) mod gateway;
 pub(crate) mod injection;
+pub(crate) mod k8sgateway;
+pub(crate) mod multicluster;
 pub(crate) mod schema;
 pub(crate) mod service;
 pub(crate) mod serviceentry;
@@ -21,6 +23,7 @@ pub(crate) mod sidecar;
 pub(crate) mod telemetry;
 pub(crate) mod util;
 pub(crate) mod virtualservice;
+pub(crate) mod webhook;
 
 /// One analyzer: its name, what it checks, and whether a plain
 /// `analyze` runs it.
@@ -120,6 +123,7 @@ impl<'a> Cx<'a> {
                     kind: entry.gk.kind.to_string(),
                     namespace: entry.namespace.clone(),
                     name: entry.name.clone(),
+                    cluster: entry.cluster.clone(),
                 }),
                 location: self.inputs.locate(entry, &p.path),
                 analyzer,
@@ -148,12 +152,18 @@ pub const ALL: &[Analyzer] = &[
     destinationrule::SUBSET_SELECT_POD,
     deprecation::DEPRECATION,
     envoyfilter::ENVOY_PATCH,
+    webhook::EXTERNAL_CONTROL_PLANE,
     gateway::INGRESS_GATEWAY_PORT,
     gateway::CERTIFICATE,
     gateway::SECRET,
     gateway::CONFLICTING_GATEWAY,
     injection::INJECTION,
+    injection::IMAGE,
     injection::IMAGE_AUTO,
+    k8sgateway::SELECTOR,
+    k8sgateway::CRD_VERSION,
+    multicluster::MESH_NETWORKS,
+    multicluster::SERVICES,
     service::PORT_NAME,
     sidecar::SELECTOR,
     virtualservice::CONFLICTING_MESH_GATEWAY_HOSTS,
@@ -163,6 +173,7 @@ pub const ALL: &[Analyzer] = &[
     virtualservice::JWT_CLAIM_ROUTE,
     serviceentry::PROTOCOL_ADDRESSES,
     serviceentry::CONFLICTING_PROTOCOL,
+    webhook::WEBHOOK,
     telemetry::PROVIDER,
     telemetry::SELECTOR,
     telemetry::DEFAULT_SELECTOR,
