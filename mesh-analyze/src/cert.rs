@@ -147,7 +147,7 @@ fn certificate_validity(cert: &[u8]) -> Option<Validity> {
 /// UTCTime (`YYMMDDHHMMSSZ`, tag 0x17) or GeneralizedTime
 /// (`YYYYMMDDHHMMSSZ`, tag 0x18) in seconds since the epoch.
 fn asn1_time(tag: u8, content: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(content).ok()?;
+    let s = std::str::from_utf8(content).ok().filter(|s| s.is_ascii())?;
     let s = s.strip_suffix('Z')?;
     let (year, rest) = match tag {
         0x17 if s.len() == 12 => {
@@ -226,6 +226,13 @@ mod tests {
         let later = mesh_model::wire::meta::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
         assert_eq!(check_pem(&p, Some(later)), Err(CertError::OutsideValidity));
         assert!(check_pem(&p, None).is_ok());
+    }
+
+    #[test]
+    fn odd_times_are_malformed_not_a_panic() {
+        // A validity time with a multi-byte character where digits belong.
+        let p = pem(&der_cert("2\u{e9}000000000Z", "250101000000Z"));
+        assert_eq!(check_pem(&p, None), Err(CertError::Malformed));
     }
 
     #[test]

@@ -91,9 +91,9 @@ pub fn merged_mesh_config(yaml: Option<&str>) -> Result<Value, MeshConfigError> 
                 let Value::Array(new) = v else {
                     return Err(MeshConfigError("extensionProviders must be a list".into()));
                 };
-                let list = mesh["extensionProviders"]
-                    .as_array_mut()
-                    .expect("the defaults have a provider list");
+                let Some(list) = mesh["extensionProviders"].as_array_mut() else {
+                    continue;
+                };
                 for p in new {
                     let name = p.get("name").cloned();
                     match list.iter_mut().find(|e| e.get("name") == name.as_ref()) {

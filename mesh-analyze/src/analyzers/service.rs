@@ -35,7 +35,9 @@ pub(crate) fn protocol_unsupported(
         }
         n = a;
     }
-    if n.len() >= 8 && n[..8].eq_ignore_ascii_case("grpc-web") {
+    if n.get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("grpc-web"))
+    {
         return false;
     }
     let prefix = n.split('-').next().unwrap_or("");
