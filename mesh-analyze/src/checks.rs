@@ -444,97 +444,88 @@ fn authz_rules(cx: &mut Cx<'_>) {
 fn peer_authentications(cx: &mut Cx<'_>) {
     let snapshot = cx.inputs.snapshot();
     let root = snapshot.root_namespace().to_string();
-    // Namespace → the oldest selector-less policy (PA-3).
-    let mut first: BTreeMap<String, String> = BTreeMap::new();
+    let has_selector = |pa: &Config<mesh_model::security::PeerAuthentication>| {
+        pa.spec.selector.as_ref().is_some_and(|s| !s.is_empty())
+    };
+    // Namespace- and mesh-wide policies: the one mesh-authz selects for a
+    // namespace is the oldest (PA-3); the others are ignored.
     for pa in snapshot.peer_authentications() {
         let Some(e) = entry(cx, IstioKind::PeerAuthentication, &pa.meta.key) else {
             continue;
         };
-        let ns = pa.meta.namespace().to_string();
-        match &pa.spec.selector {
-            Some(s) if !s.is_empty() => {
-                if ns == root {
-                    cx.report(
-                        e,
-                        types::SHADOWED_PEER_AUTHENTICATION,
-                        "A PeerAuthentication with a selector in the root namespace is ignored (PA-1): put workload policies in the workload's namespace",
-                        path("spec.selector"),
-                    );
-                }
+        let ns = pa.meta.namespace();
+        if has_selector(pa) {
+            if ns == root {
+                cx.report(
+                    e,
+                    types::SHADOWED_PEER_AUTHENTICATION,
+                    "A PeerAuthentication with a selector in the root namespace is ignored (PA-1): put workload policies in the workload's namespace",
+                    path("spec.selector"),
+                );
             }
-            _ => match first.get(&ns) {
-                Some(older) => {
-                    let scope = if ns == root {
-                        "mesh-wide"
-                    } else {
-                        "namespace-wide"
-                    };
-                    cx.report(
-                        e,
-                        types::SHADOWED_PEER_AUTHENTICATION,
-                        format!(
-                            "Ignored: {older} is older and is the {scope} PeerAuthentication of {ns}; only the oldest selector-less policy of a namespace applies (PA-3)"
-                        ),
-                        path("metadata.name"),
-                    );
-                }
-                None => {
-                    first.insert(ns, pa.meta.id());
-                }
-            },
+            continue;
+        }
+        let chosen = PeerPolicies::select(snapshot, ns, &Labels::new());
+        let winner = if ns == root {
+            chosen.mesh
+        } else {
+            chosen.namespace
+        };
+        if let Some(w) = winner.filter(|w| w.meta.key != pa.meta.key) {
+            let scope = if ns == root {
+                "mesh-wide"
+            } else {
+                "namespace-wide"
+            };
+            cx.report(
+                e,
+                types::SHADOWED_PEER_AUTHENTICATION,
+                format!(
+                    "Ignored: {} is older and is the {scope} PeerAuthentication of {ns}; only the oldest selector-less policy of a namespace applies (PA-3)",
+                    w.meta.id()
+                ),
+                path("metadata.name"),
+            );
         }
     }
-    // Workload policies: the oldest that selects a workload applies to it.
-    let mut winners: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    let mut selects_any: BTreeSet<String> = BTreeSet::new();
+    // Workload policies: per selected workload, the one mesh-authz selects
+    // (the oldest) applies; for the others, which workloads they lose.
+    let mut lost: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut selected: BTreeMap<String, usize> = BTreeMap::new();
     for w in snapshot.workloads() {
-        let mut chosen: Option<String> = None;
+        let chosen = PeerPolicies::select(snapshot, w.namespace(), &w.labels);
+        let Some(winner) = chosen.workload else {
+            continue;
+        };
         for pa in snapshot.peer_authentications() {
-            let Some(sel) = pa.spec.selector.as_ref().filter(|s| !s.is_empty()) else {
-                continue;
-            };
-            if pa.meta.namespace() == root
-                || pa.meta.namespace() != w.namespace()
-                || !sel.matches(&w.labels)
-            {
+            let selects = pa.meta.namespace() == w.namespace()
+                && has_selector(pa)
+                && pa
+                    .spec
+                    .selector
+                    .as_ref()
+                    .is_some_and(|s| s.matches(&w.labels));
+            if !selects {
                 continue;
             }
-            selects_any.insert(pa.meta.id());
-            match &chosen {
-                None => chosen = Some(pa.meta.id()),
-                Some(c) => {
-                    winners
-                        .entry(pa.meta.id())
-                        .or_default()
-                        .insert(w.key.to_string(), c.clone());
-                }
+            *selected.entry(pa.meta.id()).or_default() += 1;
+            if pa.meta.key != winner.meta.key {
+                lost.entry(pa.meta.id())
+                    .or_default()
+                    .insert(w.key.to_string(), winner.meta.id());
             }
-        }
-        if let Some(c) = chosen {
-            winners.entry(c).or_default();
         }
     }
     for pa in snapshot.peer_authentications() {
         let id = pa.meta.id();
-        let Some(lost) = winners.get(&id).filter(|l| !l.is_empty()) else {
+        let Some(workloads) = lost.get(&id) else {
             continue;
         };
         let Some(e) = entry(cx, IstioKind::PeerAuthentication, &pa.meta.key) else {
             continue;
         };
-        let by: BTreeSet<&String> = lost.values().collect();
-        let all = pa.spec.selector.as_ref().is_some_and(|_| {
-            snapshot
-                .workloads_in(pa.meta.namespace())
-                .filter(|w| {
-                    pa.spec
-                        .selector
-                        .as_ref()
-                        .is_some_and(|s| s.matches(&w.labels))
-                })
-                .all(|w| lost.contains_key(&w.key.to_string()))
-        });
-        let text = if all && selects_any.contains(&id) {
+        let by: BTreeSet<&String> = workloads.values().collect();
+        let text = if selected.get(&id) == Some(&workloads.len()) {
             format!(
                 "Never applies: every workload it selects is also selected by the older {} (the oldest matching workload policy wins, PA-3)",
                 list(by)
@@ -542,7 +533,7 @@ fn peer_authentications(cx: &mut Cx<'_>) {
         } else {
             format!(
                 "Ignored for {}: the older {} also selects them (the oldest matching workload policy wins, PA-3)",
-                list(lost.keys()),
+                list(workloads.keys()),
                 list(by)
             )
         };

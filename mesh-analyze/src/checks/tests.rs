@@ -277,6 +277,16 @@ kind: PeerAuthentication
 metadata: {name: backend, namespace: data, creationTimestamp: '2024-03-01T00:00:00Z'}
 spec: {selector: {matchLabels: {tier: backend}}, mtls: {mode: STRICT}}
 ---
+apiVersion: v1
+kind: Pod
+metadata: {name: cache-0, namespace: data, labels: {app: cache, tier: backend}}
+spec: {containers: [{name: cache}]}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: cache, namespace: data, creationTimestamp: '2024-04-01T00:00:00Z'}
+spec: {selector: {matchLabels: {app: cache}}, mtls: {mode: DISABLE}}
+---
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: misplaced, namespace: istio-system}
@@ -286,7 +296,8 @@ spec: {selector: {matchLabels: {app: db}}, mtls: {mode: STRICT}}
         run("mesh.PeerAuthenticationAnalyzer", yaml),
         [
             "MESH005 PeerAuthentication data/b-second metadata.name: Ignored: data/a-first is older and is the namespace-wide PeerAuthentication of data; only the oldest selector-less policy of a namespace applies (PA-3)",
-            "MESH005 PeerAuthentication data/backend spec.selector: Never applies: every workload it selects is also selected by the older data/db (the oldest matching workload policy wins, PA-3)",
+            "MESH005 PeerAuthentication data/backend spec.selector: Ignored for Pod data/db-0: the older data/db also selects them (the oldest matching workload policy wins, PA-3)",
+            "MESH005 PeerAuthentication data/cache spec.selector: Never applies: every workload it selects is also selected by the older data/backend (the oldest matching workload policy wins, PA-3)",
             "MESH005 PeerAuthentication istio-system/misplaced spec.selector: A PeerAuthentication with a selector in the root namespace is ignored (PA-1): put workload policies in the workload's namespace",
         ]
     );
