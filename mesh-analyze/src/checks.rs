@@ -6,12 +6,13 @@
 use crate::analyzers::{Analyzer, Cx, path};
 use crate::input::{Entry, kinds};
 use crate::message::types;
+use mesh_authz::engine::{Authz, AuthzOptions};
 use mesh_authz::peer::PeerPolicies;
 use mesh_model::config::Config;
 use mesh_model::labels::{Labels, Selector};
 use mesh_model::networking::{HttpMatchRequest, StringMatch, UnusedRule, unused_rules};
 use mesh_model::resource::{IstioKind, ResourceKey};
-use mesh_model::security::{Action, AuthorizationPolicy, MtlsMode, Rule, is_http_only_key};
+use mesh_model::security::{Action, MtlsMode, Rule, is_http_only_key};
 use mesh_model::snapshot::{Snapshot, WorkloadInstance};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -224,25 +225,6 @@ fn shadowed_routes(cx: &mut Cx<'_>) {
 // ---------------------------------------------------------------------------
 // MESH002..MESH004: AuthorizationPolicy rules that never match as written.
 
-/// The workloads a policy attaches to.
-fn attached<'s>(
-    snapshot: &'s Snapshot,
-    root: &str,
-    ap: &Config<AuthorizationPolicy>,
-) -> Vec<&'s Arc<WorkloadInstance>> {
-    let ns = ap.meta.namespace();
-    snapshot
-        .workloads()
-        .filter(|w| ns == root || w.namespace() == ns)
-        .filter(|w| {
-            ap.spec
-                .selector
-                .as_ref()
-                .is_none_or(|s| s.matches(&w.labels))
-        })
-        .collect()
-}
-
 /// Whether a rule can only match a peer with an mTLS identity: each of its
 /// sources names identities, or a `when` condition requires one (AZ-22).
 fn needs_identity(rule: &Rule) -> bool {
@@ -350,7 +332,10 @@ fn list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
 fn authz_rules(cx: &mut Cx<'_>) {
     let snapshot = cx.inputs.snapshot();
     let root = snapshot.root_namespace().to_string();
-    for ap in snapshot.authorization_policies() {
+    // Which workloads a policy attaches to is mesh-authz's answer (AZ-3).
+    let authz = Authz::compile(snapshot, &AuthzOptions::default());
+    for policy in authz.policies() {
+        let ap = policy.source();
         let Some(e) = entry(cx, IstioKind::AuthorizationPolicy, &ap.meta.key) else {
             continue;
         };
@@ -358,7 +343,10 @@ fn authz_rules(cx: &mut Cx<'_>) {
         if !ap.spec.target_refs.is_empty() {
             continue;
         }
-        let workloads = attached(snapshot, &root, ap);
+        let workloads: Vec<&Arc<WorkloadInstance>> = snapshot
+            .workloads()
+            .filter(|w| authz.attaches(policy, w.namespace(), &w.labels))
+            .collect();
         // A namespace without any workload in the inputs says nothing
         // about the selector; one with workloads none of which it selects
         // points at a wrong label.
