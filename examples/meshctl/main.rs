@@ -2,6 +2,9 @@
 //!
 //! ```text
 //! meshctl validate -f DIR          # Istio's webhook checks, per resource
+//! meshctl xds -f DIR --workload NS/NAME [--router] [--type T] [--bootstrap]
+//! meshctl authz -f DIR --workload NS/NAME --path /x   # may this request pass?
+//! meshctl mtls -f DIR --workload NS/NAME --port 8080   # effective mTLS mode
 //! ```
 //!
 //! The JSON output of every command is a stable contract (MESHCTL.md).
@@ -9,8 +12,11 @@
 //! error; 2 the command could not run.
 
 mod analyze;
+mod authz;
 mod common;
+mod mtls;
 mod validate;
+mod xds;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -26,12 +32,20 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Check each resource as Istio's validating webhook does.
     Validate(validate::Args),
     /// Analyze the mesh as istioctl analyze does, plus the mesh's own checks.
     Analyze(analyze::Args),
+    /// The Envoy resources compiled for one proxy.
+    Xds(xds::Args),
+    /// Decide whether a request may reach a workload, and explain why.
+    Authz(authz::Args),
+    /// Show a workload port's effective mTLS mode.
+    Mtls(mtls::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +53,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Analyze(a) => analyze::run(a),
+        Command::Xds(a) => xds::run(a),
+        Command::Authz(a) => authz::run(a),
+        Command::Mtls(a) => mtls::run(a),
     }
 }
