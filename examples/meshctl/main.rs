@@ -11,6 +11,7 @@
 //! Exit status: 0 done; 1 `validate` found an error; 79 `analyze` found an
 //! error; 2 the command could not run.
 
+mod analyze;
 mod authz;
 mod common;
 mod mtls;
@@ -37,6 +38,8 @@ struct Cli {
 enum Command {
     /// Check each resource as Istio's validating webhook does.
     Validate(validate::Args),
+    /// Analyze the mesh as istioctl analyze does, plus the mesh's own checks.
+    Analyze(analyze::Args),
     /// The Envoy resources compiled for one proxy.
     Xds(xds::Args),
     /// Decide whether a request may reach a workload, and explain why.
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate(a) => validate::run(a),
+        Command::Analyze(a) => analyze::run(a),
         Command::Xds(a) => xds::run(a),
         Command::Authz(a) => authz::run(a),
         Command::Mtls(a) => mtls::run(a),
