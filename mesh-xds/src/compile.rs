@@ -320,7 +320,8 @@ impl Compiler {
         }
         for l4 in table.tcp_listeners() {
             let bind = bound_egress.get(&l4.port).map(String::as_str);
-            if bind.is_none() && proxy.interception == Interception::None {
+            if (bind.is_none() && proxy.interception == Interception::None) || l4.chains.is_empty()
+            {
                 continue;
             }
             out.listeners.push(l4_listener(l4, bind));
@@ -513,7 +514,11 @@ impl Compiler {
             }
         }
         for ((bind, port), chains) in listeners {
-            out.listeners.push(listener::gateway(&bind, port, chains));
+            // A port with no usable server yields no listener (Envoy
+            // rejects a listener without filter chains).
+            if !chains.is_empty() {
+                out.listeners.push(listener::gateway(&bind, port, chains));
+            }
         }
         out
     }

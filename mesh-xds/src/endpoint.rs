@@ -68,7 +68,10 @@ pub fn assignment(cluster: &str, endpoints: &[EndpointSpec]) -> ClusterLoadAssig
                     }
                     LbEndpoint {
                         host_identifier: Some(HostIdentifier::Endpoint(Endpoint {
-                            address: Some(socket_address(&e.address, e.port)),
+                            address: Some(match e.address.strip_prefix("unix://") {
+                                Some(path) => pipe_address(path),
+                                None => socket_address(&e.address, e.port),
+                            }),
                             ..Default::default()
                         })),
                         metadata: Some(md),
@@ -84,6 +87,17 @@ pub fn assignment(cluster: &str, endpoints: &[EndpointSpec]) -> ClusterLoadAssig
         cluster_name: cluster.to_string(),
         endpoints: groups,
         ..Default::default()
+    }
+}
+
+/// A Unix domain socket address (`unix:///path` endpoints).
+fn pipe_address(path: &str) -> envoy_types::pb::envoy::config::core::v3::Address {
+    use envoy_types::pb::envoy::config::core::v3::{Address, Pipe, address};
+    Address {
+        address: Some(address::Address::Pipe(Pipe {
+            path: path.to_string(),
+            mode: 0,
+        })),
     }
 }
 

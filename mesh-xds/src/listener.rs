@@ -365,9 +365,15 @@ pub fn gateway_tcp_chain(
     target: &TcpTarget,
     stat_prefix: &str,
 ) -> FilterChain {
+    // `*` means any SNI: no server-name match at all.
+    let names: Vec<String> = server_names
+        .iter()
+        .filter(|s| s.as_str() != "*")
+        .cloned()
+        .collect();
     FilterChain {
-        filter_chain_match: (!server_names.is_empty()).then(|| FilterChainMatch {
-            server_names: server_names.to_vec(),
+        filter_chain_match: (!names.is_empty()).then(|| FilterChainMatch {
+            server_names: names,
             ..Default::default()
         }),
         filters: vec![tcp_proxy(stat_prefix, target)],

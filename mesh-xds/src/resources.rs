@@ -345,3 +345,32 @@ pub fn static_bootstrap(
         ..Default::default()
     }
 }
+
+impl Resources {
+    /// The names of every SDS secret the listeners and clusters refer to
+    /// (`default`, `ROOTCA`, `kubernetes://<credential>` …), sorted.
+    pub fn referenced_secrets(&self) -> Vec<String> {
+        fn walk(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if m.contains_key("sdsConfig")
+                        && let Some(n) = m.get("name").and_then(|n| n.as_str())
+                    {
+                        out.insert(n.to_string());
+                    }
+                    m.values().for_each(|x| walk(x, out));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+                _ => {}
+            }
+        }
+        let mut out = std::collections::BTreeSet::new();
+        for l in &self.listeners {
+            walk(&json::to_json(l), &mut out);
+        }
+        for c in &self.clusters {
+            walk(&json::to_json(c), &mut out);
+        }
+        out.into_iter().collect()
+    }
+}

@@ -55,6 +55,62 @@ fn certificates() -> Certificates {
     }
 }
 
+/// Points every file a configuration names (certificates of Gateway servers
+/// and DestinationRules written for a cluster's filesystem) at a generated
+/// certificate or key, so validation checks the configuration, not this
+/// machine's `/etc/certs`.
+fn with_local_files(v: &mut serde_json::Value, dir: &Path, certs: &Certificates) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if let Some(serde_json::Value::String(path)) = m.get("filename") {
+                let is_key = path.contains("key");
+                let file = dir.join(if is_key { "key.pem" } else { "cert.pem" });
+                std::fs::write(
+                    &file,
+                    if is_key {
+                        &certs.key_pem
+                    } else {
+                        &certs.chain_pem
+                    },
+                )
+                .unwrap();
+                m.insert(
+                    "filename".into(),
+                    serde_json::Value::String(file.display().to_string()),
+                );
+            }
+            m.values_mut().for_each(|x| with_local_files(x, dir, certs));
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| with_local_files(x, dir, certs)),
+        _ => {}
+    }
+}
+
+/// A static bootstrap for validation: every referenced SDS secret is
+/// present (as a generated certificate) and every named file exists.
+fn bootstrap_json(
+    r: &mesh_xds::resources::Resources,
+    node: &str,
+    certs: &Certificates,
+) -> serde_json::Value {
+    let mut r = r.clone();
+    for name in r.referenced_secrets() {
+        if !r.secrets.iter().any(|s| s.name == name) {
+            r.secrets
+                .push(if name.ends_with("-cacert") || name == "ROOTCA" {
+                    mesh_xds::resources::root_secret(&name, &certs.root_pem)
+                } else {
+                    mesh_xds::resources::certificate_secret(&name, &certs.chain_pem, &certs.key_pem)
+                });
+        }
+    }
+    let mut json = mesh_xds::json::to_json(&static_bootstrap(&r, node, "validate", 0));
+    let dir = std::env::temp_dir().join(format!("mesh-xds-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    with_local_files(&mut json, &dir, certs);
+    json
+}
+
 fn validate(envoy: &Path, name: &str, json: &serde_json::Value) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("mesh-xds-validate-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -126,4 +182,194 @@ fn sample_mesh_proxies_validate_in_envoy() {
     }
     assert!(checked >= 10);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Kubernetes Services, ServiceEntries and Pods for every host the
+/// resources route to, so that Istio's sample configurations (written for
+/// a cluster that has those services) compile into complete proxies.
+fn generated_registry(snapshot: &mesh_model::snapshot::Snapshot) -> String {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut hosts: BTreeMap<String, BTreeSet<u16>> = BTreeMap::new();
+    let mut add = |h: &str, port: Option<u16>| {
+        if h.starts_with('*') || h.parse::<std::net::IpAddr>().is_ok() {
+            return;
+        }
+        let e = hosts.entry(h.to_string()).or_default();
+        if let Some(p) = port {
+            e.insert(p);
+        }
+    };
+    for vs in snapshot.virtual_services() {
+        for h in &vs.spec.hosts {
+            add(h.as_str(), None);
+        }
+        for r in &vs.spec.http {
+            if let mesh_model::networking::HttpAction::Route(ds) = &r.action {
+                for d in ds {
+                    add(d.destination.host.as_str(), d.destination.port);
+                }
+            }
+            for m in &r.mirrors {
+                add(m.destination.host.as_str(), m.destination.port);
+            }
+        }
+        for r in vs
+            .spec
+            .tcp
+            .iter()
+            .map(|t| &t.route)
+            .chain(vs.spec.tls.iter().map(|t| &t.route))
+        {
+            for d in r {
+                add(d.destination.host.as_str(), d.destination.port);
+            }
+        }
+    }
+    for dr in snapshot.destination_rules() {
+        add(dr.spec.host.as_str(), None);
+    }
+    let mut out = String::new();
+    for (host, ports) in hosts {
+        if snapshot
+            .services_for_host(&mesh_model::host::Hostname::new(&host))
+            .next()
+            .is_some()
+        {
+            continue;
+        }
+        let ports: Vec<u16> = if ports.is_empty() {
+            vec![80]
+        } else {
+            ports.into_iter().collect()
+        };
+        let port_yaml: String = ports
+            .iter()
+            .map(|p| format!("  - {{name: http-{p}, port: {p}}}\n"))
+            .collect();
+        let parts: Vec<&str> = host.split('.').collect();
+        if parts.len() >= 4 && parts[2] == "svc" {
+            let (name, ns) = (parts[0], parts[1]);
+            out.push_str(&format!(
+                "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  selector: {{app: {name}}}\n  ports:\n{port_yaml}---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {name}-0, namespace: {ns}, labels: {{app: {name}, version: v1}}}}\nspec: {{containers: [{{name: app}}]}}\nstatus: {{podIP: 10.1.0.{}}}\n",
+                ports[0] % 200 + 1
+            ));
+        } else {
+            let se_ports: String = ports
+                .iter()
+                .map(|p| format!("  - {{name: http-{p}, number: {p}, protocol: HTTP}}\n"))
+                .collect();
+            out.push_str(&format!(
+                "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: se-{}, namespace: default}}\nspec:\n  hosts: [{host}]\n  location: MESH_EXTERNAL\n  resolution: NONE\n  ports:\n{se_ports}",
+                host.replace('.', "-")
+            ));
+        }
+    }
+    for g in snapshot.gateways() {
+        let labels: String = g
+            .spec
+            .selector
+            .labels()
+            .iter()
+            .map(|(k, v)| format!("{k}: {v:?}, "))
+            .collect();
+        out.push_str(&format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: gw-{}-{}, namespace: {}, labels: {{{labels}}}}}\nspec: {{containers: [{{name: istio-proxy}}]}}\n",
+            g.meta.namespace(),
+            g.meta.name(),
+            g.meta.namespace()
+        ));
+    }
+    out
+}
+
+fn corpus() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/istio");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        !std::env::var("CI").is_ok_and(|v| v == "true"),
+        "the Istio corpus is missing at {}",
+        dir.display()
+    );
+    eprintln!("skipping: no corpus");
+    None
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            yaml_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "yaml") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn istio_samples_compile_into_configs_envoy_accepts() {
+    let Some(envoy) = require_envoy() else { return };
+    let Some(root) = corpus() else { return };
+    let mut files = Vec::new();
+    yaml_files(&root.join("samples"), &mut files);
+    yaml_files(&root.join("tests/testdata/config"), &mut files);
+    let certs = certificates();
+    let opts = CompileOptions {
+        certificates: Some(certs.clone()),
+        ..Default::default()
+    };
+    let mut failures = Vec::new();
+    let mut proxies = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let label = f.strip_prefix(&root).unwrap().display().to_string();
+        let lenient = mesh_model::LoadOptions {
+            parse: mesh_model::parse::ParseOptions::lenient(),
+            ..Default::default()
+        };
+        let first = load(&[(&label, &text)], &lenient);
+        let registry = generated_registry(&first.snapshot);
+        let loaded = load(&[(&label, &text), ("registry.yaml", &registry)], &lenient);
+        let snapshot = loaded.snapshot;
+        let mut namespaces: Vec<String> = snapshot.namespaces().map(|n| n.name.clone()).collect();
+        namespaces.push("default".into());
+        namespaces.dedup();
+        for ns in &namespaces {
+            let proxy = Proxy::sidecar(
+                ns,
+                [("app".to_string(), "client".to_string())].into(),
+                "default",
+            );
+            let r = compile(&snapshot, &proxy, &opts);
+            let json = bootstrap_json(&r, &proxy.id, &certs);
+            if let Err(e) = validate(&envoy, &format!("{label}-sidecar-{ns}"), &json) {
+                failures.push(e);
+            }
+            proxies += 1;
+        }
+        for w in snapshot.workloads().filter(|w| w.name().starts_with("gw-")) {
+            let proxy = Proxy::router(w.namespace(), w.labels.clone(), "default");
+            let r = compile(&snapshot, &proxy, &opts);
+            let json = bootstrap_json(&r, &proxy.id, &certs);
+            if let Err(e) = validate(&envoy, &format!("{label}-{}", w.name()), &json) {
+                failures.push(e);
+            }
+            proxies += 1;
+        }
+    }
+    eprintln!(
+        "{} files, {proxies} proxies validated, {} rejected",
+        files.len(),
+        failures.len()
+    );
+    let shown: Vec<String> = failures
+        .iter()
+        .map(|f| f.chars().take(3000).collect())
+        .collect();
+    assert!(failures.is_empty(), "{}", shown.join("\n\n"));
 }
