@@ -30,9 +30,18 @@ fn proxy(router: bool) -> Proxy {
 
 fn encode(r: &Resources) -> usize {
     r.listeners.iter().map(Message::encoded_len).sum::<usize>()
-        + r.routes.iter().map(|x| x.encode_to_vec().len()).sum::<usize>()
-        + r.clusters.iter().map(|x| x.encode_to_vec().len()).sum::<usize>()
-        + r.endpoints.iter().map(|x| x.encode_to_vec().len()).sum::<usize>()
+        + r.routes
+            .iter()
+            .map(|x| x.encode_to_vec().len())
+            .sum::<usize>()
+        + r.clusters
+            .iter()
+            .map(|x| x.encode_to_vec().len())
+            .sum::<usize>()
+        + r.endpoints
+            .iter()
+            .map(|x| x.encode_to_vec().len())
+            .sum::<usize>()
 }
 
 fn bench(c: &mut Criterion) {
@@ -42,9 +51,24 @@ fn bench(c: &mut Criterion) {
     }
     // (config, services, router, Istio's published figure)
     let cases = [
-        ("virtualservice.yaml", 100, false, "100 VirtualServices: 1.03 ms"),
-        ("virtualservice.yaml", 1000, false, "1,000 VirtualServices in one route table: 61.3 ms"),
-        ("gateways.yaml", 1000, true, "routes for 1,000 gateway hosts: 22.5 ms; clusters for 1,000 gateways: 7.61 ms"),
+        (
+            "virtualservice.yaml",
+            100,
+            false,
+            "100 VirtualServices: 1.03 ms",
+        ),
+        (
+            "virtualservice.yaml",
+            1000,
+            false,
+            "1,000 VirtualServices in one route table: 61.3 ms",
+        ),
+        (
+            "gateways.yaml",
+            1000,
+            true,
+            "routes for 1,000 gateway hosts: 22.5 ms; clusters for 1,000 gateways: 7.61 ms",
+        ),
         ("http.yaml", 1000, false, "-"),
         ("tcp.yaml", 1000, false, "-"),
         ("authorizationpolicy.yaml", 1000, false, "-"),
@@ -66,11 +90,17 @@ fn bench(c: &mut Criterion) {
             r.endpoints.len()
         );
         let id = format!("{file}/{n}");
-        g.bench_with_input(BenchmarkId::new("compile", &id), &p, |b, p| b.iter(|| black_box(compiler.compile(p))));
-        g.bench_with_input(BenchmarkId::new("encode_baseline", &id), &r, |b, r| b.iter(|| black_box(encode(r))));
-        g.bench_with_input(BenchmarkId::new("index_snapshot", &id), &snapshot, |b, s| {
-            b.iter(|| black_box(Compiler::new(s, CompileOptions::default())))
+        g.bench_with_input(BenchmarkId::new("compile", &id), &p, |b, p| {
+            b.iter(|| black_box(compiler.compile(p)))
         });
+        g.bench_with_input(BenchmarkId::new("encode_baseline", &id), &r, |b, r| {
+            b.iter(|| black_box(encode(r)))
+        });
+        g.bench_with_input(
+            BenchmarkId::new("index_snapshot", &id),
+            &snapshot,
+            |b, s| b.iter(|| black_box(Compiler::new(s, CompileOptions::default()))),
+        );
     }
     g.finish();
 }

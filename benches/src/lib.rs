@@ -22,7 +22,9 @@ pub fn corpus() -> PathBuf {
 /// `services` services (and `instances` instances where the template uses
 /// `.Instances`).
 pub fn istio_benchmark_config(name: &str, services: usize, instances: usize) -> String {
-    let path = corpus().join("pilot/pkg/xds/testdata/benchmarks").join(name);
+    let path = corpus()
+        .join("pilot/pkg/xds/testdata/benchmarks")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     render(&text, services, instances)
 }
@@ -31,7 +33,11 @@ pub fn istio_benchmark_config(name: &str, services: usize, instances: usize) -> 
 enum Node {
     Text(String),
     Expr(String),
-    Range { var: String, count: String, body: Vec<Node> },
+    Range {
+        var: String,
+        count: String,
+        body: Vec<Node>,
+    },
 }
 
 fn parse(mut s: &str) -> Vec<Node> {
@@ -93,7 +99,12 @@ fn eval(expr: &str, vars: &HashMap<String, usize>, params: &HashMap<&str, usize>
     }
 }
 
-fn emit(nodes: &[Node], vars: &mut HashMap<String, usize>, params: &HashMap<&str, usize>, out: &mut String) {
+fn emit(
+    nodes: &[Node],
+    vars: &mut HashMap<String, usize>,
+    params: &HashMap<&str, usize>,
+    out: &mut String,
+) {
     for n in nodes {
         match n {
             Node::Text(t) => out.push_str(t),
