@@ -373,9 +373,11 @@ pub struct ForwardAction {
     /// `cluster` or `weighted_clusters` (WT-1, WT-2).
     pub clusters: ClusterSpecifier,
     /// `timeout`: `None` is Istio's `0s` (disabled, VS-24).
+    #[serde(serialize_with = "ser_opt_duration")]
     pub timeout: Option<Duration>,
     /// `max_grpc_timeout`: equal to the timeout; `None` is `0s` (no cap on
     /// a request's `grpc-timeout`, VS-24).
+    #[serde(serialize_with = "ser_opt_duration")]
     pub max_grpc_timeout: Option<Duration>,
     /// `retry_policy` with Istio's defaults applied (VS-25); `None` when
     /// retries are disabled (`attempts: 0`).
@@ -478,6 +480,7 @@ pub struct RetryPolicy {
     /// `retriable_status_codes` (integer `retryOn` tokens).
     pub retriable_status_codes: Vec<u32>,
     /// `per_try_timeout`.
+    #[serde(serialize_with = "ser_opt_duration")]
     pub per_try_timeout: Option<Duration>,
     /// `host_selection_retry_max_attempts` (5).
     pub host_selection_retry_max_attempts: u32,
@@ -487,6 +490,7 @@ pub struct RetryPolicy {
     /// (`retryRemoteLocalities`).
     pub retry_previous_priorities: bool,
     /// `retry_back_off.base_interval` (Envoy default 25 ms when unset).
+    #[serde(serialize_with = "ser_opt_duration")]
     pub backoff_base_interval: Option<Duration>,
 }
 
@@ -552,6 +556,7 @@ pub struct FaultPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct FaultDelay {
     /// `fixed_delay`.
+    #[serde(serialize_with = "ser_duration")]
     pub fixed_delay: Duration,
     /// `percentage` (from `percentage`, else the deprecated integer
     /// `percent`, 0 when neither is set).
@@ -634,6 +639,17 @@ impl PartialEq for RegexRewrite {
     }
 }
 
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::report::format_duration(*d))
+}
+
+fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_duration(d, s),
+        None => s.serialize_none(),
+    }
+}
+
 fn ser_regex<S: serde::Serializer>(r: &regex::Regex, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(r.as_str())
 }
@@ -651,6 +667,7 @@ pub enum HashPolicy {
         /// The path.
         path: Option<String>,
         /// The TTL.
+        #[serde(serialize_with = "ser_opt_duration")]
         ttl: Option<Duration>,
     },
     /// `connection_properties.source_ip`.
