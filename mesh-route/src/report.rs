@@ -653,7 +653,9 @@ impl RouteReport {
                         rewrite_prefix(route, req, p)
                     } else if let Some(r) = &f.regex_rewrite {
                         let only = req.path_only();
-                        let new = r.pattern.replace_all(only, re2_substitution(&r.substitution));
+                        let new = r
+                            .pattern
+                            .replace_all(only, re2_substitution(&r.substitution));
                         format!("{new}{}", &req.path[only.len()..])
                     } else {
                         req.path.to_string()
