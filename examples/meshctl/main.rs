@@ -9,6 +9,7 @@
 //! error; 2 the command could not run.
 
 mod common;
+mod route;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -29,11 +30,14 @@ struct Cli {
 enum Command {
     /// Check each resource as Istio's validating webhook does.
     Validate(validate::Args),
+    /// Where a request goes, and why.
+    Route(route::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate(a) => validate::run(a),
+        Command::Route(a) => route::run(a),
     }
 }
