@@ -218,10 +218,11 @@ pub(crate) struct RouteIndex {
     rest: Vec<u32>,
 }
 
-/// The header matcher a route may be filed under: a non-inverted exact
-/// value on a plain (non-pseudo) header.
+/// The header matcher a route may be filed under: an exact value that a
+/// matching request must carry in a plain (non-pseudo) header.
 fn index_header(h: &HeaderMatcher) -> Option<&str> {
-    if h.invert_match || h.name.starts_with(':') {
+    // A missing header treated as empty could match without the header.
+    if h.invert_match || h.treat_missing_header_as_empty || h.name.starts_with(':') {
         return None;
     }
     match &h.value {
