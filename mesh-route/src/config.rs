@@ -12,6 +12,23 @@
 //! Provenance that Envoy does not carry (which VirtualService, route and
 //! match block produced a route) rides along in [`RouteOrigin`]; an xDS
 //! compiler may turn it into route metadata or drop it.
+//!
+//! # Translating to Envoy
+//!
+//! | Here | Envoy (`envoy.config.route.v3` unless noted) |
+//! |---|---|
+//! | [`RouteConfiguration`] `name`, `virtual_hosts`, `ignore_port_in_host_matching` | `RouteConfiguration` (Istio also sets `validate_clusters: false`, `max_direct_response_body_size_bytes: 1048576`) |
+//! | [`VirtualHost`] `require_tls` | `require_tls: ALL` |
+//! | [`Route`] `name`, `match`, `stat_prefix`, `operation` | `Route.name`, `match`, `stat_prefix`, `decorator.operation` |
+//! | `request_headers_to_add` … | the same fields ([`AppendAction`] is `HeaderValueOption.append_action`) |
+//! | `fault`, `cors` | `typed_per_filter_config["envoy.filters.http.fault"]` (`HTTPFault`), `["envoy.filters.http.cors"]` (`CorsPolicy`, `filter_enabled` 100%) |
+//! | [`PathMatch`] + `case_sensitive` | `prefix` / `path` / `safe_regex` and `case_sensitive` |
+//! | [`HeaderMatcher`], [`QueryParameterMatcher`] | the same; [`ValueMatch::Present`] is `present_match: true` |
+//! | [`ClaimMatcher`] | `dynamic_metadata`: filter `envoy.filters.http.jwt_authn`, path `payload` + claim, value `or_match[list_match.one_of(m), m]`, `invert` |
+//! | [`RouteAction::Route`] ([`ForwardAction`]) | `route`: `cluster` or `weighted_clusters` ([`ClusterSpecifier`]), `timeout` and `max_grpc_timeout` (`None` ⇒ `0s`), `retry_policy`, `prefix_rewrite`, `regex_rewrite`, `host_rewrite_literal`, `request_mirror_policies` (`trace_sampled: false`), `hash_policy` |
+//! | [`RetryPolicy`] | `num_retries`, `retry_on`, `retriable_status_codes`, `per_try_timeout`, `host_selection_retry_max_attempts`, `retry_host_predicate` (`envoy.retry_host_predicates.previous_hosts`), `retry_priority` (`envoy.retry_priorities.previous_priorities`, `update_frequency: 2`), `retry_back_off.base_interval` |
+//! | [`RouteAction::Redirect`], [`RouteAction::DirectResponse`] | `redirect` (`response_code` 301 ⇒ `MOVED_PERMANENTLY` …), `direct_response` (`inline_string`/`inline_bytes`) |
+//! | [`RouteAction::Unsupported`] | a route without action: Envoy rejects the configuration ([`RouteConfiguration::rejected`]) |
 
 use mesh_model::host::Hostname;
 use mesh_model::networking::FullRegex;

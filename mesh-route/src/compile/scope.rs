@@ -236,7 +236,7 @@ fn select_virtual_services<'v>(
 ) -> Vec<&'v MergedVs> {
     let wild = by_ns.get("*");
     let mut out: Vec<&MergedVs> = Vec::new();
-    let mut seen = BTreeSet::new();
+    let mut seen: BTreeSet<*const MergedVs> = BTreeSet::new();
     for v in candidates {
         let ns = v.namespace();
         let ns_hosts = by_ns.get(ns);
@@ -244,7 +244,7 @@ fn select_virtual_services<'v>(
             ns_hosts.is_some_and(|c| c.excluded(h)) || wild.is_some_and(|c| c.excluded(h))
         };
         for hc in [ns_hosts, wild].into_iter().flatten() {
-            if seen.contains(&v.key) {
+            if seen.contains(&(*v as *const MergedVs)) {
                 break;
             }
             if v.vs()
@@ -252,7 +252,7 @@ fn select_virtual_services<'v>(
                 .iter()
                 .any(|h| hc.vs_matches(h) && !excluded(h))
             {
-                seen.insert(v.key.clone());
+                seen.insert(*v as *const MergedVs);
                 out.push(*v);
             }
         }
