@@ -34,6 +34,7 @@ use mesh_model::host::Hostname;
 use mesh_model::networking::FullRegex;
 use serde::Serialize;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// `namespace/name` of a configuration object.
@@ -206,8 +207,9 @@ pub struct Route {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteOrigin {
-    /// The VirtualService (the root, for delegated routes).
-    pub virtual_service: ConfigRef,
+    /// The VirtualService (the root, for delegated routes); shared by
+    /// every route it produces.
+    pub virtual_service: Arc<ConfigRef>,
     /// The index of the route in the VirtualService's `http` list as
     /// written (for delegated routes: the root route that delegates).
     pub route_index: usize,

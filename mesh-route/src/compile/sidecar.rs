@@ -420,7 +420,7 @@ fn virtual_hosts(cx: &SidecarCx<'_>, scope: &EgressScope<'_>, port: u16) -> Vec<
 fn separate_hosts(
     v: &MergedVs,
     by_name: &BTreeMap<Hostname, Arc<Service>>,
-    vs_of_service: &BTreeMap<Hostname, crate::config::ConfigRef>,
+    vs_of_service: &BTreeMap<Hostname, Arc<crate::config::ConfigRef>>,
 ) -> (Vec<String>, Vec<Arc<Service>>) {
     let mut hosts = Vec::new();
     let mut services = Vec::new();

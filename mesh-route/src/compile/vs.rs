@@ -16,7 +16,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub(crate) struct MergedVs {
     pub cfg: Arc<Config<VirtualService>>,
-    pub key: ConfigRef,
+    pub key: Arc<ConfigRef>,
     pub http: Vec<MergedRoute>,
     /// The namespaces it is exported to (`*` for all).
     pub export: BTreeSet<String>,
@@ -119,7 +119,7 @@ pub(crate) fn merged_virtual_services(snapshot: &Snapshot) -> Vec<MergedVs> {
             }
         }
         out.push(MergedVs {
-            key: ConfigRef::new(ns, cfg.meta.name()),
+            key: Arc::new(ConfigRef::new(ns, cfg.meta.name())),
             export: export_set(&vs.export_to, ns, defaults),
             cfg: cfg.clone(),
             http,
