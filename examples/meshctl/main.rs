@@ -15,6 +15,7 @@ mod analyze;
 mod authz;
 mod common;
 mod mtls;
+mod route;
 mod validate;
 mod xds;
 
@@ -46,6 +47,8 @@ enum Command {
     Authz(authz::Args),
     /// Show a workload port's effective mTLS mode.
     Mtls(mtls::Args),
+    /// Where a request goes, and why.
+    Route(route::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,5 +59,6 @@ fn main() -> ExitCode {
         Command::Xds(a) => xds::run(a),
         Command::Authz(a) => authz::run(a),
         Command::Mtls(a) => mtls::run(a),
+        Command::Route(a) => route::run(a),
     }
 }

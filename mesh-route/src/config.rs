@@ -12,11 +12,29 @@
 //! Provenance that Envoy does not carry (which VirtualService, route and
 //! match block produced a route) rides along in [`RouteOrigin`]; an xDS
 //! compiler may turn it into route metadata or drop it.
+//!
+//! # Translating to Envoy
+//!
+//! | Here | Envoy (`envoy.config.route.v3` unless noted) |
+//! |---|---|
+//! | [`RouteConfiguration`] `name`, `virtual_hosts`, `ignore_port_in_host_matching` | `RouteConfiguration` (Istio also sets `validate_clusters: false`, `max_direct_response_body_size_bytes: 1048576`) |
+//! | [`VirtualHost`] `require_tls` | `require_tls: ALL` |
+//! | [`Route`] `name`, `match`, `stat_prefix`, `operation` | `Route.name`, `match`, `stat_prefix`, `decorator.operation` |
+//! | `request_headers_to_add` … | the same fields ([`AppendAction`] is `HeaderValueOption.append_action`) |
+//! | `fault`, `cors` | `typed_per_filter_config["envoy.filters.http.fault"]` (`HTTPFault`), `["envoy.filters.http.cors"]` (`CorsPolicy`, `filter_enabled` 100%) |
+//! | [`PathMatch`] + `case_sensitive` | `prefix` / `path` / `safe_regex` and `case_sensitive` |
+//! | [`HeaderMatcher`], [`QueryParameterMatcher`] | the same; [`ValueMatch::Present`] is `present_match: true` |
+//! | [`ClaimMatcher`] | `dynamic_metadata`: filter `envoy.filters.http.jwt_authn`, path `payload` + claim, value `or_match[list_match.one_of(m), m]`, `invert` |
+//! | [`RouteAction::Route`] ([`ForwardAction`]) | `route`: `cluster` or `weighted_clusters` ([`ClusterSpecifier`]), `timeout` and `max_grpc_timeout` (`None` ⇒ `0s`), `retry_policy`, `prefix_rewrite`, `regex_rewrite`, `host_rewrite_literal`, `request_mirror_policies` (`trace_sampled: false`), `hash_policy` |
+//! | [`RetryPolicy`] | `num_retries`, `retry_on`, `retriable_status_codes`, `per_try_timeout`, `host_selection_retry_max_attempts`, `retry_host_predicate` (`envoy.retry_host_predicates.previous_hosts`), `retry_priority` (`envoy.retry_priorities.previous_priorities`, `update_frequency: 2`), `retry_back_off.base_interval` |
+//! | [`RouteAction::Redirect`], [`RouteAction::DirectResponse`] | `redirect` (`response_code` 301 ⇒ `MOVED_PERMANENTLY` …), `direct_response` (`inline_string`/`inline_bytes`) |
+//! | [`RouteAction::Unsupported`] | a route without action: Envoy rejects the configuration ([`RouteConfiguration::rejected`]) |
 
 use mesh_model::host::Hostname;
 use mesh_model::networking::FullRegex;
 use serde::Serialize;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// `namespace/name` of a configuration object.
@@ -189,8 +207,9 @@ pub struct Route {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteOrigin {
-    /// The VirtualService (the root, for delegated routes).
-    pub virtual_service: ConfigRef,
+    /// The VirtualService (the root, for delegated routes); shared by
+    /// every route it produces.
+    pub virtual_service: Arc<ConfigRef>,
     /// The index of the route in the VirtualService's `http` list as
     /// written (for delegated routes: the root route that delegates).
     pub route_index: usize,
@@ -373,9 +392,11 @@ pub struct ForwardAction {
     /// `cluster` or `weighted_clusters` (WT-1, WT-2).
     pub clusters: ClusterSpecifier,
     /// `timeout`: `None` is Istio's `0s` (disabled, VS-24).
+    #[serde(serialize_with = "ser_opt_duration")]
     pub timeout: Option<Duration>,
     /// `max_grpc_timeout`: equal to the timeout; `None` is `0s` (no cap on
     /// a request's `grpc-timeout`, VS-24).
+    #[serde(serialize_with = "ser_opt_duration")]
     pub max_grpc_timeout: Option<Duration>,
     /// `retry_policy` with Istio's defaults applied (VS-25); `None` when
     /// retries are disabled (`attempts: 0`).
@@ -478,6 +499,7 @@ pub struct RetryPolicy {
     /// `retriable_status_codes` (integer `retryOn` tokens).
     pub retriable_status_codes: Vec<u32>,
     /// `per_try_timeout`.
+    #[serde(serialize_with = "ser_opt_duration")]
     pub per_try_timeout: Option<Duration>,
     /// `host_selection_retry_max_attempts` (5).
     pub host_selection_retry_max_attempts: u32,
@@ -487,6 +509,7 @@ pub struct RetryPolicy {
     /// (`retryRemoteLocalities`).
     pub retry_previous_priorities: bool,
     /// `retry_back_off.base_interval` (Envoy default 25 ms when unset).
+    #[serde(serialize_with = "ser_opt_duration")]
     pub backoff_base_interval: Option<Duration>,
 }
 
@@ -552,6 +575,7 @@ pub struct FaultPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct FaultDelay {
     /// `fixed_delay`.
+    #[serde(serialize_with = "ser_duration")]
     pub fixed_delay: Duration,
     /// `percentage` (from `percentage`, else the deprecated integer
     /// `percent`, 0 when neither is set).
@@ -634,6 +658,17 @@ impl PartialEq for RegexRewrite {
     }
 }
 
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::report::format_duration(*d))
+}
+
+fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_duration(d, s),
+        None => s.serialize_none(),
+    }
+}
+
 fn ser_regex<S: serde::Serializer>(r: &regex::Regex, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(r.as_str())
 }
@@ -651,6 +686,7 @@ pub enum HashPolicy {
         /// The path.
         path: Option<String>,
         /// The TTL.
+        #[serde(serialize_with = "ser_opt_duration")]
         ttl: Option<Duration>,
     },
     /// `connection_properties.source_ip`.

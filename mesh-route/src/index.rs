@@ -17,22 +17,54 @@ use crate::request::Request;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// FNV-1a over bytes, optionally ASCII-lower-cased.
-fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+const K: u64 = 0x517c_c1b7_2722_0a95;
+
+/// ASCII-lower-cases the eight bytes of `x` at once (bytes ≥ 0x80 kept).
+#[inline]
+fn lower8(x: u64) -> u64 {
+    const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let heptets = x & LO7;
+    let ge_a = heptets.wrapping_add(0x3f3f_3f3f_3f3f_3f3f);
+    let gt_z = heptets.wrapping_add(0x2525_2525_2525_2525);
+    let upper = !x & HI & (ge_a ^ gt_z);
+    x | (upper >> 2)
+}
+
+/// A word-at-a-time hash of `s` (FxHash-style), optionally of its ASCII
+/// lower-cased form. Only equality of hashes matters: candidates are
+/// always checked by the real matcher.
+#[inline]
+fn hash(s: &[u8], fold: bool) -> u64 {
+    let mut h: u64 = s.len() as u64;
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        if fold {
+            w = lower8(w);
+        }
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut w = 0u64;
+        for (i, b) in rest.iter().enumerate() {
+            w |= u64::from(*b) << (8 * i);
+        }
+        if fold {
+            w = lower8(w);
+        }
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
     }
     h
 }
 
 fn hash_cs(s: &[u8]) -> u64 {
-    fnv(s.iter().copied())
+    hash(s, false)
 }
 
 fn hash_ci(s: &[u8]) -> u64 {
-    fnv(s.iter().map(u8::to_ascii_lowercase))
+    hash(s, true)
 }
 
 /// A hasher for keys that are already hashes.
@@ -55,6 +87,40 @@ impl Hasher for Identity {
 
 type HashIndex<V> = HashMap<u64, V, BuildHasherDefault<Identity>>;
 
+/// A list of route indexes, stored inline when it has one element (the
+/// common case), so a lookup does not chase a pointer.
+#[derive(Debug, Clone)]
+enum Ids {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl Ids {
+    fn push(&mut self, i: u32) {
+        match self {
+            Ids::One(a) => *self = Ids::Many(vec![*a, i]),
+            Ids::Many(v) => v.push(i),
+        }
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Ids::One(a) => std::slice::from_ref(a),
+            Ids::Many(v) => v,
+        }
+    }
+}
+
+fn add_id(m: &mut HashIndex<Ids>, key: u64, i: u32) {
+    match m.get_mut(&key) {
+        Some(ids) => ids.push(i),
+        None => {
+            m.insert(key, Ids::One(i));
+        }
+    }
+}
+
 /// A radix tree of byte strings whose nodes hold route lists.
 #[derive(Debug, Default, Clone)]
 struct Radix {
@@ -66,7 +132,10 @@ struct Radix {
 #[derive(Debug, Default, Clone)]
 struct RadixNode {
     routes: Vec<u32>,
-    /// Edges sorted by first byte: (label, child).
+    /// The first byte of each edge's label, sorted (searched without
+    /// touching the labels).
+    firsts: Vec<u8>,
+    /// Edges in the order of `firsts`: (label, child).
     edges: Vec<(Box<[u8]>, u32)>,
 }
 
@@ -76,10 +145,6 @@ impl Radix {
             nodes: vec![RadixNode::default()],
             fold,
         }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.nodes.len() == 1 && self.nodes[0].routes.is_empty()
     }
 
     fn insert(&mut self, key: &[u8], route: u32) {
@@ -96,16 +161,16 @@ impl Radix {
                 return;
             }
             let first = rest[0];
-            let pos = self.nodes[node]
-                .edges
-                .binary_search_by(|(l, _)| l[0].cmp(&first));
+            let pos = self.nodes[node].firsts.binary_search(&first);
             match pos {
                 Err(at) => {
                     let child = self.nodes.len() as u32;
                     self.nodes.push(RadixNode {
                         routes: vec![route],
+                        firsts: Vec::new(),
                         edges: Vec::new(),
                     });
+                    self.nodes[node].firsts.insert(at, first);
                     self.nodes[node].edges.insert(at, (rest.into(), child));
                     return;
                 }
@@ -125,6 +190,7 @@ impl Radix {
                     let mid = self.nodes.len() as u32;
                     self.nodes.push(RadixNode {
                         routes: Vec::new(),
+                        firsts: vec![label[common]],
                         edges: vec![(label[common..].into(), child)],
                     });
                     self.nodes[node].edges[at] = (label[..common].into(), mid);
@@ -151,7 +217,12 @@ impl Radix {
             } else {
                 first
             };
-            let Ok(at) = node.edges.binary_search_by(|(l, _)| l[0].cmp(&first)) else {
+            let at = if node.firsts.len() > 16 {
+                node.firsts.binary_search(&first).ok()
+            } else {
+                node.firsts.iter().position(|b| *b == first)
+            };
+            let Some(at) = at else {
                 return;
             };
             let (label, child) = &node.edges[at];
@@ -160,9 +231,11 @@ impl Radix {
             }
             let head = &rest[..label.len()];
             let same = if self.fold {
-                head.eq_ignore_ascii_case(label)
+                head.iter()
+                    .zip(label.iter())
+                    .all(|(a, b)| a.to_ascii_lowercase() == *b)
             } else {
-                head == &label[..]
+                head.iter().zip(label.iter()).all(|(a, b)| a == b)
             };
             if !same {
                 return;
@@ -208,20 +281,21 @@ pub(crate) fn regex_literal_prefix(pattern: &str) -> String {
 /// The index of one virtual host's routes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RouteIndex {
-    exact: HashIndex<Vec<u32>>,
-    exact_ci: HashIndex<Vec<u32>>,
+    exact: HashIndex<Ids>,
+    exact_ci: HashIndex<Ids>,
     prefix: Option<Radix>,
     prefix_ci: Option<Radix>,
     /// Routes on `/` keyed by one exact header value: (header, values).
-    by_header: Vec<(String, HashIndex<Vec<u32>>)>,
+    by_header: Vec<(String, HashIndex<Ids>)>,
     /// Routes with no key.
     rest: Vec<u32>,
 }
 
-/// The header matcher a route may be filed under: a non-inverted exact
-/// value on a plain (non-pseudo) header.
+/// The header matcher a route may be filed under: an exact value that a
+/// matching request must carry in a plain (non-pseudo) header.
 fn index_header(h: &HeaderMatcher) -> Option<&str> {
-    if h.invert_match || h.name.starts_with(':') {
+    // A missing header treated as empty could match without the header.
+    if h.invert_match || h.treat_missing_header_as_empty || h.name.starts_with(':') {
         return None;
     }
     match &h.value {
@@ -233,20 +307,17 @@ fn index_header(h: &HeaderMatcher) -> Option<&str> {
 impl RouteIndex {
     pub(crate) fn build(routes: &[Route]) -> RouteIndex {
         let mut ix = RouteIndex::default();
-        let mut prefix = Radix::new(false);
-        let mut prefix_ci = Radix::new(true);
+        let mut prefix: Option<Radix> = None;
+        let mut prefix_ci: Option<Radix> = None;
         for (i, r) in routes.iter().enumerate() {
             let i = i as u32;
             let m = &r.matcher;
             match &m.path {
                 PathMatch::Path(p) => {
                     if m.case_sensitive {
-                        ix.exact.entry(hash_cs(p.as_bytes())).or_default().push(i);
+                        add_id(&mut ix.exact, hash_cs(p.as_bytes()), i);
                     } else {
-                        ix.exact_ci
-                            .entry(hash_ci(p.as_bytes()))
-                            .or_default()
-                            .push(i);
+                        add_id(&mut ix.exact_ci, hash_ci(p.as_bytes()), i);
                     }
                 }
                 PathMatch::Prefix(p) => {
@@ -265,15 +336,15 @@ impl RouteIndex {
                                 ix.by_header.len() - 1
                             }
                         };
-                        ix.by_header[slot]
-                            .1
-                            .entry(hash_cs(v.as_bytes()))
-                            .or_default()
-                            .push(i);
+                        add_id(&mut ix.by_header[slot].1, hash_cs(v.as_bytes()), i);
                     } else if m.case_sensitive {
-                        prefix.insert(p.as_bytes(), i);
+                        prefix
+                            .get_or_insert_with(|| Radix::new(false))
+                            .insert(p.as_bytes(), i);
                     } else {
-                        prefix_ci.insert(p.as_bytes(), i);
+                        prefix_ci
+                            .get_or_insert_with(|| Radix::new(true))
+                            .insert(p.as_bytes(), i);
                     }
                 }
                 PathMatch::SafeRegex(re) => {
@@ -281,45 +352,44 @@ impl RouteIndex {
                     if lit.is_empty() {
                         ix.rest.push(i);
                     } else {
-                        prefix.insert(lit.as_bytes(), i);
+                        prefix
+                            .get_or_insert_with(|| Radix::new(false))
+                            .insert(lit.as_bytes(), i);
                     }
                 }
             }
         }
-        if !prefix.is_empty() {
-            ix.prefix = Some(prefix);
-        }
-        if !prefix_ci.is_empty() {
-            ix.prefix_ci = Some(prefix_ci);
-        }
+        ix.prefix = prefix;
+        ix.prefix_ci = prefix_ci;
         ix
     }
 
     /// The index of the first route of `routes` that matches `req`.
     #[inline]
     pub(crate) fn first_match(&self, routes: &[Route], req: &Request<'_>) -> Option<usize> {
+        let path_only = req.path_only();
         let mut best = u32::MAX;
         let mut visit = |list: &[u32]| {
             for &i in list {
                 if i >= best {
                     return;
                 }
-                if routes[i as usize].matcher.matches(req) {
+                if routes[i as usize].matcher.matches_at(req, path_only) {
                     best = i;
                     return;
                 }
             }
         };
-        let path = req.path_only().as_bytes();
+        let path = path_only.as_bytes();
         if !self.exact.is_empty()
             && let Some(l) = self.exact.get(&hash_cs(path))
         {
-            visit(l);
+            visit(l.as_slice());
         }
         if !self.exact_ci.is_empty()
             && let Some(l) = self.exact_ci.get(&hash_ci(path))
         {
-            visit(l);
+            visit(l.as_slice());
         }
         if let Some(t) = &self.prefix {
             t.walk(path, &mut visit);
@@ -331,7 +401,7 @@ impl RouteIndex {
             if let Some(v) = req.header(name).as_str()
                 && let Some(l) = values.get(&hash_cs(v.as_bytes()))
             {
-                visit(l);
+                visit(l.as_slice());
             }
         }
         visit(&self.rest);
@@ -344,7 +414,10 @@ impl RouteIndex {
 /// then `*`; host names compared case-insensitively.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DomainIndex {
-    exact: HashIndex<Vec<(Box<str>, u32)>>,
+    /// Exact domains by hash (lower case), with colliding ones in
+    /// `collisions`.
+    exact: HashIndex<(Box<str>, u32)>,
+    collisions: Vec<(u64, Box<str>, u32)>,
     /// By suffix length, longest first.
     suffix: Vec<(usize, HashIndex<u32>)>,
     /// By prefix length, longest first.
@@ -370,9 +443,21 @@ impl DomainIndex {
                 } else if let Some(p) = d.strip_suffix('*') {
                     add_wild(&mut ix.prefix, p, i);
                 } else {
-                    let list = ix.exact.entry(hash_ci(d.as_bytes())).or_default();
-                    if !list.iter().any(|(k, _)| k.eq_ignore_ascii_case(d)) {
-                        list.push((d.to_ascii_lowercase().into(), i));
+                    let h = hash_ci(d.as_bytes());
+                    match ix.exact.get(&h) {
+                        None => {
+                            ix.exact.insert(h, (d.to_ascii_lowercase().into(), i));
+                        }
+                        Some((k, _)) if k.eq_ignore_ascii_case(d) => {}
+                        Some(_) => {
+                            if !ix
+                                .collisions
+                                .iter()
+                                .any(|(ch, k, _)| *ch == h && k.eq_ignore_ascii_case(d))
+                            {
+                                ix.collisions.push((h, d.to_ascii_lowercase().into(), i));
+                            }
+                        }
                     }
                 }
             }
@@ -385,9 +470,13 @@ impl DomainIndex {
     /// The virtual host serving `host` (the port already removed).
     pub(crate) fn find(&self, host: &str) -> Option<usize> {
         let h = host.as_bytes();
-        if let Some(list) = self.exact.get(&hash_ci(h)) {
-            for (k, i) in list {
-                if k.as_bytes().eq_ignore_ascii_case(h) {
+        let key = hash_ci(h);
+        if let Some((k, i)) = self.exact.get(&key) {
+            if k.as_bytes().eq_ignore_ascii_case(h) {
+                return Some(*i as usize);
+            }
+            for (ch, k, i) in &self.collisions {
+                if *ch == key && k.as_bytes().eq_ignore_ascii_case(h) {
                     return Some(*i as usize);
                 }
             }
@@ -439,6 +528,24 @@ mod tests {
         assert_eq!(regex_literal_prefix(".*"), "");
         assert_eq!(regex_literal_prefix("/x\\d"), "/x");
         assert_eq!(regex_literal_prefix("/x{2}"), "/");
+    }
+
+    #[test]
+    fn folded_hash_is_the_hash_of_the_lower_case() {
+        for s in [
+            "",
+            "a",
+            "AbC",
+            "/Api/V1/Items-ÄÖ?x=Y",
+            "0123456789ABCDEFGHIJ@[`{",
+        ] {
+            assert_eq!(
+                hash_ci(s.as_bytes()),
+                hash_cs(s.to_ascii_lowercase().as_bytes()),
+                "{s}"
+            );
+        }
+        assert_ne!(hash_cs(b"abc"), hash_cs(b"abd"));
     }
 
     #[test]

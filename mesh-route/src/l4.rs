@@ -23,7 +23,7 @@ use std::sync::Arc;
 #[serde(rename_all = "camelCase")]
 pub struct L4Origin {
     /// The VirtualService.
-    pub virtual_service: ConfigRef,
+    pub virtual_service: Arc<ConfigRef>,
     /// `tls` or `tcp`.
     pub kind: L4Kind,
     /// The index in the VirtualService's `tls` or `tcp` list.

@@ -61,6 +61,17 @@
 //!   number.
 //! * Every decision names its provenance ([`RouteOrigin`]); [`report`]
 //!   turns it into the `meshctl route` JSON.
+//!
+//! # Not modelled
+//!
+//! Inbound (server-side) routes; `AUTO_PASSTHROUGH` gateway filter chains;
+//! ExternalName aliases; proxyless gRPC; `HTTP_PROXY` and unix-socket
+//! Sidecar egress listeners; Gateway API and Ingress resources; the mesh
+//! `defaultTrafficPolicy` in DestinationRule merging. TCP services without
+//! a VIP are evaluated per service rather than on Envoy's shared
+//! `0.0.0.0` listener. A request that repeats a header a header matcher
+//! inspects costs one allocation to join the values with `,` (VS-12);
+//! otherwise evaluation allocates nothing.
 
 mod compile;
 pub mod config;

@@ -113,7 +113,14 @@ impl ClaimMatcher {
 impl RouteMatch {
     /// The first condition `req` fails, or `None` when the route matches.
     pub fn first_failure(&self, req: &Request<'_>) -> Option<Failure<'_>> {
-        if !self.path.matches(req.path_only(), self.case_sensitive) {
+        self.first_failure_at(req, req.path_only())
+    }
+
+    /// [`RouteMatch::first_failure`] with the request's path without query
+    /// already split off (the router splits it once per request).
+    #[inline]
+    pub fn first_failure_at(&self, req: &Request<'_>, path_only: &str) -> Option<Failure<'_>> {
+        if !self.path.matches(path_only, self.case_sensitive) {
             return Some(Failure::Path);
         }
         for h in &self.headers {
@@ -138,6 +145,12 @@ impl RouteMatch {
     #[inline]
     pub fn matches(&self, req: &Request<'_>) -> bool {
         self.first_failure(req).is_none()
+    }
+
+    /// Whether `req`, whose path without query is `path_only`, matches.
+    #[inline]
+    pub fn matches_at(&self, req: &Request<'_>, path_only: &str) -> bool {
+        self.first_failure_at(req, path_only).is_none()
     }
 
     /// Why `req` does not match, for explain.

@@ -4,7 +4,7 @@
 
 use crate::config::{
     AbortStatus, AppendAction, ClusterSpecifier, CorsPolicy, DestinationCluster, FractionalPercent,
-    HeaderValueOption, PathMatch, RedirectAction, Route, RouteAction,
+    HashPolicy, HeaderValueOption, PathMatch, RedirectAction, Route, RouteAction,
 };
 use crate::destination_rule::DestinationRules;
 use crate::l4::{L4Decision, L4Kind};
@@ -296,6 +296,9 @@ pub struct RouteReport {
     pub headers: Option<HeadersReport>,
     /// CORS policy.
     pub cors: Option<CorsPolicy>,
+    /// Consistent-hash policies (WT-5).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hash_policy: Vec<HashPolicy>,
     /// The route configuration (RDS name).
     pub route_configuration: Option<String>,
     /// The virtual host.
@@ -404,6 +407,32 @@ fn request_host(req: &Request<'_>, scheme: &str, new_port: bool) -> String {
     host.to_string()
 }
 
+/// An RE2 substitution (`\\1`) in the `regex` crate's syntax (`${1}`).
+fn re2_substitution(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' => out.push_str("$$"),
+            '\\' => match chars.peek() {
+                Some(d) if d.is_ascii_digit() => {
+                    out.push_str("${");
+                    out.push(*d);
+                    out.push('}');
+                    chars.next();
+                }
+                Some('\\') => {
+                    out.push('\\');
+                    chars.next();
+                }
+                _ => out.push('\\'),
+            },
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The `Location` of a redirect (VS-21; Envoy `Utility::newUri`).
 pub fn redirect_location(rd: &RedirectAction, route: &Route, req: &Request<'_>) -> String {
     let scheme = rd.scheme_redirect.as_deref().unwrap_or(req.scheme);
@@ -457,6 +486,7 @@ impl RouteReport {
             direct_response: None,
             headers: None,
             cors: None,
+            hash_policy: Vec::new(),
             route_configuration: decision.route_configuration.map(|c| c.name.clone()),
             virtual_host: decision.virtual_host.map(|v| v.name.clone()),
             envoy_route: decision.route.map(|r| r.route.name.clone()),
@@ -593,6 +623,7 @@ impl RouteReport {
                     };
                 }
                 out.timeout = f.timeout.map(format_duration);
+                out.hash_policy = f.hash_policy.clone();
                 out.retries = f.retry_policy.as_ref().map(|r| RetryReport {
                     attempts: r.num_retries,
                     retry_on: r.retry_on.clone(),
@@ -622,7 +653,9 @@ impl RouteReport {
                         rewrite_prefix(route, req, p)
                     } else if let Some(r) = &f.regex_rewrite {
                         let only = req.path_only();
-                        let new = r.pattern.replace_all(only, r.substitution.as_str());
+                        let new = r
+                            .pattern
+                            .replace_all(only, re2_substitution(&r.substitution));
                         format!("{new}{}", &req.path[only.len()..])
                     } else {
                         req.path.to_string()

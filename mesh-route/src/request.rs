@@ -86,8 +86,9 @@ impl<'a> Request<'a> {
 
     /// The path without query string and fragment: what `uri` matches
     /// compare (VS-10, VS-15).
+    #[inline]
     pub fn path_only(&self) -> &'a str {
-        match self.path.find(['?', '#']) {
+        match find_query_or_fragment(self.path.as_bytes()) {
             Some(i) => &self.path[..i],
             None => self.path,
         }
@@ -131,16 +132,46 @@ impl<'a> Request<'a> {
     }
 }
 
+/// The first `?` or `#`, eight bytes at a time.
+#[inline]
+fn find_query_or_fragment(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Bytes equal to `b` get their high bit set (the lowest such byte is
+    // exact; bits above it may be false positives, which are never used).
+    let hits = |w: u64, b: u8| {
+        let x = w ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    let mut chunks = s.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let m = hits(w, b'?') | hits(w, b'#');
+        if m != 0 {
+            return Some(base + (m.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'?' || b == b'#')
+        .map(|i| base + i)
+}
+
 /// Envoy's `getPortStart`: the part before the last `:` unless that colon
 /// is inside an IPv6 literal.
+#[inline]
 pub(crate) fn strip_port(host: &str) -> &str {
-    let Some(colon) = host.rfind(':') else {
+    let b = host.as_bytes();
+    let Some(colon) = b.iter().rposition(|&c| c == b':') else {
         return host;
     };
-    match host.rfind(']') {
-        Some(close) if close > colon => host,
-        _ => &host[..colon],
+    if b[colon..].contains(&b']') {
+        return host;
     }
+    &host[..colon]
 }
 
 /// A header value as Envoy reads it for matching (VS-12).
@@ -235,6 +266,24 @@ mod tests {
         assert_eq!(r.header("x-b").as_str(), Some("3"));
         assert_eq!(r.header("x-c").as_str(), None);
         assert_eq!(r.header(":method").as_str(), Some("GET"));
+    }
+
+    #[test]
+    fn query_or_fragment_search() {
+        for (s, want) in [
+            ("", None),
+            ("/", None),
+            ("/abcdefgh?x", Some(9)),
+            ("/abcdefg#?", Some(8)),
+            ("/a?", Some(2)),
+            ("/aaaaaaaaaaaaaaaaaaaaaaa#", Some(24)),
+            ("/\u{bf}\u{a3}?", Some(5)),
+            ("/\u{100}\u{123}/abcdefghijk", None),
+        ] {
+            let naive = s.bytes().position(|b| b == b'?' || b == b'#');
+            assert_eq!(naive, want, "{s}");
+            assert_eq!(find_query_or_fragment(s.as_bytes()), want, "{s}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::proxy::ProxyContext;
 use crate::request::Request;
 use mesh_model::snapshot::Snapshot;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One proxy's routing, compiled once from a [`Snapshot`] and indexed;
 /// answers many requests without allocating.
@@ -25,16 +25,28 @@ pub struct RouteTable {
     proxy: ProxyContext,
     configs: Vec<RouteConfiguration>,
     indexes: Vec<ConfigIndex>,
-    /// Sidecar `"<port>"` route configurations by port.
-    by_port: HashMap<u16, usize>,
-    /// Sidecar sniffed route configurations by port: their service domains.
-    sniffed: HashMap<u16, (DomainIndex, Vec<usize>)>,
-    /// Gateway plain HTTP route configurations by server port.
-    gateway_http: HashMap<u16, usize>,
-    /// Gateway HTTPS route configurations by server port.
-    gateway_https: HashMap<u16, Vec<usize>>,
+    /// Sidecar route configurations by port, sorted by port.
+    ports: Vec<PortRoutes>,
+    /// Gateway plain HTTP route configurations by server port, sorted.
+    gateway_http: Vec<(u16, usize)>,
+    /// Gateway HTTPS route configurations by server port, sorted.
+    gateway_https: Vec<(u16, Vec<usize>)>,
     l4: Vec<L4Listener>,
     fallback: Option<CatchAll>,
+}
+
+/// A sidecar port's route configurations.
+#[derive(Debug, Clone)]
+struct PortRoutes {
+    port: u16,
+    /// The `"<port>"` route configuration.
+    shared: Option<usize>,
+    /// Sniffed per-service route configurations: their services' domains.
+    sniffed: Option<(DomainIndex, Vec<usize>)>,
+}
+
+fn lookup<T>(v: &[(u16, T)], port: u16) -> Option<&T> {
+    v.binary_search_by_key(&port, |e| e.0).ok().map(|i| &v[i].1)
 }
 
 #[derive(Debug, Clone)]
@@ -180,14 +192,14 @@ impl RouteTable {
                     .collect(),
             })
             .collect();
-        let mut by_port = HashMap::new();
-        let mut sniffed_lists: HashMap<u16, Vec<(Vec<String>, usize)>> = HashMap::new();
-        let mut gateway_http = HashMap::new();
-        let mut gateway_https: HashMap<u16, Vec<usize>> = HashMap::new();
+        let mut shared: BTreeMap<u16, usize> = BTreeMap::new();
+        let mut sniffed_lists: BTreeMap<u16, Vec<(Vec<String>, usize)>> = BTreeMap::new();
+        let mut gateway_http: BTreeMap<u16, usize> = BTreeMap::new();
+        let mut gateway_https: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
         for (i, c) in configs.iter().enumerate() {
             match &c.scope {
                 RouteScope::SidecarPort { port } => {
-                    by_port.entry(*port).or_insert(i);
+                    shared.entry(*port).or_insert(i);
                 }
                 RouteScope::SniffedService {
                     port,
@@ -205,21 +217,25 @@ impl RouteTable {
                 }
             }
         }
-        let sniffed = sniffed_lists
+        let all_ports: BTreeSet<u16> = shared.keys().chain(sniffed_lists.keys()).copied().collect();
+        let ports = all_ports
             .into_iter()
-            .map(|(p, list)| {
-                let ix = DomainIndex::from_domains(list.iter().map(|(d, _)| d.as_slice()));
-                (p, (ix, list.into_iter().map(|(_, i)| i).collect()))
+            .map(|port| PortRoutes {
+                port,
+                shared: shared.get(&port).copied(),
+                sniffed: sniffed_lists.remove(&port).map(|list| {
+                    let ix = DomainIndex::from_domains(list.iter().map(|(d, _)| d.as_slice()));
+                    (ix, list.into_iter().map(|(_, i)| i).collect())
+                }),
             })
             .collect();
         RouteTable {
             proxy,
             configs,
             indexes,
-            by_port,
-            sniffed,
-            gateway_http,
-            gateway_https,
+            ports,
+            gateway_http: gateway_http.into_iter().collect(),
+            gateway_https: gateway_https.into_iter().collect(),
             l4,
             fallback,
         }
@@ -312,19 +328,21 @@ impl RouteTable {
     /// The route configuration serving `req`.
     fn config_for(&self, req: &Request<'_>, port: u16) -> Option<usize> {
         if self.proxy.is_sidecar() {
-            if let Some((ix, list)) = self.sniffed.get(&port)
+            let i = self.ports.binary_search_by_key(&port, |p| p.port).ok()?;
+            let p = &self.ports[i];
+            if let Some((ix, list)) = &p.sniffed
                 && let Some(i) = ix.find(req.host_without_port())
             {
                 return Some(list[i]);
             }
-            return self.by_port.get(&port).copied();
+            return p.shared;
         }
         let tls = req.scheme.eq_ignore_ascii_case("https");
         if !tls {
-            return self.gateway_http.get(&port).copied();
+            return lookup(&self.gateway_http, port).copied();
         }
         let sni = req.sni.unwrap_or_else(|| req.host_without_port());
-        let list = self.gateway_https.get(&port)?;
+        let list = lookup(&self.gateway_https, port)?;
         let mut best: Option<(usize, usize)> = None;
         for &i in list {
             let RouteScope::GatewayHttps { sni_hosts, .. } = &self.configs[i].scope else {
@@ -377,7 +395,8 @@ impl RouteTable {
     /// linear matcher): the baseline the index is measured against.
     pub fn route_linear<'t>(&'t self, req: &Request<'_>) -> Decision<'t> {
         self.evaluate_with(req, |routes, _, req| {
-            routes.iter().position(|r| r.matcher.matches(req))
+            let path = req.path_only();
+            routes.iter().position(|r| r.matcher.matches_at(req, path))
         })
     }
 

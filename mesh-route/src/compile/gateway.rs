@@ -296,7 +296,7 @@ impl GatewayCx<'_> {
 /// from (for `collapseDuplicateRoutes`).
 struct Building {
     vhost: VirtualHost,
-    sources: Vec<(ConfigRef, ConfigRef)>,
+    sources: Vec<(ConfigRef, Arc<ConfigRef>)>,
 }
 
 /// `buildGatewayHTTPRouteConfig` for one route name.
@@ -307,7 +307,7 @@ pub(crate) fn route_configuration(
     servers: &[GwServer<'_>],
 ) -> RouteConfiguration {
     let mut dedup: BTreeMap<String, Building> = BTreeMap::new();
-    let mut cache: BTreeMap<(ConfigRef, ConfigRef), Vec<Route>> = BTreeMap::new();
+    let mut cache: BTreeMap<(ConfigRef, Arc<ConfigRef>), Vec<Route>> = BTreeMap::new();
     for s in servers {
         let gw = s.gateway_ref();
         let port = s.server_port;

@@ -90,7 +90,7 @@ pub(crate) struct EgressScope<'v> {
     pub vss: Vec<&'v MergedVs>,
     /// Service host → the VirtualService whose host matches it most
     /// specifically (`computeWildcardHostVirtualServiceIndex`).
-    pub vs_of_service: BTreeMap<Hostname, ConfigRef>,
+    pub vs_of_service: BTreeMap<Hostname, Arc<ConfigRef>>,
 }
 
 /// An egress listener as written: its port and `(namespace, excluded, host)` imports.
@@ -236,7 +236,7 @@ fn select_virtual_services<'v>(
 ) -> Vec<&'v MergedVs> {
     let wild = by_ns.get("*");
     let mut out: Vec<&MergedVs> = Vec::new();
-    let mut seen = BTreeSet::new();
+    let mut seen: BTreeSet<*const MergedVs> = BTreeSet::new();
     for v in candidates {
         let ns = v.namespace();
         let ns_hosts = by_ns.get(ns);
@@ -244,7 +244,7 @@ fn select_virtual_services<'v>(
             ns_hosts.is_some_and(|c| c.excluded(h)) || wild.is_some_and(|c| c.excluded(h))
         };
         for hc in [ns_hosts, wild].into_iter().flatten() {
-            if seen.contains(&v.key) {
+            if seen.contains(&(*v as *const MergedVs)) {
                 break;
             }
             if v.vs()
@@ -252,7 +252,7 @@ fn select_virtual_services<'v>(
                 .iter()
                 .any(|h| hc.vs_matches(h) && !excluded(h))
             {
-                seen.insert(v.key.clone());
+                seen.insert(*v as *const MergedVs);
                 out.push(*v);
             }
         }
@@ -263,9 +263,12 @@ fn select_virtual_services<'v>(
 /// `computeWildcardHostVirtualServiceIndex`: for each service, the
 /// VirtualService (first in order) with the most specific host matching
 /// it (HOST-5, HOST-7).
-fn wildcard_index(vss: &[&MergedVs], services: &[Arc<Service>]) -> BTreeMap<Hostname, ConfigRef> {
-    let mut exact: BTreeMap<&Hostname, &ConfigRef> = BTreeMap::new();
-    let mut wild: BTreeMap<&Hostname, &ConfigRef> = BTreeMap::new();
+fn wildcard_index(
+    vss: &[&MergedVs],
+    services: &[Arc<Service>],
+) -> BTreeMap<Hostname, Arc<ConfigRef>> {
+    let mut exact: BTreeMap<&Hostname, &Arc<ConfigRef>> = BTreeMap::new();
+    let mut wild: BTreeMap<&Hostname, &Arc<ConfigRef>> = BTreeMap::new();
     for v in vss {
         for h in &v.vs().hosts {
             let m = if h.is_wildcard() {
@@ -284,7 +287,7 @@ fn wildcard_index(vss: &[&MergedVs], services: &[Arc<Service>]) -> BTreeMap<Host
             continue;
         }
         let needle = h.as_str().trim_start_matches('*');
-        let mut best: Option<(&Hostname, &ConfigRef)> = None;
+        let mut best: Option<(&Hostname, &Arc<ConfigRef>)> = None;
         for (w, k) in &wild {
             if needle.ends_with(&w.as_str()[1..]) {
                 best = match best {

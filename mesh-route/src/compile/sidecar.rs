@@ -102,41 +102,22 @@ pub(crate) fn route_configurations(
                 }
             }
         }
-        let mut cache: BTreeMap<u16, Vec<VirtualHost>> = BTreeMap::new();
-        let mut vhosts_for = |p: u16| {
-            cache
-                .entry(p)
-                .or_insert_with(|| virtual_hosts(cx, scope, p))
-                .clone()
-        };
-        for p in &ports {
-            let name = p.to_string();
-            if out.contains_key(&name) {
-                continue;
-            }
-            let mut vhosts = vhosts_for(*p);
-            vhosts.push(catch_all_vhost(&cx.catch_all));
-            out.insert(
-                name.clone(),
-                RouteConfiguration {
-                    name,
-                    virtual_hosts: vhosts,
-                    ignore_port_in_host_matching: true,
-                    scope: RouteScope::SidecarPort { port: *p },
-                    rejected: None,
-                },
-            );
-        }
+        // Sniffed services first: they pick their virtual host out of the
+        // port's list; the shared route then takes the list itself.
+        let mut computed: BTreeMap<u16, Vec<VirtualHost>> = BTreeMap::new();
         for (h, p) in &sniffed {
             let name = format!("{h}:{p}");
             if out.contains_key(&name) {
                 continue;
             }
-            let all = vhosts_for(*p);
+            let all = computed
+                .entry(*p)
+                .or_insert_with(|| virtual_hosts(cx, scope, *p));
             let host = h.as_str();
             let mut picked: Vec<VirtualHost> = all
-                .into_iter()
+                .iter()
                 .filter(|v| v.domains.iter().any(|d| *d == name || d == host))
+                .cloned()
                 .collect();
             let service_domains = picked
                 .first()
@@ -156,6 +137,26 @@ pub(crate) fn route_configurations(
                         port: *p,
                         service_domains,
                     },
+                    rejected: None,
+                },
+            );
+        }
+        for p in &ports {
+            let name = p.to_string();
+            if out.contains_key(&name) {
+                continue;
+            }
+            let mut vhosts = computed
+                .remove(p)
+                .unwrap_or_else(|| virtual_hosts(cx, scope, *p));
+            vhosts.push(catch_all_vhost(&cx.catch_all));
+            out.insert(
+                name.clone(),
+                RouteConfiguration {
+                    name,
+                    virtual_hosts: vhosts,
+                    ignore_port_in_host_matching: true,
+                    scope: RouteScope::SidecarPort { port: *p },
                     rejected: None,
                 },
             );
@@ -351,7 +352,8 @@ fn virtual_hosts(cx: &SidecarCx<'_>, scope: &EgressScope<'_>, port: u16) -> Vec<
     let mut names: BTreeSet<String> = BTreeSet::new();
     let mut seen_domains: BTreeSet<String> = BTreeSet::new();
     let mut out = Vec::new();
-    for w in &wrappers {
+    for w in wrappers.iter_mut() {
+        let first = out.len();
         let mut build = |host: &str, svc: Option<&Service>| {
             let name = join_host_port(host, port);
             if !names.insert(name.clone()) {
@@ -379,7 +381,7 @@ fn virtual_hosts(cx: &SidecarCx<'_>, scope: &EgressScope<'_>, port: u16) -> Vec<
             Some(VirtualHost {
                 name,
                 domains: kept,
-                routes: w.routes.clone(),
+                routes: Vec::new(),
                 require_tls: false,
                 kind: if svc.is_some() {
                     VirtualHostKind::Service
@@ -398,6 +400,16 @@ fn virtual_hosts(cx: &SidecarCx<'_>, scope: &EgressScope<'_>, port: u16) -> Vec<
                 out.push(v);
             }
         }
+        // Every virtual host of the wrapper shares its routes: clone for
+        // all but the last, which takes them.
+        let made = out.len() - first;
+        for (k, v) in out[first..].iter_mut().enumerate() {
+            v.routes = if k + 1 == made {
+                std::mem::take(&mut w.routes)
+            } else {
+                w.routes.clone()
+            };
+        }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
@@ -408,7 +420,7 @@ fn virtual_hosts(cx: &SidecarCx<'_>, scope: &EgressScope<'_>, port: u16) -> Vec<
 fn separate_hosts(
     v: &MergedVs,
     by_name: &BTreeMap<Hostname, Arc<Service>>,
-    vs_of_service: &BTreeMap<Hostname, crate::config::ConfigRef>,
+    vs_of_service: &BTreeMap<Hostname, Arc<crate::config::ConfigRef>>,
 ) -> (Vec<String>, Vec<Arc<Service>>) {
     let mut hosts = Vec::new();
     let mut services = Vec::new();

@@ -48,14 +48,15 @@ pub(crate) struct RouteCx<'a> {
 pub(crate) fn build_http_routes(vs: &MergedVs, cx: &RouteCx<'_>) -> Vec<Route> {
     let mut out = Vec::new();
     for mr in &vs.http {
+        let route = vs.route(mr);
         let mut catch_all = false;
-        if mr.route.matches.is_empty() {
+        if route.matches.is_empty() {
             if let Some(r) = translate_route(vs, mr, None, cx) {
                 out.push(r);
             }
             catch_all = true;
         } else {
-            for (i, m) in mr.route.matches.iter().enumerate() {
+            for (i, m) in route.matches.iter().enumerate() {
                 if let Some(r) = translate_route(vs, mr, Some((i, m)), cx) {
                     let all = r.matcher.is_catch_all();
                     out.push(r);
@@ -95,7 +96,7 @@ fn translate_route(
     m: Option<(usize, &HttpMatchRequest)>,
     cx: &RouteCx<'_>,
 ) -> Option<Route> {
-    let r = &mr.route;
+    let r = vs.route(mr);
     if let Some((_, m)) = m {
         if m.port.is_some_and(|p| p != cx.port) {
             return None;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub(crate) struct MergedVs {
     pub cfg: Arc<Config<VirtualService>>,
-    pub key: ConfigRef,
+    pub key: Arc<ConfigRef>,
     pub http: Vec<MergedRoute>,
     /// The namespaces it is exported to (`*` for all).
     pub export: BTreeSet<String>,
@@ -30,12 +30,22 @@ impl MergedVs {
     pub(crate) fn namespace(&self) -> &str {
         &self.key.namespace
     }
+
+    /// The HTTP route of `mr`: merged with a delegate, or the root's own.
+    pub(crate) fn route<'a>(&'a self, mr: &'a MergedRoute) -> &'a HttpRoute {
+        match &mr.merged {
+            Some(r) => r,
+            None => &self.cfg.spec.http[mr.route_index],
+        }
+    }
 }
 
 /// One HTTP route of a merged VirtualService.
 #[derive(Debug, Clone)]
 pub(crate) struct MergedRoute {
-    pub route: HttpRoute,
+    /// The route merged with a delegate's (HOST-9); `None` for the root's
+    /// own route at `route_index`.
+    pub merged: Option<HttpRoute>,
     /// The index in the root's `http` list.
     pub route_index: usize,
     pub delegate: Option<DelegateOrigin>,
@@ -77,7 +87,7 @@ pub(crate) fn merged_virtual_services(snapshot: &Snapshot) -> Vec<MergedVs> {
         for (i, r) in vs.http.iter().enumerate() {
             let HttpAction::Delegate { name, namespace } = &r.action else {
                 http.push(MergedRoute {
-                    route: r.clone(),
+                    merged: None,
                     route_index: i,
                     delegate: None,
                 });
@@ -98,7 +108,7 @@ pub(crate) fn merged_virtual_services(snapshot: &Snapshot) -> Vec<MergedVs> {
             for (j, leaf) in d.spec.http.iter().enumerate() {
                 if let Some(merged) = merge_route(r, leaf) {
                     http.push(MergedRoute {
-                        route: merged,
+                        merged: Some(merged),
                         route_index: i,
                         delegate: Some(DelegateOrigin {
                             virtual_service: ConfigRef::new(namespace, name),
@@ -109,7 +119,7 @@ pub(crate) fn merged_virtual_services(snapshot: &Snapshot) -> Vec<MergedVs> {
             }
         }
         out.push(MergedVs {
-            key: ConfigRef::new(ns, cfg.meta.name()),
+            key: Arc::new(ConfigRef::new(ns, cfg.meta.name())),
             export: export_set(&vs.export_to, ns, defaults),
             cfg: cfg.clone(),
             http,
