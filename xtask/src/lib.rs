@@ -1063,8 +1063,12 @@ fn render_mod(crds: &[Crd]) -> String {
 pub fn rustfmt(src: &str) -> Result<String, String> {
     use std::io::Write;
     use std::process::{Command, Stdio};
+    // The repository's own rustfmt.toml, so that no configuration above the
+    // checkout (or in a home directory) changes what "formatted" means.
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../rustfmt.toml");
     let mut child = Command::new("rustfmt")
         .args(["--edition", "2024", "--emit", "stdout", "--quiet"])
+        .args(["--config-path", config])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

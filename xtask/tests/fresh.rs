@@ -29,9 +29,18 @@ fn generated_wire_types_are_fresh() {
         let committed =
             std::fs::read_to_string(root.join("mesh-model/src/wire/generated").join(name))
                 .unwrap_or_default();
-        assert!(
-            committed == formatted,
-            "{name} is stale: run `cargo xtask codegen`"
-        );
+        if committed != formatted {
+            let line = committed
+                .lines()
+                .zip(formatted.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or_else(|| committed.lines().count().min(formatted.lines().count()));
+            panic!(
+                "{name} is stale: run `cargo xtask codegen` (first difference at line {}: committed {:?}, generated {:?})",
+                line + 1,
+                committed.lines().nth(line),
+                formatted.lines().nth(line)
+            );
+        }
     }
 }
