@@ -7,6 +7,7 @@ mod gateway;
 pub(crate) mod other;
 mod virtual_service;
 
+pub(crate) use common::workload_selector;
 pub use common::{
     Destination, ExportTo, FullRegex, GatewayRef, HeaderOperations, Headers, StringMatch,
 };

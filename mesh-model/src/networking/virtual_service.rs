@@ -2,8 +2,8 @@
 //! (VAL-VS-*).
 
 use super::common::{
-    Destination, ExportTo, GatewayRef, Headers, StringMatch, duration_field, gateway_names, labels,
-    percentage,
+    Destination, ExportTo, GatewayRef, Headers, StringMatch, duration_field, gateway_names,
+    is_authority_header, labels, mirror_percentage, percentage,
 };
 use crate::config::Cx;
 use crate::host::Hostname;
@@ -461,25 +461,34 @@ const GRPC_CODES: &[&str] = &[
     "UNAUTHENTICATED",
 ];
 
-const METHODS: &[&str] = &[
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+/// The methods a CORS policy may allow (Istio's `supportedCORSMethods`).
+const CORS_METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*",
 ];
 
 /// Whether a header key routes on a JWT claim (VS-13): returns the claim
-/// path when it does.
+/// path when it does. As Istio's `ToRoutingClaim`: the prefix
+/// `@request.auth.claims` (any case), then `.a.b` (nested claims split at
+/// dots) or `[a][b]`.
 pub fn jwt_claim_route(key: &str) -> Option<Vec<String>> {
-    if let Some(rest) = key.strip_prefix("@request.auth.claims.") {
-        return Some(vec![rest.to_string()]);
+    const PREFIX: &str = "@request.auth.claims";
+    let head = key.get(..PREFIX.len())?;
+    if !head.eq_ignore_ascii_case(PREFIX) {
+        return None;
     }
-    let rest = key.strip_prefix("@request.auth.claims")?;
-    let mut out = Vec::new();
-    let mut r = rest;
-    while let Some(s) = r.strip_prefix('[') {
-        let end = s.find(']')?;
-        out.push(s[..end].to_string());
-        r = &s[end + 1..];
+    let name = &key[PREFIX.len()..];
+    if let Some(rest) = name.strip_prefix('.').filter(|r| !r.is_empty()) {
+        return Some(rest.split('.').map(str::to_string).collect());
     }
-    (r.is_empty() && !out.is_empty() && out.iter().all(|c| !c.is_empty())).then_some(out)
+    if name.len() > 2 && name.starts_with('[') && name.ends_with(']') {
+        return Some(
+            name[1..name.len() - 1]
+                .split("][")
+                .map(str::to_string)
+                .collect(),
+        );
+    }
+    None
 }
 
 impl VirtualService {
@@ -513,13 +522,27 @@ impl VirtualService {
                 });
             }
         }
-        let applies_to_mesh = gateways.is_empty() || gateways.iter().any(GatewayRef::is_mesh);
-        let applies_to_gateway = gateways.iter().any(|g| !g.is_mesh());
+        // Istio's `isGateway`: bound to gateways, `mesh` not among them.
+        let raw_gateways = s.gateways.as_deref().unwrap_or_default();
+        let applies_to_gateway =
+            !raw_gateways.is_empty() && !raw_gateways.iter().any(|g| g == "mesh");
+        let applies_to_mesh = !applies_to_gateway;
+        let sni = s.tls.iter().flatten().any(|t| {
+            t.r#match
+                .iter()
+                .flatten()
+                .any(|m| m.sni_hosts.as_ref().is_some_and(|h| !h.is_empty()))
+        });
         let mut all_valid = true;
         cx.field("hosts", |cx| {
             for (i, h) in raw_hosts.iter().enumerate() {
                 cx.index(i, |cx| {
-                    if let Err(e) = validation::wildcard_domain(h) {
+                    let checked = if applies_to_gateway {
+                        validation::wildcard_domain_for_gateway_vs(sni, h)
+                    } else {
+                        validation::wildcard_domain(h)
+                    };
+                    if let Err(e) = checked {
                         if !validation::is_ip(h) {
                             cx.error("VAL-H1", e);
                             all_valid = false;
@@ -557,16 +580,16 @@ impl VirtualService {
         }
         let mut http = Vec::new();
         if let Some(routes) = &s.http {
+            let gateway_list = format!("[{}]", raw_gateways.join(" "));
             cx.field("http", |cx| {
                 for (i, r) in routes.iter().enumerate() {
                     if let Some(r) = cx.index(i, |cx| {
-                        HttpRoute::convert(r, delegate, applies_to_gateway, cx)
+                        HttpRoute::convert(r, delegate, applies_to_gateway, &gateway_list, cx)
                     }) {
                         http.push(r);
                     }
                 }
             });
-            unreachable_http_rules(routes, cx);
         }
         let hosts_for_sni: Vec<Hostname> = raw_hosts.iter().map(|h| Hostname::new(h)).collect();
         let mut tls = Vec::new();
@@ -587,7 +610,57 @@ impl VirtualService {
                 }
             });
         }
-        let export_to = ExportTo::convert(s.export_to.as_ref(), false, cx);
+        let export_to = ExportTo::convert(s.export_to.as_ref(), false, false, cx);
+        if let Some(routes) = &s.http {
+            cx.field("http", |cx| {
+                let keys: Vec<Vec<String>> = routes
+                    .iter()
+                    .map(|r| r.r#match.iter().flatten().map(match_key).collect())
+                    .collect();
+                let names: Vec<String> = routes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| route_name(r.name.as_deref(), i))
+                    .collect();
+                let match_names = |i: usize, j: usize| {
+                    let name = routes[i]
+                        .r#match
+                        .as_ref()
+                        .and_then(|m| m[j].name.as_deref());
+                    match name {
+                        Some(n) if !n.is_empty() => format!("{n:?}"),
+                        _ => format!("#{j}"),
+                    }
+                };
+                unreachable_rules(&keys, &names, &match_names, cx);
+                overlapping_prefixes(routes, cx);
+            });
+        }
+        for (field, keys) in [
+            (
+                "tcp",
+                s.tcp.as_ref().map(|rs| {
+                    rs.iter()
+                        .map(|r| r.r#match.iter().flatten().map(json_key).collect())
+                        .collect::<Vec<Vec<String>>>()
+                }),
+            ),
+            (
+                "tls",
+                s.tls.as_ref().map(|rs| {
+                    rs.iter()
+                        .map(|r| r.r#match.iter().flatten().map(json_key).collect())
+                        .collect::<Vec<Vec<String>>>()
+                }),
+            ),
+        ] {
+            if let Some(keys) = keys {
+                let names: Vec<String> = (0..keys.len()).map(|i| format!("#{i}")).collect();
+                cx.field(field, |cx| {
+                    unreachable_rules(&keys, &names, &|_, j| format!("#{j}"), cx)
+                });
+            }
+        }
         VirtualService {
             hosts: raw_hosts.iter().map(|h| cx.resolve(h)).collect(),
             gateways,
@@ -599,70 +672,226 @@ impl VirtualService {
     }
 }
 
-/// VAL-VS-23: a second rule without matches, or a rule whose every match
-/// block repeats an earlier one, can never be used (warnings).
-fn unreachable_http_rules(routes: &[w::HttpRoute], cx: &mut Cx<'_>) {
-    let name = |r: &w::HttpRoute, i: usize| match &r.name {
+/// Istio's `routeName`: the quoted name of an HTTP route, else `#i`.
+fn route_name(name: Option<&str>, i: usize) -> String {
+    match name {
         Some(n) if !n.is_empty() => format!("{n:?}"),
-        _ => i.to_string(),
-    };
-    let mut seen: Vec<(String, usize)> = Vec::new();
+        _ => format!("#{i}"),
+    }
+}
+
+/// A match block serialized for comparison (Istio's `asJSON`).
+fn json_key<T: Serialize>(m: &T) -> String {
+    serde_json::to_string(m).unwrap_or_default()
+}
+
+/// An HTTP match block without its name, serialized for comparison.
+fn match_key(m: &w::HttpMatchRequest) -> String {
+    let mut unnamed = m.clone();
+    unnamed.name = None;
+    json_key(&unnamed)
+}
+
+/// VAL-VS-23 (Istio's `analyzeUnreachable*Rules`; warnings): a rule
+/// without matches after another one, any match after a rule without
+/// matches, and a match that repeats an earlier one are never used.
+/// `keys[i]` are rule i's match blocks serialized, `names[i]` its name.
+fn unreachable_rules(
+    keys: &[Vec<String>],
+    names: &[String],
+    match_name: &dyn Fn(usize, usize) -> String,
+    cx: &mut Cx<'_>,
+) {
+    let mut seen: Vec<(&str, usize)> = Vec::new();
     let mut empty_seen = false;
-    cx.field("http", |cx| {
-        for (i, r) in routes.iter().enumerate() {
-            let matches = r.r#match.as_deref().unwrap_or_default();
-            if matches.is_empty() {
-                if empty_seen {
-                    cx.index(i, |cx| {
-                        cx.warn(
-                            "VAL-VS-23",
-                            format!("virtualService rule {} not used (only the last rule can have no matches)", name(r, i)),
-                        )
-                    });
-                }
-                empty_seen = true;
-                continue;
-            }
-            let mut dups = 0;
-            for (j, m) in matches.iter().enumerate() {
-                let mut unnamed = m.clone();
-                unnamed.name = None;
-                let key = serde_json::to_string(&unnamed).unwrap_or_default();
-                if let Some((_, prev)) = seen.iter().find(|(k, _)| *k == key) {
-                    let prev = *prev;
-                    let mname = match &m.name {
-                        Some(n) if !n.is_empty() => format!("{n:?}"),
-                        _ => j.to_string(),
-                    };
-                    cx.index(i, |cx| {
-                        cx.field("match", |cx| {
-                            cx.index(j, |cx| {
-                                cx.warn(
-                                    "VAL-VS-23",
-                                    format!(
-                                        "virtualService rule {} match {mname} is not used (duplicate/overlapping match in rule {})",
-                                        name(r, i),
-                                        name(&routes[prev], prev)
-                                    ),
-                                )
-                            })
-                        })
-                    });
-                    dups += 1;
-                } else {
-                    seen.push((key, i));
-                }
-            }
-            if dups == matches.len() {
+    for (i, matches) in keys.iter().enumerate() {
+        if matches.is_empty() {
+            if empty_seen {
                 cx.index(i, |cx| {
                     cx.warn(
                         "VAL-VS-23",
-                        format!("virtualService rule {} not used (all matches used by prior rules)", name(r, i)),
+                        format!(
+                            "virtualService rule {} not used (only the last rule can have no matches)",
+                            names[i]
+                        ),
                     )
                 });
             }
+            empty_seen = true;
+            continue;
         }
-    });
+        let mut dups = 0;
+        for (j, key) in matches.iter().enumerate() {
+            if empty_seen {
+                cx.index(i, |cx| {
+                    cx.warn(
+                        "VAL-VS-23",
+                        format!(
+                            "virtualService rule {} not used (route without matches defined before)",
+                            names[i]
+                        ),
+                    )
+                });
+                continue;
+            }
+            if let Some(&(_, prev)) = seen.iter().find(|(k, _)| *k == key) {
+                cx.index(i, |cx| {
+                    cx.field("match", |cx| {
+                        cx.index(j, |cx| {
+                            cx.warn(
+                                "VAL-VS-23",
+                                format!(
+                                    "virtualService rule {} match {} is not used (duplicate/overlapping match in rule {})",
+                                    names[i],
+                                    match_name(i, j),
+                                    names[prev]
+                                ),
+                            )
+                        })
+                    })
+                });
+                dups += 1;
+            } else {
+                seen.push((key, i));
+            }
+        }
+        if dups == matches.len() {
+            cx.index(i, |cx| {
+                cx.warn(
+                    "VAL-VS-23",
+                    format!(
+                        "virtualService rule {} not used (all matches used by prior rules)",
+                        names[i]
+                    ),
+                )
+            });
+        }
+    }
+}
+
+/// One prefix-URI match block reduced to what Istio's overlap check
+/// compares (`genMatchHTTPRoutes`).
+struct PrefixMatch {
+    rule: usize,
+    block: usize,
+    route_name: String,
+    match_name: String,
+    prefix: String,
+    port: i64,
+    method: String,
+    authority: String,
+    headers: std::collections::BTreeMap<String, String>,
+    query_params: std::collections::BTreeMap<String, String>,
+    without_headers: std::collections::BTreeMap<String, String>,
+}
+
+fn exact_or_prefix(m: Option<&w::StringMatch>) -> String {
+    match m {
+        Some(w::StringMatch { exact: Some(e), .. }) if !e.is_empty() => format!("exact:{e}"),
+        Some(w::StringMatch {
+            prefix: Some(p), ..
+        }) if !p.is_empty() => format!("prefix:{p}"),
+        _ => String::new(),
+    }
+}
+
+/// Whether `b`, a later prefix match, is covered by `a` (Istio's
+/// `coveredValidation`).
+fn covered(a: &PrefixMatch, b: &PrefixMatch) -> bool {
+    let maps_covered = |x: &std::collections::BTreeMap<String, String>,
+                        y: &std::collections::BTreeMap<String, String>| {
+        x.len() == y.len()
+            && x.iter().all(|(k, v)| {
+                y.get(k)
+                    .is_some_and(|w| v == w || v.starts_with(w.as_str()))
+            })
+    };
+    b.prefix.starts_with(&a.prefix)
+        && b.port == a.port
+        && (a.method == b.method || a.method.starts_with(&b.method))
+        && (a.authority == b.authority || a.authority.starts_with(&b.authority))
+        && maps_covered(&a.headers, &b.headers)
+        && maps_covered(&a.query_params, &b.query_params)
+        && maps_covered(&a.without_headers, &b.without_headers)
+}
+
+/// VAL-VS-23, overlapping prefixes: a prefix match whose conditions an
+/// earlier prefix match covers is never used (warning).
+fn overlapping_prefixes(routes: &[w::HttpRoute], cx: &mut Cx<'_>) {
+    let mut seen_keys: Vec<String> = Vec::new();
+    let mut empty_seen = false;
+    let mut prefixes = Vec::new();
+    for (i, r) in routes.iter().enumerate() {
+        let ms = r.r#match.as_deref().unwrap_or_default();
+        if ms.is_empty() {
+            empty_seen = true;
+            continue;
+        }
+        for (j, m) in ms.iter().enumerate() {
+            if empty_seen {
+                continue;
+            }
+            let key = match_key(m);
+            if seen_keys.contains(&key) {
+                continue;
+            }
+            seen_keys.push(key);
+            let Some(prefix) = m
+                .uri
+                .as_ref()
+                .and_then(|u| u.prefix.clone())
+                .filter(|p| !p.is_empty())
+            else {
+                continue;
+            };
+            let map = |h: &Option<std::collections::BTreeMap<String, w::StringMatch>>| {
+                h.iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), exact_or_prefix(Some(v))))
+                    .collect()
+            };
+            let method = match exact_or_prefix(m.method.as_ref()) {
+                s if s.is_empty() => "exact:GET".to_string(),
+                s => s,
+            };
+            prefixes.push(PrefixMatch {
+                rule: i,
+                block: j,
+                route_name: route_name(r.name.as_deref(), i),
+                match_name: match m.name.as_deref() {
+                    Some(n) if !n.is_empty() => format!("{n:?}"),
+                    _ => format!("#{j}"),
+                },
+                prefix,
+                port: i64::from(m.port.unwrap_or(0)),
+                method,
+                authority: exact_or_prefix(m.authority.as_ref()),
+                headers: map(&m.headers),
+                query_params: map(&m.query_params),
+                without_headers: map(&m.without_headers),
+            });
+        }
+    }
+    for (x, a) in prefixes.iter().enumerate() {
+        for b in &prefixes[x + 1..] {
+            if a.prefix == b.prefix || !covered(a, b) {
+                continue;
+            }
+            cx.index(b.rule, |cx| {
+                cx.field("match", |cx| {
+                    cx.index(b.block, |cx| {
+                        cx.warn(
+                            "VAL-VS-23",
+                            format!(
+                                "virtualService rule {} match {} of prefix {} is not used (duplicate/overlapping match in rule {} of prefix {} on {})",
+                                b.route_name, b.match_name, b.prefix, a.match_name, a.prefix, a.route_name
+                            ),
+                        )
+                    })
+                })
+            });
+        }
+    }
 }
 
 impl HttpRoute {
@@ -670,103 +899,17 @@ impl HttpRoute {
         r: &w::HttpRoute,
         delegate_vs: bool,
         on_gateway: bool,
+        gateway_list: &str,
         cx: &mut Cx<'_>,
     ) -> Option<HttpRoute> {
-        let has_route = r.route.as_ref().is_some_and(|v| !v.is_empty());
-        // VAL-VS-4 / VAL-VS-5 / VAL-VS-6: conflicting actions.
-        if r.mirror.is_some() && r.mirrors.as_ref().is_some_and(|m| !m.is_empty()) {
-            cx.error(
-                "VAL-VS-6",
-                "HTTP route cannot contain both mirror and mirrors",
-            );
-        }
-        if let Some(d) = &r.delegate {
-            if delegate_vs {
-                cx.field("delegate", |cx| {
-                    cx.error("VAL-VS-5", "delegate route must not have delegate")
-                });
-            }
-            if d.name.as_deref().unwrap_or("").is_empty() {
-                cx.field("delegate", |cx| {
-                    cx.field("name", |cx| cx.error("VAL-VS-5", "delegate name is empty"))
-                });
-            }
-            if has_route {
-                cx.error(
-                    "VAL-VS-5",
-                    "HTTP route cannot contain both route and delegate",
-                );
-            }
-            if r.redirect.is_some() {
-                cx.error(
-                    "VAL-VS-5",
-                    "HTTP route cannot contain both redirect and delegate",
-                );
-            }
-            if r.direct_response.is_some() {
-                cx.error(
-                    "VAL-VS-5",
-                    "HTTP route cannot contain both direct_response and delegate",
-                );
-            }
-        }
-        if r.redirect.is_some() {
-            if has_route {
-                cx.error(
-                    "VAL-VS-4",
-                    "HTTP route cannot contain both route and redirect",
-                );
-            }
-            if r.fault.is_some() {
-                cx.error(
-                    "VAL-VS-4",
-                    "HTTP route cannot contain both fault and redirect",
-                );
-            }
-            if r.rewrite.is_some() {
-                cx.error(
-                    "VAL-VS-4",
-                    "HTTP route rule cannot contain both rewrite and redirect",
-                );
-            }
-            if r.direct_response.is_some() {
-                cx.error(
-                    "VAL-VS-4",
-                    "HTTP route cannot contain both redirect and direct_response",
-                );
-            }
-        } else if !has_route && r.delegate.is_none() && r.direct_response.is_none() {
-            cx.error(
-                "VAL-VS-4",
-                "HTTP route, redirect, direct_response or delegate is required",
-            );
-        }
-        if r.direct_response.is_some() {
-            if has_route {
-                cx.error(
-                    "VAL-VS-4",
-                    "HTTP route cannot contain both route and direct_response",
-                );
-            }
-            if r.fault.is_some() {
-                cx.error(
-                    "VAL-VS-4",
-                    "HTTP route cannot contain both fault and direct_response",
-                );
-            }
-            if r.rewrite.is_some() {
-                cx.error(
-                    "VAL-VS-4",
-                    "HTTP route rule cannot contain both rewrite and direct_response",
-                );
-            }
-        }
-
+        conflicts(r, delegate_vs, cx);
         let mut matches = Vec::new();
         if let Some(ms) = &r.r#match {
             cx.field("match", |cx| {
                 for (i, m) in ms.iter().enumerate() {
-                    matches.push(cx.index(i, |cx| HttpMatchRequest::convert(m, on_gateway, cx)));
+                    matches.push(cx.index(i, |cx| {
+                        HttpMatchRequest::convert(m, on_gateway, gateway_list, cx)
+                    }));
                 }
             });
         }
@@ -795,29 +938,12 @@ impl HttpRoute {
                 );
             });
         }
-        if let Some(mp) = &r.mirror_percentage {
-            let v = mp.value.unwrap_or(0.0);
-            cx.field("mirrorPercentage", |cx| {
-                if v > 100.0 {
-                    cx.error(
-                        "VAL-VS-18",
-                        format!("mirror_percentage must have a max value of 100 (it has {v})"),
-                    );
-                }
-                if v < 0.0 {
-                    cx.error(
-                        "VAL-VS-18",
-                        format!("mirror_percentage must have a min value of 0 (it has {v})"),
-                    );
-                }
-            });
-        }
+        let mirror_pct = cx.field("mirrorPercentage", |cx| {
+            mirror_percentage(r.mirror_percentage.as_ref(), "mirror_percentage", cx)
+        });
         if let Some(m) = &r.mirror {
             let destination = cx.field("mirror", |cx| Destination::convert(m, cx, true));
-            let percentage = r
-                .mirror_percentage
-                .as_ref()
-                .map(|p| p.value.unwrap_or(0.0))
+            let percentage = mirror_pct
                 .or(r.mirror_percent.or(r.legacy_mirror_percent).map(f64::from))
                 .unwrap_or(100.0);
             mirrors.push(Mirror {
@@ -835,9 +961,11 @@ impl HttpRoute {
                         };
                         let destination =
                             cx.field("destination", |cx| Destination::convert(d, cx, true));
-                        let percentage =
-                            percentage(m.percentage.as_ref(), "percentage", "VAL-VS-18", cx)
-                                .unwrap_or(100.0);
+                        let percentage = cx
+                            .field("percentage", |cx| {
+                                mirror_percentage(m.percentage.as_ref(), "mirror percentage", cx)
+                            })
+                            .unwrap_or(100.0);
                         mirrors.push(Mirror {
                             destination,
                             percentage,
@@ -862,19 +990,7 @@ impl HttpRoute {
             .rewrite
             .as_ref()
             .and_then(|rw| cx.field("rewrite", |cx| HttpRewrite::convert(rw, cx)));
-        if let Some(rw) = &rewrite
-            && rw.authority.is_some()
-            && headers.authority_rewrite().is_some()
-        {
-            cx.field("rewrite", |cx| {
-                    cx.field("authority", |cx| {
-                        cx.error(
-                            "VAL-VS-12",
-                            "authority rewrite is set; the :authority or host header cannot also be set",
-                        )
-                    })
-                });
-        }
+        authority_set_once(r, cx);
         let mut dests = Vec::new();
         if let Some(route) = &r.route {
             cx.field("route", |cx| {
@@ -908,11 +1024,9 @@ impl HttpRoute {
             });
         }
         let timeout = duration_field(r.timeout.as_ref(), "timeout", "VAL-D1", cx);
-        let action = if let Some(rd) = redirect {
-            HttpAction::Redirect(rd)
-        } else if let Some(d) = direct {
-            HttpAction::DirectResponse(d)
-        } else if let Some(d) = &r.delegate {
+        // A root route's delegate replaces the route (HOST-9); Istio does
+        // not check the root's other actions (VAL-VS-5).
+        let action = if let Some(d) = r.delegate.as_ref().filter(|_| !delegate_vs) {
             HttpAction::Delegate {
                 name: d.name.clone().unwrap_or_default(),
                 namespace: d
@@ -921,6 +1035,10 @@ impl HttpRoute {
                     .filter(|n| !n.is_empty())
                     .unwrap_or_else(|| cx.namespace.to_string()),
             }
+        } else if let Some(rd) = redirect {
+            HttpAction::Redirect(rd)
+        } else if let Some(d) = direct {
+            HttpAction::DirectResponse(d)
         } else {
             HttpAction::Route(dests)
         };
@@ -939,8 +1057,114 @@ impl HttpRoute {
     }
 }
 
+/// VAL-VS-4 / VAL-VS-5 / VAL-VS-6 (`validateHTTPRouteConflict`): one
+/// action per route. A root route (one with `delegate`) may carry neither
+/// `route` nor `redirect`, and nothing else is checked on it; a delegate
+/// VirtualService's routes may not delegate again.
+fn conflicts(r: &w::HttpRoute, delegate_vs: bool, cx: &mut Cx<'_>) {
+    let name = r.name.as_deref().unwrap_or("");
+    if r.delegate.is_some() && !delegate_vs {
+        if r.redirect.is_some() {
+            cx.error(
+                "VAL-VS-5",
+                format!("root HTTP route {name} must not specify redirect"),
+            );
+        }
+        if r.route.is_some() {
+            cx.error(
+                "VAL-VS-5",
+                format!("root HTTP route {name} must not specify route"),
+            );
+        }
+        return;
+    }
+    if delegate_vs && r.delegate.is_some() {
+        cx.field("delegate", |cx| {
+            cx.error("VAL-VS-5", "delegate HTTP route cannot contain delegate")
+        });
+    }
+    let has_route = r.route.as_ref().is_some_and(|v| !v.is_empty());
+    let mut both = |what: &str, other: &str| {
+        cx.error("VAL-VS-4", format!("HTTP route {what} both {other}"));
+    };
+    if r.redirect.is_some() {
+        if has_route {
+            both("cannot contain", "route and redirect");
+        }
+        if r.fault.is_some() {
+            both("cannot contain", "fault and redirect");
+        }
+        if r.rewrite.is_some() {
+            both("rule cannot contain", "rewrite and redirect");
+        }
+        if r.direct_response.is_some() {
+            both("rule cannot contain", "direct_response and redirect");
+        }
+    } else if r.direct_response.is_some() {
+        if has_route {
+            both("cannot contain", "route and direct_response");
+        }
+        if r.fault.is_some() {
+            both("cannot contain", "fault and direct_response");
+        }
+        if r.rewrite.is_some() {
+            both("rule cannot contain", "rewrite and direct_response");
+        }
+    } else if !has_route {
+        cx.error(
+            "VAL-VS-4",
+            "HTTP route, redirect or direct_response is required",
+        );
+    }
+    if r.mirror.is_some() && r.mirrors.as_ref().is_some_and(|m| !m.is_empty()) {
+        cx.error(
+            "VAL-VS-6",
+            "HTTP route cannot contain both mirror and mirrors",
+        );
+    }
+}
+
+/// VAL-VS-12 (`validateAuthorityRewrite`): the authority is set in one
+/// place only, `rewrite.authority` or one request `set`/`add` of
+/// `:authority`/`host`.
+fn authority_set_once(r: &w::HttpRoute, cx: &mut Cx<'_>) {
+    let mut current = r
+        .rewrite
+        .as_ref()
+        .and_then(|rw| rw.authority.clone())
+        .unwrap_or_default();
+    let request = r.headers.as_ref().and_then(|h| h.request.as_ref());
+    for (field, ops) in [
+        ("set", request.and_then(|o| o.set.as_ref())),
+        ("add", request.and_then(|o| o.add.as_ref())),
+    ] {
+        for (k, v) in ops.into_iter().flatten() {
+            if !is_authority_header(k) {
+                continue;
+            }
+            if !current.is_empty() {
+                let msg = format!(
+                    "authority header cannot be set multiple times: have {current:?}, attempting to set {v:?}"
+                );
+                cx.field("headers", |cx| {
+                    cx.field("request", |cx| {
+                        cx.field(field, |cx| cx.key(k, |cx| cx.error("VAL-VS-12", msg)))
+                    })
+                });
+                return;
+            }
+            current.clone_from(v);
+        }
+    }
+}
+
 impl HttpMatchRequest {
-    fn convert(m: &w::HttpMatchRequest, on_gateway: bool, cx: &mut Cx<'_>) -> HttpMatchRequest {
+    fn convert(
+        m: &w::HttpMatchRequest,
+        on_gateway: bool,
+        gateway_list: &str,
+        cx: &mut Cx<'_>,
+    ) -> HttpMatchRequest {
         let mut out = HttpMatchRequest {
             name: m.name.clone(),
             ignore_uri_case: m.ignore_uri_case.unwrap_or(false),
@@ -957,25 +1181,26 @@ impl HttpMatchRequest {
                 let mut v = Vec::new();
                 for (k, sm) in map {
                     cx.key(k, |cx| {
-                        if let Some(claim) = jwt_claim_route(k) {
-                            if !on_gateway {
-                                cx.error(
-                                    "VAL-VS-10",
-                                    format!(
-                                        "JWT claim based routing (key: {k}) is only supported for gateway, found no gateways"
-                                    ),
-                                );
-                            }
-                            let _ = claim;
-                        } else if k.starts_with("@request.auth.claims") {
-                            cx.error("VAL-VS-10", format!("invalid JWT claim route key {k:?}"));
-                        } else if k.is_empty() {
+                        // VAL-VS-10 (`ValidateHTTPHeaderNameOrJwtClaimRoute`).
+                        let claim = jwt_claim_route(k).is_some();
+                        if k.is_empty() {
                             cx.error("VAL-VS-10", "header name cannot be empty");
-                        } else if !validation::is_header_name(k) {
+                        } else if !claim
+                            && !validation::PSEUDO_HEADERS.contains(&k.as_str())
+                            && !validation::is_header_name(k)
+                        {
                             cx.error("VAL-VS-10", format!("header name {k} is not a valid header name"));
                         }
+                        if claim && !on_gateway {
+                            cx.error(
+                                "VAL-VS-10",
+                                format!(
+                                    "JWT claim based routing (key: {k}) is only supported for gateway, found no gateways: {gateway_list}"
+                                ),
+                            );
+                        }
                         if let Some(s) = StringMatch::convert(sm, field, false, without, cx) {
-                            let name = if k.starts_with('@') { k.clone() } else { k.to_ascii_lowercase() };
+                            let name = if claim { k.clone() } else { k.to_ascii_lowercase() };
                             v.push((name, s));
                         }
                     });
@@ -1021,11 +1246,11 @@ impl HttpMatchRequest {
         }
         out.source_labels = labels(m.source_labels.as_ref(), "sourceLabels", "VAL-VS-20", cx);
         if let Some(ns) = m.source_namespace.as_ref().filter(|n| !n.is_empty()) {
-            if !validation::is_dns1123_label(ns) {
+            if !validation::is_dns_label(ns) {
                 cx.field("sourceNamespace", |cx| {
                     cx.error(
                         "VAL-VS-20",
-                        format!("sourceNamespace match {ns} is not a valid namespace"),
+                        format!("sourceNamespace match {ns} is invalid"),
                     )
                 });
             }
@@ -1042,13 +1267,62 @@ impl HttpRedirect {
         let prefix_rewrite = r.prefix_rewrite.clone().filter(|s| !s.is_empty());
         let authority = r.authority.clone().filter(|s| !s.is_empty());
         let scheme = r.scheme.clone().filter(|s| !s.is_empty());
-        let port = match (r.port.filter(|p| *p != 0), r.derive_port) {
-            (Some(p), _) => {
-                cx.field("port", |cx| {
-                    cx.check("VAL-VS-14", validation::port(p.into()))
-                });
-                Some(RedirectPort::Number(u16::try_from(p).unwrap_or(0)))
+        // `validateHTTPRedirect` reports the first problem only.
+        let problem = if uri.is_some() && prefix_rewrite.is_some() {
+            Some((
+                None,
+                "redirect may only specify one of uri or prefix_rewrite".to_string(),
+            ))
+        } else if prefix_rewrite.is_some()
+            && matches
+                .iter()
+                .any(|m| !matches!(m.uri, Some(StringMatch::Prefix(_)) | None))
+        {
+            Some((
+                Some("prefixRewrite"),
+                "redirect prefix_rewrite requires all URI matches to use prefix match type".into(),
+            ))
+        } else if uri.is_none()
+            && prefix_rewrite.is_none()
+            && authority.is_none()
+            && r.port.is_none()
+            && r.derive_port.is_none()
+            && scheme.is_none()
+        {
+            Some((
+                None,
+                "redirect must specify URI, authority, scheme, or port".into(),
+            ))
+        } else if r
+            .redirect_code
+            .is_some_and(|c| c != 0 && !(300..=399).contains(&c))
+        {
+            let code = r.redirect_code.unwrap_or(0);
+            Some((
+                Some("redirectCode"),
+                format!("{code} is not a valid redirect code, must be 3xx"),
+            ))
+        } else if scheme
+            .as_deref()
+            .is_some_and(|s| s != "http" && s != "https")
+        {
+            Some((
+                Some("scheme"),
+                "invalid redirect scheme, must be \"http\" or \"https\"".into(),
+            ))
+        } else if let Some(p) = r.port.filter(|p| *p > 0) {
+            validation::port(p.into()).err().map(|e| (Some("port"), e))
+        } else {
+            None
+        };
+        if let Some((field, msg)) = problem {
+            match field {
+                Some(f) => cx.field(f, |cx| cx.error("VAL-VS-14", msg)),
+                None => cx.error("VAL-VS-14", msg),
             }
+        }
+        let port = match (r.port.filter(|p| *p != 0), r.derive_port) {
+            (Some(p), _) => Some(RedirectPort::Number(u16::try_from(p).unwrap_or(0))),
             (None, Some(w::RedirectPortSelection::FromRequestPort)) => {
                 Some(RedirectPort::FromRequestPort)
             }
@@ -1057,55 +1331,7 @@ impl HttpRedirect {
             }
             (None, None) => None,
         };
-        if uri.is_none()
-            && prefix_rewrite.is_none()
-            && authority.is_none()
-            && port.is_none()
-            && scheme.is_none()
-        {
-            cx.error(
-                "VAL-VS-14",
-                "redirect must specify URI, authority, scheme, or port",
-            );
-        }
-        if uri.is_some() && prefix_rewrite.is_some() {
-            cx.error(
-                "VAL-VS-14",
-                "redirect may only contain one of uri or prefixRewrite",
-            );
-        }
-        if prefix_rewrite.is_some()
-            && matches
-                .iter()
-                .any(|m| !matches!(m.uri, Some(StringMatch::Prefix(_)) | None))
-        {
-            cx.field("prefixRewrite", |cx| {
-                cx.error(
-                    "VAL-VS-14",
-                    "prefixRewrite is only allowed with a prefix uri match",
-                )
-            });
-        }
         let code = r.redirect_code.unwrap_or(0);
-        if code != 0 && !(300..=399).contains(&code) {
-            cx.field("redirectCode", |cx| {
-                cx.error(
-                    "VAL-VS-14",
-                    format!("{code} is not a valid redirect code, must be 3xx"),
-                )
-            });
-        }
-        if let Some(s) = &scheme
-            && s != "http"
-            && s != "https"
-        {
-            cx.field("scheme", |cx| {
-                cx.error(
-                    "VAL-VS-14",
-                    "invalid redirect scheme, must be \"http\" or \"https\"",
-                )
-            });
-        }
         HttpRedirect {
             uri,
             prefix_rewrite,
@@ -1120,7 +1346,8 @@ impl HttpRedirect {
 impl DirectResponse {
     fn convert(d: &w::HttpDirectResponse, cx: &mut Cx<'_>) -> DirectResponse {
         let status = d.status.unwrap_or(0);
-        if !(200..=599).contains(&status) {
+        // Istio's `validateHTTPStatus` admits 200..=600 (its message says 599).
+        if !(200..=600).contains(&status) {
             cx.field("status", |cx| {
                 cx.error(
                     "VAL-VS-15",
@@ -1169,12 +1396,14 @@ impl HttpRewrite {
                 "VAL-VS-13",
                 "rewrite may only contain one of URI or UriRegexRewrite",
             );
+            return None;
         }
         if uri.is_none() && r.uri_regex_rewrite.is_none() && authority.is_none() {
             cx.error(
                 "VAL-VS-13",
-                "rewrite must specify URI, UriRegexRewrite, or authority",
+                "rewrite must specify at least one of URI, UriRegexRewrite, or authority. Only one of URI or UriRegexRewrite may be specified",
             );
+            return None;
         }
         let uri_regex = r.uri_regex_rewrite.as_ref().and_then(|rr| {
             cx.field("uriRegexRewrite", |cx| {
@@ -1191,7 +1420,7 @@ impl HttpRewrite {
                     cx.field("match", |cx| {
                         cx.error(
                             "VAL-VS-9",
-                            "regex string match should be less than 1024 characters long",
+                            "\"HTTPRewrite.UriRegexRewrite.Match\": regex is too large, max length allowed is 1024",
                         )
                     });
                     return None;
@@ -1245,7 +1474,6 @@ impl HttpRetry {
         if let Some(on) = r.retry_on.as_deref().filter(|s| !s.is_empty()) {
             cx.field("retryOn", |cx| {
                 for p in on.split(',') {
-                    let p = p.trim();
                     let is_code = p.parse::<u32>().is_ok_and(is_http_status);
                     if !is_code && !RETRY_ON.contains(&p) {
                         cx.error("VAL-VS-17", format!("{p:?} is not a valid retryOn policy"));
@@ -1274,16 +1502,6 @@ impl HttpFault {
         }
         let delay = f.delay.as_ref().and_then(|d| {
             cx.field("delay", |cx| {
-                if let Some(p) = d.percent
-                    && !(0..=100).contains(&p)
-                {
-                    cx.field("percent", |cx| {
-                        cx.error(
-                            "VAL-VS-16",
-                            format!("percentage {p} is not in range 0..100"),
-                        )
-                    });
-                }
                 let pct = percentage(d.percentage.as_ref(), "percentage", "VAL-VS-16", cx)
                     .or(d.percent.map(f64::from))
                     .unwrap_or(0.0);
@@ -1299,18 +1517,12 @@ impl HttpFault {
                     });
                     return None;
                 }
-                match duration_field(d.fixed_delay.as_ref(), "fixedDelay", "VAL-D1", cx) {
-                    Some(fixed) => Some(FaultDelay {
+                duration_field(d.fixed_delay.as_ref(), "fixedDelay", "VAL-D1", cx).map(|fixed| {
+                    FaultDelay {
                         fixed_delay: fixed,
                         percentage: pct,
-                    }),
-                    None => {
-                        if d.fixed_delay.is_none() {
-                            cx.error("VAL-VS-16", "delay must specify fixedDelay");
-                        }
-                        None
                     }
-                }
+                })
             })
         });
         let abort = f.abort.as_ref().map(|a| {
@@ -1318,7 +1530,7 @@ impl HttpFault {
                 let pct =
                     percentage(a.percentage.as_ref(), "percentage", "VAL-VS-16", cx).unwrap_or(0.0);
                 let error = if let Some(s) = a.http_status {
-                    if !(200..=599).contains(&s) {
+                    if !(200..=600).contains(&s) {
                         cx.field("httpStatus", |cx| {
                             cx.error(
                                 "VAL-VS-16",
@@ -1330,7 +1542,7 @@ impl HttpFault {
                 } else if let Some(g) = &a.grpc_status {
                     if !GRPC_CODES.contains(&g.as_str()) {
                         cx.field("grpcStatus", |cx| {
-                            cx.error("VAL-VS-16", format!("{g:?} is not a valid gRPC code"))
+                            cx.error("VAL-VS-16", format!("gRPC status {g:?} is not supported. See https://github.com/grpc/grpc/blob/master/doc/statuscodes.md for a list of supported codes, for example 'NOT_FOUND'"))
                         });
                     }
                     AbortError::GrpcStatus(g.clone())
@@ -1343,7 +1555,7 @@ impl HttpFault {
                     });
                     AbortError::None
                 } else {
-                    cx.warn("VAL-VS-16", "abort fault injection has no error type");
+                    cx.warn("VAL-VS-16", "abort configured, but error type not set");
                     AbortError::None
                 };
                 FaultAbort {
@@ -1363,17 +1575,20 @@ impl CorsPolicy {
             cx.field("allowOrigins", |cx| {
                 for (i, o) in os.iter().enumerate() {
                     cx.index(i, |cx| {
-                        for (f, v) in [("exact", &o.exact), ("prefix", &o.prefix)] {
-                            if v.as_deref() == Some("") {
-                                cx.field(f, |cx| {
-                                    cx.error(
-                                        "VAL-VS-19",
-                                        format!("'{f}' field in AllowOrigins cannot be empty"),
-                                    )
-                                });
-                            }
-                        }
-                        if let Some(s) = StringMatch::convert(o, "allowOrigins", false, false, cx) {
+                        // `validateAllowOrigins`: a match type with a value.
+                        let value = o
+                            .exact
+                            .as_deref()
+                            .or(o.prefix.as_deref())
+                            .or(o.regex.as_deref());
+                        if value.unwrap_or("").is_empty() {
+                            cx.error(
+                                "VAL-VS-19",
+                                "'' is not a valid match type for CORS allow origins",
+                            );
+                        } else if let Some(s) =
+                            StringMatch::convert(o, "corsPolicy.allowOrigins", false, false, cx)
+                        {
                             allow_origins.push(s);
                         }
                     });
@@ -1381,15 +1596,12 @@ impl CorsPolicy {
             });
         }
         if let Some(os) = &c.allow_origin {
-            cx.field("allowOrigin", |cx| {
-                cx.warn("VAL-VS-19", "allowOrigin is deprecated, use allowOrigins");
-            });
             allow_origins.extend(os.iter().map(|o| StringMatch::Exact(o.clone())));
         }
         let methods = c.allow_methods.clone().unwrap_or_default();
         cx.field("allowMethods", |cx| {
             for (i, m) in methods.iter().enumerate() {
-                if !METHODS.contains(&m.as_str()) {
+                if !CORS_METHODS.contains(&m.as_str()) {
                     cx.index(i, |cx| {
                         cx.error("VAL-VS-19", format!("{m:?} is not a supported HTTP method"))
                     });
@@ -1403,13 +1615,16 @@ impl CorsPolicy {
             if let Some(hs) = list {
                 cx.field(field, |cx| {
                     for (i, h) in hs.iter().enumerate() {
-                        if !validation::is_header_name(h) {
-                            cx.index(i, |cx| {
-                                cx.error(
-                                    "VAL-VS-19",
-                                    format!("header name {h} is not a valid header name"),
-                                )
-                            });
+                        // `ValidateCORSHTTPHeaderName`.
+                        let bad = if h.is_empty() {
+                            Some("header name cannot be empty".to_string())
+                        } else if h != "*" && !validation::is_header_name(h) {
+                            Some(format!("header name {h} is not a valid header name"))
+                        } else {
+                            None
+                        };
+                        if let Some(msg) = bad {
+                            cx.index(i, |cx| cx.error("VAL-VS-19", msg));
                         }
                     }
                 });
@@ -1444,14 +1659,9 @@ fn subnets(list: Option<&Vec<String>>, cx: &mut Cx<'_>, code: &'static str) -> V
     cx.field("destinationSubnets", |cx| {
         let mut out = Vec::new();
         for (i, s) in list.iter().enumerate() {
-            match s
-                .parse::<ipnet::IpNet>()
-                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-            {
+            match validation::ip_subnet(s) {
                 Ok(n) => out.push(n),
-                Err(_) => cx.index(i, |cx| {
-                    cx.error(code, format!("{s:?} is not a valid IP or CIDR"))
-                }),
+                Err(e) => cx.index(i, |cx| cx.error(code, e)),
             }
         }
         out
@@ -1530,8 +1740,8 @@ impl TlsRoute {
                     cx.field("sniHosts", |cx| {
                         for (j, h) in sni.iter().enumerate() {
                             cx.index(j, |cx| {
-                                let bad = if on_gateway && h == "*" {
-                                    None
+                                let bad = if on_gateway {
+                                    validation::wildcard_domain_for_gateway_vs(true, h).err()
                                 } else {
                                     validation::wildcard_domain(h).err()
                                 };
@@ -1548,9 +1758,13 @@ impl TlsRoute {
                                 }
                                 let hn = Hostname::new(h);
                                 if !vs_hosts.iter().any(|v| hn.subset_of(v)) {
+                                    let hosts: Vec<&str> = vs_hosts.iter().map(Hostname::as_str).collect();
                                     cx.error(
                                         "VAL-VS-21",
-                                        format!("TLS match SNI host {h:?} is not in any of the VirtualService hosts"),
+                                        format!(
+                                            "SNI host {h:?} is not a compatible subset of any of the virtual service hosts: [{}]",
+                                            hosts.join(", ")
+                                        ),
                                     );
                                 }
                             });
@@ -1589,13 +1803,6 @@ impl TcpRoute {
                         let port = m.port.filter(|p| *p != 0);
                         if let Some(p) = port {
                             cx.field("port", |cx| cx.check("VAL-P1", validation::port(p.into())));
-                        }
-                        if let Some(s) = &m.source_subnet
-                            && !validation::is_ip_or_cidr(s)
-                        {
-                            cx.field("sourceSubnet", |cx| {
-                                cx.error("VAL-VS-22", format!("{s:?} is not a valid IP or CIDR"))
-                            });
                         }
                         L4MatchAttributes {
                             destination_subnets,
