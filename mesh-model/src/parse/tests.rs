@@ -76,7 +76,7 @@ spec:
     assert_eq!(
         rendered(&p),
         [
-            "t.yaml:7:13: error[SCHEMA-UNKNOWN-FIELD]: PeerAuthentication ns/p: spec.mtls.strict: unknown field \"strict\""
+            "t.yaml:7:5: error[SCHEMA-UNKNOWN-FIELD]: PeerAuthentication ns/p: spec.mtls.strict: unknown field \"strict\""
         ]
     );
     let lenient = parse_str("t.yaml", text, &ParseOptions::lenient());
