@@ -179,7 +179,11 @@ fn split_documents(text: &str) -> Vec<Chunk<'_>> {
             });
         }
     }
-    for (line_no, line) in (0u32..).zip(text.split_inclusive('\n')) {
+    // Lines are counted as YAML counts them (`\r\n`, `\r`, `\n`, NEL, LS
+    // and PS each end one), so that positions in later documents agree
+    // with the positions libyaml reports inside each document.
+    let mut line_no = 0u32;
+    for line in text.split_inclusive('\n') {
         let body = line.trim_end_matches(['\n', '\r']);
         let is_marker = body == "---" || body.starts_with("--- ") || body.starts_with("---\t");
         if is_marker && pos > start {
@@ -187,12 +191,29 @@ fn split_documents(text: &str) -> Vec<Chunk<'_>> {
             start = pos;
             start_line = line_no;
         }
+        line_no = line_no.saturating_add(line_breaks(line));
         pos += line.len();
     }
     if start < text.len() {
         push(&mut chunks, &text[start..], start_line);
     }
     chunks
+}
+
+/// The number of YAML line breaks in `s`: `\r\n` counts once; a bare
+/// `\r`, `\n`, NEL (U+0085), LS (U+2028) and PS (U+2029) count too.
+pub fn line_breaks(s: &str) -> u32 {
+    let mut n = 0u32;
+    let mut prev_cr = false;
+    for c in s.chars() {
+        match c {
+            '\n' if prev_cr => {}
+            '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}' => n = n.saturating_add(1),
+            _ => {}
+        }
+        prev_cr = c == '\r';
+    }
+    n
 }
 
 fn parse_chunk(chunk: &Chunk<'_>, origin: &Origin, opts: &ParseOptions, out: &mut Parsed) {
