@@ -200,6 +200,25 @@ fn split_documents(text: &str) -> Vec<Chunk<'_>> {
     chunks
 }
 
+/// A libyaml position (1-based line and column) moved inside `text`: at
+/// the end of a text without a final line break libyaml reports the line
+/// after the last one; that becomes the end of the last line.
+fn clamp_to_text(text: &str, line: u32, column: u32) -> (u32, u32) {
+    let last = line_breaks(text) + 1;
+    if line <= last {
+        return (line.max(1), column.max(1));
+    }
+    let tail = match text
+        .char_indices()
+        .rev()
+        .find(|(_, c)| matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}'))
+    {
+        Some((i, c)) => &text[i + c.len_utf8()..],
+        None => text,
+    };
+    (last, tail.chars().count() as u32 + 1)
+}
+
 /// The number of YAML line breaks in `s`: `\r\n` counts once; a bare
 /// `\r`, `\n`, NEL (U+0085), LS (U+2028) and PS (U+2029) count too.
 pub fn line_breaks(s: &str) -> u32 {
@@ -353,8 +372,9 @@ fn yaml_error(
         d = d.about(s);
     }
     if let Some(loc) = e.location() {
-        d.line = Some(chunk.line_offset + loc.line() as u32);
-        d.column = Some(loc.column() as u32);
+        let (line, column) = clamp_to_text(chunk.text, loc.line() as u32, loc.column() as u32);
+        d.line = Some(chunk.line_offset + line);
+        d.column = Some(column);
     }
     d
 }
@@ -912,6 +932,7 @@ fn locate_in(chunk: &Chunk<'_>, d: &mut Diagnostic) {
         };
         at_key = false;
         if let Some((line, col)) = found {
+            let (line, col) = clamp_to_text(chunk.text, line, col);
             d.line = Some(chunk.line_offset + line);
             d.column = Some(col);
             return;

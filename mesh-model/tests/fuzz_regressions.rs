@@ -53,3 +53,17 @@ fn bare_carriage_returns_count_as_line_breaks() {
         .unwrap();
     assert_eq!((syntax.document, syntax.line), (1, Some(137)));
 }
+
+/// A syntax error at the end of a text without a final line break:
+/// libyaml places it on the line after the last; it is reported at the end
+/// of the last line.
+#[test]
+fn errors_at_the_end_of_input_stay_on_the_last_line() {
+    let mut doc = b"apiVersion: telemetry.istio.io/v1alpha1\nkind: Telemetry\nmetadata:\n  name: bad-tag-remove\nspec:\n  metrics:\n  - overrides:\n    - tagOverrides:\n        foo:\n          operation: REMOVE\n          value: oops\n".to_vec();
+    doc.extend(std::iter::repeat_n(0xff, 45));
+    doc.extend_from_slice(b"---");
+    let loaded = check(&doc);
+    let d = &loaded[0].diagnostics[0];
+    assert_eq!(d.code, "PARSE-YAML");
+    assert_eq!((d.line, d.column), (Some(12), Some(49)));
+}

@@ -290,6 +290,9 @@ fn check_policy_parts(
 }
 
 /// Envoy's `isPrime` (which Istio copies): 1, 2 and 3 are prime; 0 is not.
+/// Decided by a deterministic Miller-Rabin test, so that a huge table size
+/// costs nothing (trial division up to the square root of a 64-bit prime
+/// takes seconds).
 fn is_prime(x: u64) -> bool {
     if x != 0 && x < 4 {
         return true;
@@ -297,12 +300,44 @@ fn is_prime(x: u64) -> bool {
     if x.is_multiple_of(2) {
         return false;
     }
-    let mut f = 3u64;
-    while f.saturating_mul(f) <= x {
-        if x.is_multiple_of(f) {
+    for p in [3u64, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37] {
+        if x == p {
+            return true;
+        }
+        if x.is_multiple_of(p) {
             return false;
         }
-        f += 2;
+    }
+    let mul = |a: u64, b: u64| (u128::from(a) * u128::from(b) % u128::from(x)) as u64;
+    let pow = |mut b: u64, mut e: u64| {
+        let mut r = 1u64;
+        while e > 0 {
+            if e & 1 == 1 {
+                r = mul(r, b);
+            }
+            b = mul(b, b);
+            e >>= 1;
+        }
+        r
+    };
+    let (mut d, mut s) = (x - 1, 0u32);
+    while d.is_multiple_of(2) {
+        d /= 2;
+        s += 1;
+    }
+    // These bases decide every 64-bit number.
+    'bases: for a in [2u64, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37] {
+        let mut y = pow(a, d);
+        if y == 1 || y == x - 1 {
+            continue;
+        }
+        for _ in 1..s {
+            y = mul(y, y);
+            if y == x - 1 {
+                continue 'bases;
+            }
+        }
+        return false;
     }
     true
 }
@@ -793,5 +828,38 @@ fn client_tls(t: &w::ClientTlsSettings, cx: &mut Cx<'_>) {
         if !set(&t.private_key) {
             cx.error("VAL-DR-6", "private key required for mutual tls");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_prime;
+
+    /// Envoy's `isPrime` by trial division, as Istio copies it.
+    fn trial(x: u64) -> bool {
+        if x != 0 && x < 4 {
+            return true;
+        }
+        if x.is_multiple_of(2) {
+            return false;
+        }
+        let mut f = 3;
+        while f * f <= x {
+            if x.is_multiple_of(f) {
+                return false;
+            }
+            f += 2;
+        }
+        true
+    }
+
+    #[test]
+    fn primes_agree_with_trial_division() {
+        for x in (0..20_000).chain(4_999_900..5_000_100) {
+            assert_eq!(is_prime(x), trial(x), "{x}");
+        }
+        assert!(is_prime(65537) && is_prime(5_000_011) && !is_prime(5_000_013 * 3));
+        assert!(is_prime(18_446_744_073_709_551_557));
+        assert!(!is_prime(u64::MAX));
     }
 }

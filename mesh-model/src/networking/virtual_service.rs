@@ -702,7 +702,7 @@ fn unreachable_rules(
     match_name: &dyn Fn(usize, usize) -> String,
     cx: &mut Cx<'_>,
 ) {
-    let mut seen: Vec<(&str, usize)> = Vec::new();
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     let mut empty_seen = false;
     for (i, matches) in keys.iter().enumerate() {
         if matches.is_empty() {
@@ -734,7 +734,7 @@ fn unreachable_rules(
                 });
                 continue;
             }
-            if let Some(&(_, prev)) = seen.iter().find(|(k, _)| *k == key) {
+            if let Some(&prev) = seen.get(key.as_str()) {
                 cx.index(i, |cx| {
                     cx.field("match", |cx| {
                         cx.index(j, |cx| {
@@ -752,7 +752,7 @@ fn unreachable_rules(
                 });
                 dups += 1;
             } else {
-                seen.push((key, i));
+                seen.insert(key, i);
             }
         }
         if dups == matches.len() {
@@ -818,7 +818,7 @@ fn covered(a: &PrefixMatch, b: &PrefixMatch) -> bool {
 /// VAL-VS-23, overlapping prefixes: a prefix match whose conditions an
 /// earlier prefix match covers is never used (warning).
 fn overlapping_prefixes(routes: &[w::HttpRoute], cx: &mut Cx<'_>) {
-    let mut seen_keys: Vec<String> = Vec::new();
+    let mut seen_keys: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut empty_seen = false;
     let mut prefixes = Vec::new();
     for (i, r) in routes.iter().enumerate() {
@@ -831,11 +831,9 @@ fn overlapping_prefixes(routes: &[w::HttpRoute], cx: &mut Cx<'_>) {
             if empty_seen {
                 continue;
             }
-            let key = match_key(m);
-            if seen_keys.contains(&key) {
+            if !seen_keys.insert(match_key(m)) {
                 continue;
             }
-            seen_keys.push(key);
             let Some(prefix) = m
                 .uri
                 .as_ref()
