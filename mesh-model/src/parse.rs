@@ -920,9 +920,15 @@ fn kube_body(kind: KubeKind, v: serde_yaml::Value) -> Result<Body, serde_yaml::E
 
 /// Fills `d.line`/`d.column` with the position of its path in `chunk`
 /// (or of the nearest enclosing field that exists).
-/// An unknown field is located at its key, everything else at its value.
+/// An unknown field is located at its key, a missing required field at
+/// its parent, everything else at its value.
 fn locate_in(chunk: &Chunk<'_>, d: &mut Diagnostic) {
     let mut segs: Vec<PathSegment> = d.path.segments().to_vec();
+    if d.code == "SCHEMA-REQUIRED" {
+        // The field is absent (or empty): searching the text for it would
+        // read the whole document for nothing.
+        segs.pop();
+    }
     let mut at_key = d.code == "SCHEMA-UNKNOWN-FIELD";
     loop {
         let found = if at_key {
@@ -931,8 +937,9 @@ fn locate_in(chunk: &Chunk<'_>, d: &mut Diagnostic) {
             locate_path(chunk.text, &segs)
         };
         at_key = false;
+        // The locator stops at a node of the document, so its positions
+        // are inside the text.
         if let Some((line, col)) = found {
-            let (line, col) = clamp_to_text(chunk.text, line, col);
             d.line = Some(chunk.line_offset + line);
             d.column = Some(col);
             return;
