@@ -271,7 +271,7 @@ pub fn convert(r: &Resource, vcx: &ValidationContext) -> Converted {
                 Object::Gateway(Arc::new(Config { meta, spec: v }))
             }
             IstioSpec::ServiceEntry(s) => {
-                let v = crate::networking::ServiceEntry::convert(s, &mut cx);
+                let v = crate::networking::ServiceEntry::convert(s, &meta.labels, &mut cx);
                 Object::ServiceEntry(Arc::new(Config { meta, spec: v }))
             }
             IstioSpec::Sidecar(s) => {
@@ -333,6 +333,7 @@ fn validate_meta(r: &Resource, cx: &mut Cx<'_>) {
             .field("metadata")
             .field("annotations")
             .key("istio.io/dry-run");
+        let (ns, name) = (r.namespace(), r.name());
         match &r.body {
             Body::Istio {
                 spec: IstioSpec::AuthorizationPolicy(ap),
@@ -343,21 +344,19 @@ fn validate_meta(r: &Resource, cx: &mut Cx<'_>) {
                 if !matches!(action, Action::Allow | Action::Deny) {
                     cx.error(
                         "VAL-G1",
-                        format!("invalid annotation istio.io/dry-run: dry-run is only supported for ALLOW and DENY policies, found {action}"),
+                        format!("the annotation istio.io/dry-run currently only supports action ALLOW/DENY, found action {action} in {ns}/{name}"),
                     );
-                }
-                if crate::validation::parse_go_bool(v).is_none() {
+                } else if crate::validation::parse_go_bool(v).is_none() {
                     cx.error(
                         "VAL-G1",
-                        format!("invalid annotation istio.io/dry-run: {v:?} is not a boolean"),
+                        format!("{ns}/{name} has annotation istio.io/dry-run with invalid value ({v}): strconv.ParseBool: parsing {v:?}: invalid syntax"),
                     );
                 }
             }
             Body::Istio { .. } => cx.error(
                 "VAL-G1",
                 format!(
-                    "invalid annotation istio.io/dry-run: only AuthorizationPolicy supports it, not {}",
-                    r.kind
+                    "{ns}/{name} has unsupported annotation istio.io/dry-run, please remove the annotation"
                 ),
             ),
             _ => {}

@@ -16,7 +16,9 @@
 use crate::diag::{Diagnostic, FieldPath, Origin, PathSegment, Severity, Subject};
 use crate::resource::{Body, IstioKind, IstioSpec, Kind, KubeKind, Resource};
 use crate::wire::{kube, meta::ObjectMeta, schema::SchemaContext};
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -189,7 +191,11 @@ fn split_documents(text: &str) -> Vec<Chunk<'_>> {
             });
         }
     }
-    for (line_no, line) in (0u32..).zip(text.split_inclusive('\n')) {
+    // Lines are counted as YAML counts them (`\r\n`, `\r`, `\n`, NEL, LS
+    // and PS each end one), so that positions in later documents agree
+    // with the positions libyaml reports inside each document.
+    let mut line_no = 0u32;
+    for line in text.split_inclusive('\n') {
         let body = line.trim_end_matches(['\n', '\r']);
         let is_marker = body == "---" || body.starts_with("--- ") || body.starts_with("---\t");
         if is_marker && pos > start {
@@ -197,12 +203,48 @@ fn split_documents(text: &str) -> Vec<Chunk<'_>> {
             start = pos;
             start_line = line_no;
         }
+        line_no = line_no.saturating_add(line_breaks(line));
         pos += line.len();
     }
     if start < text.len() {
         push(&mut chunks, &text[start..], start_line);
     }
     chunks
+}
+
+/// A libyaml position (1-based line and column) moved inside `text`: at
+/// the end of a text without a final line break libyaml reports the line
+/// after the last one; that becomes the end of the last line.
+fn clamp_to_text(text: &str, line: u32, column: u32) -> (u32, u32) {
+    let last = line_breaks(text) + 1;
+    if line <= last {
+        return (line.max(1), column.max(1));
+    }
+    let tail = match text
+        .char_indices()
+        .rev()
+        .find(|(_, c)| matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}'))
+    {
+        Some((i, c)) => &text[i + c.len_utf8()..],
+        None => text,
+    };
+    (last, tail.chars().count() as u32 + 1)
+}
+
+/// The number of YAML line breaks in `s`: `\r\n` counts once; a bare
+/// `\r`, `\n`, NEL (U+0085), LS (U+2028) and PS (U+2029) count too.
+pub fn line_breaks(s: &str) -> u32 {
+    let mut n = 0u32;
+    let mut prev_cr = false;
+    for c in s.chars() {
+        match c {
+            '\n' if prev_cr => {}
+            '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}' => n = n.saturating_add(1),
+            _ => {}
+        }
+        prev_cr = c == '\r';
+    }
+    n
 }
 
 fn parse_chunk(chunk: &Chunk<'_>, origin: &Origin, opts: &ParseOptions, out: &mut Parsed) {
@@ -283,8 +325,17 @@ fn yaml_error(
     subject: Option<&Subject>,
     retry: PathRetry<'_>,
 ) -> Diagnostic {
+    // A document that libyaml cannot read even as "anything" has a syntax
+    // error; its position is the error's own, and no field path applies.
+    let syntax = match retry {
+        PathRetry::Text(text) => serde_yaml::Deserializer::from_str(text)
+            .next()
+            .is_some_and(|doc| IgnoredAny::deserialize(doc).is_err()),
+        PathRetry::Value(_) => false,
+    };
     let mut path = FieldPath::root();
     let tracked = match retry {
+        _ if syntax => None,
         PathRetry::Text(text) => serde_yaml::Deserializer::from_str(text).next().map(|doc| {
             let mut track = serde_path_to_error::Track::new();
             let wrapped = serde_path_to_error::Deserializer::new(doc, &mut track);
@@ -301,11 +352,8 @@ fn yaml_error(
     if let Some((true, p)) = tracked {
         path = convert_tracked_path(&p);
     }
-    let raw = e.to_string();
+    let raw = strip_locations(&e.to_string());
     let mut message = raw.as_str();
-    if let Some(i) = message.rfind(" at line ") {
-        message = &message[..i];
-    }
     let shown = path.to_string();
     if !shown.is_empty()
         && let Some(m) = message.strip_prefix(&format!("{shown}: "))
@@ -320,8 +368,11 @@ fn yaml_error(
     {
         message = tail;
     }
-    let code = if e.location().is_some() && path.is_root() && !raw.contains("invalid type") {
+    let code = if syntax {
         "PARSE-YAML"
+    } else if message.starts_with("Unsupported value: ") {
+        // An enum value the CRD does not list (the API server's message).
+        "SCHEMA-ENUM"
     } else {
         "PARSE-TYPE"
     };
@@ -332,10 +383,35 @@ fn yaml_error(
         d = d.about(s);
     }
     if let Some(loc) = e.location() {
-        d.line = Some(chunk.line_offset + loc.line() as u32);
-        d.column = Some(loc.column() as u32);
+        let (line, column) = clamp_to_text(chunk.text, loc.line() as u32, loc.column() as u32);
+        d.line = Some(chunk.line_offset + line);
+        d.column = Some(column);
     }
     d
+}
+
+/// Removes serde_yaml's ` at line L column C` fragments: the diagnostic
+/// carries the position itself, relative to the whole input rather than to
+/// one document.
+fn strip_locations(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find(" at line ") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + " at line ".len()..];
+        let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let n = digits(after);
+        let tail = &after[n..];
+        match tail.strip_prefix(" column ") {
+            Some(c) if n > 0 && digits(c) > 0 => rest = &c[digits(c)..],
+            _ => {
+                out.push_str(" at line ");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn convert_tracked_path(p: &serde_path_to_error::Path) -> FieldPath {
@@ -864,10 +940,26 @@ fn kube_body(kind: KubeKind, v: serde_yaml::Value) -> Result<Body, serde_yaml::E
 
 /// Fills `d.line`/`d.column` with the position of its path in `chunk`
 /// (or of the nearest enclosing field that exists).
+/// An unknown field is located at its key, a missing required field at
+/// its parent, everything else at its value.
 fn locate_in(chunk: &Chunk<'_>, d: &mut Diagnostic) {
     let mut segs: Vec<PathSegment> = d.path.segments().to_vec();
+    if d.code == "SCHEMA-REQUIRED" {
+        // The field is absent (or empty): searching the text for it would
+        // read the whole document for nothing.
+        segs.pop();
+    }
+    let mut at_key = d.code == "SCHEMA-UNKNOWN-FIELD";
     loop {
-        if let Some((line, col)) = locate_path(chunk.text, &segs) {
+        let found = if at_key {
+            locate_key(chunk.text, &segs)
+        } else {
+            locate_path(chunk.text, &segs)
+        };
+        at_key = false;
+        // The locator stops at a node of the document, so its positions
+        // are inside the text.
+        if let Some((line, col)) = found {
             d.line = Some(chunk.line_offset + line);
             d.column = Some(col);
             return;
@@ -886,7 +978,7 @@ const FOUND: &str = "\u{1}located";
 /// and raises one there.
 fn locate_path(text: &str, path: &[PathSegment]) -> Option<(u32, u32)> {
     let doc = serde_yaml::Deserializer::from_str(text).next()?;
-    let err = Locate(path).deserialize(doc).err()?;
+    let err = Locate { path, key: None }.deserialize(doc).err()?;
     if !err.to_string().contains(FOUND) {
         return None;
     }
@@ -894,20 +986,93 @@ fn locate_path(text: &str, path: &[PathSegment]) -> Option<(u32, u32)> {
     Some((loc.line() as u32, loc.column() as u32))
 }
 
-struct Locate<'p>(&'p [PathSegment]);
+/// The 1-based line and column of the map key that ends `path`.
+fn locate_key(text: &str, path: &[PathSegment]) -> Option<(u32, u32)> {
+    let (last, parent) = path.split_last()?;
+    let want = match last {
+        PathSegment::Field(f) => f.as_ref(),
+        PathSegment::Key(k) => k.as_str(),
+        PathSegment::Index(_) => return None,
+    };
+    let doc = serde_yaml::Deserializer::from_str(text).next()?;
+    let err = Locate {
+        path: parent,
+        key: Some(want),
+    }
+    .deserialize(doc)
+    .err()?;
+    if !err.to_string().contains(FOUND) {
+        return None;
+    }
+    let loc = err.location()?;
+    Some((loc.line() as u32, loc.column() as u32))
+}
+
+/// Raises an error at the key `want` of the map reached by the path.
+struct KeySeed<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        struct V<'k>(&'k str);
+        impl<'de> Visitor<'de> for V<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+                if v == self.0 {
+                    Err(E::custom(FOUND))
+                } else {
+                    Ok(())
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(())
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<(), A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(())
+            }
+        }
+        d.deserialize_any(V(self.0))
+    }
+}
+
+struct Locate<'p> {
+    path: &'p [PathSegment],
+    /// Stop at this key of the map the path leads to, not at a value.
+    key: Option<&'p str>,
+}
 
 impl<'de> DeserializeSeed<'de> for Locate<'_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(LocateVisitor(self.0))
+        d.deserialize_any(LocateVisitor(self.path, self.key))
     }
 }
 
-struct LocateVisitor<'p>(&'p [PathSegment]);
+struct LocateVisitor<'p>(&'p [PathSegment], Option<&'p str>);
 
 impl LocateVisitor<'_> {
     fn here<E: de::Error>(&self) -> Result<(), E> {
-        if self.0.is_empty() {
+        if self.0.is_empty() && self.1.is_none() {
             Err(E::custom(FOUND))
         } else {
             Ok(())
@@ -942,10 +1107,21 @@ impl<'de> Visitor<'de> for LocateVisitor<'_> {
         self.here()
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        Locate(self.0).deserialize(d)
+        Locate {
+            path: self.0,
+            key: self.1,
+        }
+        .deserialize(d)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         self.here()?;
+        if self.0.is_empty() {
+            let Some(key) = self.1 else { return Ok(()) };
+            while map.next_key_seed(KeySeed(key))?.is_some() {
+                map.next_value::<IgnoredAny>()?;
+            }
+            return Ok(());
+        }
         let want = match &self.0[0] {
             PathSegment::Field(f) => f.as_ref(),
             PathSegment::Key(k) => k.as_str(),
@@ -959,7 +1135,10 @@ impl<'de> Visitor<'de> for LocateVisitor<'_> {
                 _ => false,
             };
             if matches {
-                return map.next_value_seed(Locate(&self.0[1..]));
+                return map.next_value_seed(Locate {
+                    path: &self.0[1..],
+                    key: self.1,
+                });
             }
             map.next_value::<IgnoredAny>()?;
         }
@@ -967,13 +1146,18 @@ impl<'de> Visitor<'de> for LocateVisitor<'_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         self.here()?;
-        let PathSegment::Index(want) = self.0[0] else {
+        let Some(PathSegment::Index(want)) = self.0.first().cloned() else {
             return Ok(());
         };
         let mut i = 0usize;
         loop {
             if i == want {
-                return seq.next_element_seed(Locate(&self.0[1..])).map(|_| ());
+                return seq
+                    .next_element_seed(Locate {
+                        path: &self.0[1..],
+                        key: self.1,
+                    })
+                    .map(|_| ());
             }
             if seq.next_element::<IgnoredAny>()?.is_none() {
                 return Ok(());

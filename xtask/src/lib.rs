@@ -369,12 +369,42 @@ pub fn snake(s: &str) -> String {
     out
 }
 
+/// The proto field name behind a JSON (lowerCamel) name, which Istio's
+/// jsonpb decoder also accepts (RES-4).
+///
+/// protoc derives the JSON name by dropping each `_` and upper-casing the
+/// letter after it; an `_` before a digit just disappears. So the digits do
+/// not say where a word began, and Istio's protos follow one convention: a
+/// word that *starts* with digits has its own `_` (`consecutive_5xx_errors`
+/// → `consecutive5xxErrors`), digits that *end* a word do not
+/// (`http1_max_pending_requests`, `h2_upgrade_policy`, `sha256`). A digit
+/// run followed by a lower-case letter therefore starts a new word.
+pub fn proto_name(json: &str) -> String {
+    let snake = snake(json);
+    let chars: Vec<char> = snake.chars().collect();
+    let mut out = String::with_capacity(snake.len() + 2);
+    for (i, &c) in chars.iter().enumerate() {
+        let run_start = c.is_ascii_digit() && i > 0 && !chars[i - 1].is_ascii_digit();
+        if run_start && chars[i - 1] != '_' {
+            let end = chars[i..]
+                .iter()
+                .position(|d| !d.is_ascii_digit())
+                .map_or(chars.len(), |n| i + n);
+            if chars.get(end).is_some_and(char::is_ascii_lowercase) {
+                out.push('_');
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The Rust field name of property `json` among `props`. Where the schema
 /// lists the proto name beside the JSON name (`mirror_percent` and
 /// `mirrorPercent`), the proto-named one becomes `legacy_…`.
 fn field_ident(props: &serde_json::Map<String, Value>, json: &str) -> String {
     let id = rust_ident(json);
-    if snake(json) == json && props.keys().any(|k| k != json && snake(k) == json) {
+    if snake(json) == json && props.keys().any(|k| k != json && proto_name(k) == json) {
         format!("legacy_{id}")
     } else {
         id
@@ -478,7 +508,7 @@ impl Gen {
             let ty = self.field_ty(fs, &fpath, &m, &name, json)?;
             let rust = idents[json].clone();
             let alias = {
-                let sn = snake(json);
+                let sn = proto_name(json);
                 (sn != *json && !props.contains_key(&sn)).then_some(sn)
             };
             let mut checks = Vec::new();
@@ -1088,4 +1118,28 @@ pub fn rustfmt(src: &str) -> Result<String, String> {
         ));
     }
     String::from_utf8(out.stdout).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RES-4: the proto names Istio's jsonpb decoder accepts beside the
+    /// JSON names, as `istio/api` declares them.
+    #[test]
+    fn proto_names_of_digit_fields() {
+        for (json, proto) in [
+            ("consecutive5xxErrors", "consecutive_5xx_errors"),
+            ("http1MaxPendingRequests", "http1_max_pending_requests"),
+            ("http2MaxRequests", "http2_max_requests"),
+            ("http2KeepAlive", "http2_keep_alive"),
+            ("h2UpgradePolicy", "h2_upgrade_policy"),
+            ("http2Error", "http2_error"),
+            ("sha256", "sha256"),
+            ("perTryTimeout", "per_try_timeout"),
+            ("consecutiveGatewayErrors", "consecutive_gateway_errors"),
+        ] {
+            assert_eq!(proto_name(json), proto, "{json}");
+        }
+    }
 }

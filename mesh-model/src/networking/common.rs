@@ -49,10 +49,13 @@ impl ExportTo {
 
     /// Converts and validates `exportTo` (VAL-VS-24): no duplicates (`.`
     /// and the own namespace count as one), `*` alone, `~` only for
-    /// ServiceEntries and alone, other entries DNS-1123 labels.
+    /// ServiceEntries and alone, other entries DNS labels. A DestinationRule
+    /// with a workload selector may only be exported to its own namespace
+    /// (VAL-DR-7).
     pub(crate) fn convert(
         v: Option<&Vec<String>>,
         service_entry: bool,
+        dr_with_selector: bool,
         cx: &mut Cx<'_>,
     ) -> ExportTo {
         let Some(list) = v.filter(|l| !l.is_empty()) else {
@@ -84,14 +87,14 @@ impl ExportTo {
                         }
                         return;
                     }
-                    match e.as_str() {
-                        "." | "*" => seen.push(key),
+                    match key.as_str() {
+                        "*" => seen.push(key),
                         "~" if service_entry => seen.push(key),
                         "~" => cx.error(
                             "VAL-VS-24",
                             "exportTo ~ (none) is not allowed for Istio configuration objects",
                         ),
-                        other if validation::is_dns1123_label(other) => seen.push(key),
+                        other if validation::is_dns_label(other) => seen.push(key),
                         _ => cx.error(
                             "VAL-VS-24",
                             "only .,*, or a valid DNS 1123 label is allowed as exportTo entry",
@@ -99,13 +102,28 @@ impl ExportTo {
                     }
                 });
             }
-            if seen.iter().any(|s| s == "*") && seen.len() > 1 {
+            if dr_with_selector && !seen.is_empty() {
+                if seen.iter().any(|s| s == cx.namespace) {
+                    if seen.len() > 1 {
+                        cx.error(
+                            "VAL-DR-7",
+                            "destination rule with workload selector cannot have multiple entries in exportTo",
+                        );
+                    }
+                } else {
+                    cx.error(
+                        "VAL-DR-7",
+                        "destination rule with workload selector cannot have exportTo beyond current namespace",
+                    );
+                }
+            }
+            if seen.iter().any(|s| s == "*") && list.len() > 1 {
                 cx.error(
                     "VAL-VS-24",
                     "cannot have both public (*) and non-public exportTo values for a resource",
                 );
             }
-            if seen.iter().any(|s| s == "~") && seen.len() > 1 {
+            if seen.iter().any(|s| s == "~") && list.len() > 1 {
                 cx.error(
                     "VAL-VS-24",
                     "cannot export service entry to no one (~) and someone",
@@ -179,24 +197,36 @@ impl fmt::Display for GatewayRef {
     }
 }
 
-/// Validates gateway names (VAL-VS-20) and resolves them.
+/// Validates gateway names (VAL-VS-20, `validateGatewayNames`) and
+/// resolves them (HOST-2).
+///
+/// As in Istio, the check stops at the first name without a `/` (`mesh`,
+/// `gw`, or the legacy `gw.ns.svc.cluster.local`): names after it are not
+/// checked. Istio checks the namespace part as a DNS label, so `./gw`,
+/// which resolves at runtime, does not pass the webhook.
 pub(crate) fn gateway_names(list: Option<&Vec<String>>, cx: &mut Cx<'_>) -> Vec<GatewayRef> {
     let Some(list) = list else { return Vec::new() };
     cx.field("gateways", |cx| {
+        let mut checking = true;
         let mut out = Vec::new();
         for (i, g) in list.iter().enumerate() {
-            cx.index(i, |cx| {
-                match g.split_once('/') {
+            if checking {
+                cx.index(i, |cx| match g.split_once('/') {
                     Some((ns, name)) => {
                         if ns.is_empty() || name.is_empty() {
-                            cx.error("VAL-VS-20", "config namespace and gateway name cannot be empty");
-                        } else {
-                            if ns != "." && !validation::is_dns1123_label(ns) {
-                                cx.error("VAL-VS-20", format!("invalid value for namespace: {ns:?}"));
-                            }
-                            if !validation::is_dns1123_label(name) {
-                                cx.error("VAL-VS-20", format!("invalid value for gateway name: {name:?}"));
-                            }
+                            cx.error(
+                                "VAL-VS-20",
+                                "config namespace and gateway name cannot be empty",
+                            );
+                        }
+                        if !validation::is_dns_label(ns) {
+                            cx.error("VAL-VS-20", format!("invalid value for namespace: {ns:?}"));
+                        }
+                        if !validation::is_dns_label(name) {
+                            cx.error(
+                                "VAL-VS-20",
+                                format!("invalid value for gateway name: {name:?}"),
+                            );
                         }
                     }
                     None => {
@@ -212,10 +242,11 @@ pub(crate) fn gateway_names(list: Option<&Vec<String>>, cx: &mut Cx<'_>) -> Vec<
                             );
                         }
                         cx.check("VAL-VS-20", validation::fqdn(g));
+                        checking = false;
                     }
-                }
-                out.push(GatewayRef::resolve(g, cx.namespace));
-            });
+                });
+            }
+            out.push(GatewayRef::resolve(g, cx.namespace));
         }
         out
     })
@@ -243,37 +274,36 @@ impl Destination {
         )
     }
 
-    /// Converts and validates a destination (VAL-VS-8).
+    /// Converts and validates a destination (VAL-VS-8, `validateDestination`):
+    /// a host that is not `*`, a subset that is a DNS label, and a port
+    /// selector, when present, with a valid number (VAL-P1).
     pub(crate) fn convert(d: &w::Destination, cx: &mut Cx<'_>, validate: bool) -> Destination {
         let host = d.host.as_deref().unwrap_or("");
         if validate {
             cx.field("host", |cx| {
-                if d.host.is_none() {
-                    cx.error("VAL-VS-8", "destination host is required");
-                } else if host == "*" {
+                if host == "*" {
                     cx.error("VAL-VS-8", format!("invalid destination host {host}"));
                 } else {
                     cx.check("VAL-VS-8", validation::wildcard_domain(host));
                 }
             });
-            if let Some(s) = &d.subset {
+            if let Some(s) = d.subset.as_deref().filter(|s| !s.is_empty()) {
                 cx.field("subset", |cx| {
-                    if s.is_empty() {
-                        cx.error("VAL-VS-8", "subset name cannot be empty");
-                    } else if !validation::is_dns1123_label(s) {
+                    if !validation::is_dns_label(s) {
                         cx.error("VAL-VS-8", format!("subset name is invalid: {s}"));
                     }
                 });
             }
+            if let Some(sel) = &d.port {
+                let n = sel.number.unwrap_or(0);
+                cx.field("port", |cx| {
+                    cx.field("number", |cx| {
+                        cx.check("VAL-P1", validation::port(n.into()))
+                    })
+                });
+            }
         }
         let port = d.port.as_ref().and_then(|p| p.number).filter(|n| *n != 0);
-        if let Some(p) = port {
-            cx.field("port", |cx| {
-                cx.field("number", |cx| {
-                    cx.check("VAL-P1", validation::port(p.into()))
-                })
-            });
-        }
         Destination {
             host: cx.resolve(host),
             subset: d.subset.clone().filter(|s| !s.is_empty()),
@@ -452,13 +482,11 @@ impl Headers {
     /// The authority the request operations set (`:authority` or `host`
     /// in `set`, else in `add`): a host rewrite, not a header (VS-29).
     pub fn authority_rewrite(&self) -> Option<&str> {
-        let is_auth =
-            |k: &str| k.eq_ignore_ascii_case(":authority") || k.eq_ignore_ascii_case("host");
         self.request
             .set
             .iter()
             .chain(self.request.add.iter())
-            .find(|(k, _)| is_auth(k))
+            .find(|(k, _)| is_authority_header(k))
             .map(|(_, v)| v.as_str())
     }
 
@@ -474,37 +502,58 @@ impl Headers {
     }
 }
 
+/// Whether a header name is an authority header (`:authority`, `host`).
+pub(crate) fn is_authority_header(k: &str) -> bool {
+    k.eq_ignore_ascii_case(":authority") || k.eq_ignore_ascii_case("host")
+}
+
+/// `ValidateHTTPHeaderWithAuthorityOperationName` (request `set`/`add`):
+/// an authority header is a host rewrite; other `:` names are rejected.
+fn authority_op_name(k: &str) -> Result<(), String> {
+    if k.is_empty() {
+        return Err("header name cannot be empty".into());
+    }
+    if k.starts_with(':') && !is_authority_header(k) {
+        return Err(format!(
+            "invalid header {k:?}: header cannot have \":\" prefix"
+        ));
+    }
+    Ok(())
+}
+
+/// `ValidateHTTPHeaderOperationName` (request `remove`, every response
+/// operation): neither `host` nor a `:` name.
+fn op_name(k: &str) -> Result<(), String> {
+    if k.is_empty() {
+        return Err("header name cannot be empty".into());
+    }
+    if k.eq_ignore_ascii_case("host") {
+        return Err(format!("invalid header {k:?}: cannot set Host header"));
+    }
+    if k.starts_with(':') {
+        return Err(format!(
+            "invalid header {k:?}: header cannot have \":\" prefix"
+        ));
+    }
+    Ok(())
+}
+
 fn ops(o: Option<&w::HeaderOperations>, request: bool, cx: &mut Cx<'_>) -> HeaderOperations {
     let Some(o) = o else {
         return HeaderOperations::default();
     };
     let mut out = HeaderOperations::default();
-    let set_name = |cx: &mut Cx<'_>, k: &str| {
-        if k.is_empty() {
-            cx.error("VAL-VS-11", "header name cannot be empty");
-        } else if k.starts_with(':') && !(request && k.eq_ignore_ascii_case(":authority")) {
-            cx.error(
-                "VAL-VS-11",
-                format!("invalid header {k}: pseudo-headers cannot be set"),
-            );
-        } else if !request && k.eq_ignore_ascii_case("host") {
-            cx.error(
-                "VAL-VS-11",
-                format!("invalid header {k}: the host header cannot be set on responses"),
-            );
-        } else if !validation::is_header_name(k) {
-            cx.error(
-                "VAL-VS-11",
-                format!("header name {k} is not a valid header name"),
-            );
-        }
-    };
     for (field, src, dst) in [("set", &o.set, &mut out.set), ("add", &o.add, &mut out.add)] {
         if let Some(m) = src {
             cx.field(field, |cx| {
                 for (k, v) in m {
                     cx.key(k, |cx| {
-                        set_name(cx, k);
+                        let name = if request {
+                            authority_op_name(k)
+                        } else {
+                            op_name(k)
+                        };
+                        cx.check("VAL-VS-11", name);
                         cx.check("VAL-VS-11", validation::header_value(v));
                     });
                     dst.push((k.clone(), v.clone()));
@@ -515,18 +564,7 @@ fn ops(o: Option<&w::HeaderOperations>, request: bool, cx: &mut Cx<'_>) -> Heade
     if let Some(r) = &o.remove {
         cx.field("remove", |cx| {
             for (i, k) in r.iter().enumerate() {
-                cx.index(i, |cx| {
-                    if k.is_empty() {
-                        cx.error("VAL-VS-11", "header name cannot be empty");
-                    } else if k.starts_with(':') || k.eq_ignore_ascii_case("host") {
-                        cx.error("VAL-VS-11", format!("invalid header {k}: cannot remove it"));
-                    } else if !validation::is_header_name(k) {
-                        cx.error(
-                            "VAL-VS-11",
-                            format!("header name {k} is not a valid header name"),
-                        );
-                    }
-                });
+                cx.index(i, |cx| cx.check("VAL-VS-11", op_name(k)));
                 out.remove.push(k.clone());
             }
         });
@@ -579,6 +617,29 @@ pub(crate) fn percentage(
     Some(v)
 }
 
+/// A mirror percentage, checked only to lie in 0..=100 (Istio's
+/// `validateHTTPRoute` and `validateHTTPMirrors`; VAL-VS-18).
+pub(crate) fn mirror_percentage(
+    p: Option<&w::Percent>,
+    what: &str,
+    cx: &mut Cx<'_>,
+) -> Option<f64> {
+    let v = p?.value.unwrap_or(0.0);
+    if v > 100.0 {
+        cx.error(
+            "VAL-VS-18",
+            format!("{what} must have a max value of 100 (it has {v:.6})"),
+        );
+    }
+    if v < 0.0 {
+        cx.error(
+            "VAL-VS-18",
+            format!("{what} must have a min value of 0 (it has {v:.6})"),
+        );
+    }
+    Some(v)
+}
+
 /// Validates `sourceLabels` (label keys and values).
 pub(crate) fn labels(
     l: Option<&std::collections::BTreeMap<String, String>>,
@@ -596,4 +657,36 @@ pub(crate) fn labels(
         }
     });
     l.clone()
+}
+
+/// `validateWorkloadSelector` (`matchLabels` of a selector): no empty key,
+/// no `*` in keys or values; no labels at all is a warning.
+pub(crate) fn workload_selector(
+    labels: Option<&std::collections::BTreeMap<String, String>>,
+    code: &'static str,
+    cx: &mut Cx<'_>,
+) -> Labels {
+    let labels = labels.cloned().unwrap_or_default();
+    cx.field("matchLabels", |cx| {
+        for (k, v) in &labels {
+            cx.key(k, |cx| {
+                if k.is_empty() {
+                    cx.error(
+                        code,
+                        format!("empty key is not supported in selector: \"{k}={v}\""),
+                    );
+                }
+                if k.contains('*') || v.contains('*') {
+                    cx.error(
+                        code,
+                        format!("wildcard is not supported in selector: \"{k}={v}\""),
+                    );
+                }
+            });
+        }
+    });
+    if labels.is_empty() {
+        cx.warn(code, "workload selector specified without labels");
+    }
+    labels
 }

@@ -8,6 +8,7 @@ pub(crate) mod other;
 mod unused_rules;
 mod virtual_service;
 
+pub(crate) use common::workload_selector;
 pub use common::{
     Destination, ExportTo, FullRegex, GatewayRef, HeaderOperations, Headers, StringMatch,
 };

@@ -2,8 +2,8 @@
 //! (VAL-VS-*).
 
 use super::common::{
-    Destination, ExportTo, GatewayRef, Headers, StringMatch, duration_field, gateway_names, labels,
-    percentage,
+    Destination, ExportTo, GatewayRef, Headers, StringMatch, duration_field, gateway_names,
+    is_authority_header, labels, mirror_percentage, percentage,
 };
 use crate::config::Cx;
 use crate::host::Hostname;
@@ -461,25 +461,34 @@ const GRPC_CODES: &[&str] = &[
     "UNAUTHENTICATED",
 ];
 
-const METHODS: &[&str] = &[
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+/// The methods a CORS policy may allow (Istio's `supportedCORSMethods`).
+const CORS_METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*",
 ];
 
 /// Whether a header key routes on a JWT claim (VS-13): returns the claim
-/// path when it does.
+/// path when it does. As Istio's `ToRoutingClaim`: the prefix
+/// `@request.auth.claims` (any case), then `.a.b` (nested claims split at
+/// dots) or `[a][b]`.
 pub fn jwt_claim_route(key: &str) -> Option<Vec<String>> {
-    if let Some(rest) = key.strip_prefix("@request.auth.claims.") {
-        return Some(vec![rest.to_string()]);
+    const PREFIX: &str = "@request.auth.claims";
+    let head = key.get(..PREFIX.len())?;
+    if !head.eq_ignore_ascii_case(PREFIX) {
+        return None;
     }
-    let rest = key.strip_prefix("@request.auth.claims")?;
-    let mut out = Vec::new();
-    let mut r = rest;
-    while let Some(s) = r.strip_prefix('[') {
-        let end = s.find(']')?;
-        out.push(s[..end].to_string());
-        r = &s[end + 1..];
+    let name = &key[PREFIX.len()..];
+    if let Some(rest) = name.strip_prefix('.').filter(|r| !r.is_empty()) {
+        return Some(rest.split('.').map(str::to_string).collect());
     }
-    (r.is_empty() && !out.is_empty() && out.iter().all(|c| !c.is_empty())).then_some(out)
+    if name.len() > 2 && name.starts_with('[') && name.ends_with(']') {
+        return Some(
+            name[1..name.len() - 1]
+                .split("][")
+                .map(str::to_string)
+                .collect(),
+        );
+    }
+    None
 }
 
 impl VirtualService {
@@ -513,13 +522,27 @@ impl VirtualService {
                 });
             }
         }
-        let applies_to_mesh = gateways.is_empty() || gateways.iter().any(GatewayRef::is_mesh);
-        let applies_to_gateway = gateways.iter().any(|g| !g.is_mesh());
+        // Istio's `isGateway`: bound to gateways, `mesh` not among them.
+        let raw_gateways = s.gateways.as_deref().unwrap_or_default();
+        let applies_to_gateway =
+            !raw_gateways.is_empty() && !raw_gateways.iter().any(|g| g == "mesh");
+        let applies_to_mesh = !applies_to_gateway;
+        let sni = s.tls.iter().flatten().any(|t| {
+            t.r#match
+                .iter()
+                .flatten()
+                .any(|m| m.sni_hosts.as_ref().is_some_and(|h| !h.is_empty()))
+        });
         let mut all_valid = true;
         cx.field("hosts", |cx| {
             for (i, h) in raw_hosts.iter().enumerate() {
                 cx.index(i, |cx| {
-                    if let Err(e) = validation::wildcard_domain(h) {
+                    let checked = if applies_to_gateway {
+                        validation::wildcard_domain_for_gateway_vs(sni, h)
+                    } else {
+                        validation::wildcard_domain(h)
+                    };
+                    if let Err(e) = checked {
                         if !validation::is_ip(h) {
                             cx.error("VAL-H1", e);
                             all_valid = false;
@@ -557,10 +580,11 @@ impl VirtualService {
         }
         let mut http = Vec::new();
         if let Some(routes) = &s.http {
+            let gateway_list = format!("[{}]", raw_gateways.join(" "));
             cx.field("http", |cx| {
                 for (i, r) in routes.iter().enumerate() {
                     if let Some(r) = cx.index(i, |cx| {
-                        HttpRoute::convert(r, delegate, applies_to_gateway, cx)
+                        HttpRoute::convert(r, delegate, applies_to_gateway, &gateway_list, cx)
                     }) {
                         http.push(r);
                     }
@@ -597,7 +621,7 @@ impl VirtualService {
                 .at(f.path().clone()),
             );
         }
-        let export_to = ExportTo::convert(s.export_to.as_ref(), false, cx);
+        let export_to = ExportTo::convert(s.export_to.as_ref(), false, false, cx);
         VirtualService {
             hosts: raw_hosts.iter().map(|h| cx.resolve(h)).collect(),
             gateways,
@@ -614,103 +638,17 @@ impl HttpRoute {
         r: &w::HttpRoute,
         delegate_vs: bool,
         on_gateway: bool,
+        gateway_list: &str,
         cx: &mut Cx<'_>,
     ) -> Option<HttpRoute> {
-        let has_route = r.route.as_ref().is_some_and(|v| !v.is_empty());
-        // VAL-VS-4 / VAL-VS-5 / VAL-VS-6: conflicting actions.
-        if r.mirror.is_some() && r.mirrors.as_ref().is_some_and(|m| !m.is_empty()) {
-            cx.error(
-                "VAL-VS-6",
-                "HTTP route cannot contain both mirror and mirrors",
-            );
-        }
-        if let Some(d) = &r.delegate {
-            if delegate_vs {
-                cx.field("delegate", |cx| {
-                    cx.error("VAL-VS-5", "delegate route must not have delegate")
-                });
-            }
-            if d.name.as_deref().unwrap_or("").is_empty() {
-                cx.field("delegate", |cx| {
-                    cx.field("name", |cx| cx.error("VAL-VS-5", "delegate name is empty"))
-                });
-            }
-            if has_route {
-                cx.error(
-                    "VAL-VS-5",
-                    "HTTP route cannot contain both route and delegate",
-                );
-            }
-            if r.redirect.is_some() {
-                cx.error(
-                    "VAL-VS-5",
-                    "HTTP route cannot contain both redirect and delegate",
-                );
-            }
-            if r.direct_response.is_some() {
-                cx.error(
-                    "VAL-VS-5",
-                    "HTTP route cannot contain both direct_response and delegate",
-                );
-            }
-        }
-        if r.redirect.is_some() {
-            if has_route {
-                cx.error(
-                    "VAL-VS-4",
-                    "HTTP route cannot contain both route and redirect",
-                );
-            }
-            if r.fault.is_some() {
-                cx.error(
-                    "VAL-VS-4",
-                    "HTTP route cannot contain both fault and redirect",
-                );
-            }
-            if r.rewrite.is_some() {
-                cx.error(
-                    "VAL-VS-4",
-                    "HTTP route rule cannot contain both rewrite and redirect",
-                );
-            }
-            if r.direct_response.is_some() {
-                cx.error(
-                    "VAL-VS-4",
-                    "HTTP route cannot contain both redirect and direct_response",
-                );
-            }
-        } else if !has_route && r.delegate.is_none() && r.direct_response.is_none() {
-            cx.error(
-                "VAL-VS-4",
-                "HTTP route, redirect, direct_response or delegate is required",
-            );
-        }
-        if r.direct_response.is_some() {
-            if has_route {
-                cx.error(
-                    "VAL-VS-4",
-                    "HTTP route cannot contain both route and direct_response",
-                );
-            }
-            if r.fault.is_some() {
-                cx.error(
-                    "VAL-VS-4",
-                    "HTTP route cannot contain both fault and direct_response",
-                );
-            }
-            if r.rewrite.is_some() {
-                cx.error(
-                    "VAL-VS-4",
-                    "HTTP route rule cannot contain both rewrite and direct_response",
-                );
-            }
-        }
-
+        conflicts(r, delegate_vs, cx);
         let mut matches = Vec::new();
         if let Some(ms) = &r.r#match {
             cx.field("match", |cx| {
                 for (i, m) in ms.iter().enumerate() {
-                    matches.push(cx.index(i, |cx| HttpMatchRequest::convert(m, on_gateway, cx)));
+                    matches.push(cx.index(i, |cx| {
+                        HttpMatchRequest::convert(m, on_gateway, gateway_list, cx)
+                    }));
                 }
             });
         }
@@ -739,29 +677,12 @@ impl HttpRoute {
                 );
             });
         }
-        if let Some(mp) = &r.mirror_percentage {
-            let v = mp.value.unwrap_or(0.0);
-            cx.field("mirrorPercentage", |cx| {
-                if v > 100.0 {
-                    cx.error(
-                        "VAL-VS-18",
-                        format!("mirror_percentage must have a max value of 100 (it has {v})"),
-                    );
-                }
-                if v < 0.0 {
-                    cx.error(
-                        "VAL-VS-18",
-                        format!("mirror_percentage must have a min value of 0 (it has {v})"),
-                    );
-                }
-            });
-        }
+        let mirror_pct = cx.field("mirrorPercentage", |cx| {
+            mirror_percentage(r.mirror_percentage.as_ref(), "mirror_percentage", cx)
+        });
         if let Some(m) = &r.mirror {
             let destination = cx.field("mirror", |cx| Destination::convert(m, cx, true));
-            let percentage = r
-                .mirror_percentage
-                .as_ref()
-                .map(|p| p.value.unwrap_or(0.0))
+            let percentage = mirror_pct
                 .or(r.mirror_percent.or(r.legacy_mirror_percent).map(f64::from))
                 .unwrap_or(100.0);
             mirrors.push(Mirror {
@@ -779,9 +700,11 @@ impl HttpRoute {
                         };
                         let destination =
                             cx.field("destination", |cx| Destination::convert(d, cx, true));
-                        let percentage =
-                            percentage(m.percentage.as_ref(), "percentage", "VAL-VS-18", cx)
-                                .unwrap_or(100.0);
+                        let percentage = cx
+                            .field("percentage", |cx| {
+                                mirror_percentage(m.percentage.as_ref(), "mirror percentage", cx)
+                            })
+                            .unwrap_or(100.0);
                         mirrors.push(Mirror {
                             destination,
                             percentage,
@@ -806,19 +729,7 @@ impl HttpRoute {
             .rewrite
             .as_ref()
             .and_then(|rw| cx.field("rewrite", |cx| HttpRewrite::convert(rw, cx)));
-        if let Some(rw) = &rewrite
-            && rw.authority.is_some()
-            && headers.authority_rewrite().is_some()
-        {
-            cx.field("rewrite", |cx| {
-                    cx.field("authority", |cx| {
-                        cx.error(
-                            "VAL-VS-12",
-                            "authority rewrite is set; the :authority or host header cannot also be set",
-                        )
-                    })
-                });
-        }
+        authority_set_once(r, cx);
         let mut dests = Vec::new();
         if let Some(route) = &r.route {
             cx.field("route", |cx| {
@@ -852,11 +763,9 @@ impl HttpRoute {
             });
         }
         let timeout = duration_field(r.timeout.as_ref(), "timeout", "VAL-D1", cx);
-        let action = if let Some(rd) = redirect {
-            HttpAction::Redirect(rd)
-        } else if let Some(d) = direct {
-            HttpAction::DirectResponse(d)
-        } else if let Some(d) = &r.delegate {
+        // A root route's delegate replaces the route (HOST-9); Istio does
+        // not check the root's other actions (VAL-VS-5).
+        let action = if let Some(d) = r.delegate.as_ref().filter(|_| !delegate_vs) {
             HttpAction::Delegate {
                 name: d.name.clone().unwrap_or_default(),
                 namespace: d
@@ -865,6 +774,10 @@ impl HttpRoute {
                     .filter(|n| !n.is_empty())
                     .unwrap_or_else(|| cx.namespace.to_string()),
             }
+        } else if let Some(rd) = redirect {
+            HttpAction::Redirect(rd)
+        } else if let Some(d) = direct {
+            HttpAction::DirectResponse(d)
         } else {
             HttpAction::Route(dests)
         };
@@ -883,8 +796,114 @@ impl HttpRoute {
     }
 }
 
+/// VAL-VS-4 / VAL-VS-5 / VAL-VS-6 (`validateHTTPRouteConflict`): one
+/// action per route. A root route (one with `delegate`) may carry neither
+/// `route` nor `redirect`, and nothing else is checked on it; a delegate
+/// VirtualService's routes may not delegate again.
+fn conflicts(r: &w::HttpRoute, delegate_vs: bool, cx: &mut Cx<'_>) {
+    let name = r.name.as_deref().unwrap_or("");
+    if r.delegate.is_some() && !delegate_vs {
+        if r.redirect.is_some() {
+            cx.error(
+                "VAL-VS-5",
+                format!("root HTTP route {name} must not specify redirect"),
+            );
+        }
+        if r.route.is_some() {
+            cx.error(
+                "VAL-VS-5",
+                format!("root HTTP route {name} must not specify route"),
+            );
+        }
+        return;
+    }
+    if delegate_vs && r.delegate.is_some() {
+        cx.field("delegate", |cx| {
+            cx.error("VAL-VS-5", "delegate HTTP route cannot contain delegate")
+        });
+    }
+    let has_route = r.route.as_ref().is_some_and(|v| !v.is_empty());
+    let mut both = |what: &str, other: &str| {
+        cx.error("VAL-VS-4", format!("HTTP route {what} both {other}"));
+    };
+    if r.redirect.is_some() {
+        if has_route {
+            both("cannot contain", "route and redirect");
+        }
+        if r.fault.is_some() {
+            both("cannot contain", "fault and redirect");
+        }
+        if r.rewrite.is_some() {
+            both("rule cannot contain", "rewrite and redirect");
+        }
+        if r.direct_response.is_some() {
+            both("rule cannot contain", "direct_response and redirect");
+        }
+    } else if r.direct_response.is_some() {
+        if has_route {
+            both("cannot contain", "route and direct_response");
+        }
+        if r.fault.is_some() {
+            both("cannot contain", "fault and direct_response");
+        }
+        if r.rewrite.is_some() {
+            both("rule cannot contain", "rewrite and direct_response");
+        }
+    } else if !has_route {
+        cx.error(
+            "VAL-VS-4",
+            "HTTP route, redirect or direct_response is required",
+        );
+    }
+    if r.mirror.is_some() && r.mirrors.as_ref().is_some_and(|m| !m.is_empty()) {
+        cx.error(
+            "VAL-VS-6",
+            "HTTP route cannot contain both mirror and mirrors",
+        );
+    }
+}
+
+/// VAL-VS-12 (`validateAuthorityRewrite`): the authority is set in one
+/// place only, `rewrite.authority` or one request `set`/`add` of
+/// `:authority`/`host`.
+fn authority_set_once(r: &w::HttpRoute, cx: &mut Cx<'_>) {
+    let mut current = r
+        .rewrite
+        .as_ref()
+        .and_then(|rw| rw.authority.clone())
+        .unwrap_or_default();
+    let request = r.headers.as_ref().and_then(|h| h.request.as_ref());
+    for (field, ops) in [
+        ("set", request.and_then(|o| o.set.as_ref())),
+        ("add", request.and_then(|o| o.add.as_ref())),
+    ] {
+        for (k, v) in ops.into_iter().flatten() {
+            if !is_authority_header(k) {
+                continue;
+            }
+            if !current.is_empty() {
+                let msg = format!(
+                    "authority header cannot be set multiple times: have {current:?}, attempting to set {v:?}"
+                );
+                cx.field("headers", |cx| {
+                    cx.field("request", |cx| {
+                        cx.field(field, |cx| cx.key(k, |cx| cx.error("VAL-VS-12", msg)))
+                    })
+                });
+                return;
+            }
+            current.clone_from(v);
+        }
+    }
+}
+
 impl HttpMatchRequest {
-    fn convert(m: &w::HttpMatchRequest, on_gateway: bool, cx: &mut Cx<'_>) -> HttpMatchRequest {
+    fn convert(
+        m: &w::HttpMatchRequest,
+        on_gateway: bool,
+        gateway_list: &str,
+        cx: &mut Cx<'_>,
+    ) -> HttpMatchRequest {
         let mut out = HttpMatchRequest {
             name: m.name.clone(),
             ignore_uri_case: m.ignore_uri_case.unwrap_or(false),
@@ -901,25 +920,26 @@ impl HttpMatchRequest {
                 let mut v = Vec::new();
                 for (k, sm) in map {
                     cx.key(k, |cx| {
-                        if let Some(claim) = jwt_claim_route(k) {
-                            if !on_gateway {
-                                cx.error(
-                                    "VAL-VS-10",
-                                    format!(
-                                        "JWT claim based routing (key: {k}) is only supported for gateway, found no gateways"
-                                    ),
-                                );
-                            }
-                            let _ = claim;
-                        } else if k.starts_with("@request.auth.claims") {
-                            cx.error("VAL-VS-10", format!("invalid JWT claim route key {k:?}"));
-                        } else if k.is_empty() {
+                        // VAL-VS-10 (`ValidateHTTPHeaderNameOrJwtClaimRoute`).
+                        let claim = jwt_claim_route(k).is_some();
+                        if k.is_empty() {
                             cx.error("VAL-VS-10", "header name cannot be empty");
-                        } else if !validation::is_header_name(k) {
+                        } else if !claim
+                            && !validation::PSEUDO_HEADERS.contains(&k.as_str())
+                            && !validation::is_header_name(k)
+                        {
                             cx.error("VAL-VS-10", format!("header name {k} is not a valid header name"));
                         }
+                        if claim && !on_gateway {
+                            cx.error(
+                                "VAL-VS-10",
+                                format!(
+                                    "JWT claim based routing (key: {k}) is only supported for gateway, found no gateways: {gateway_list}"
+                                ),
+                            );
+                        }
                         if let Some(s) = StringMatch::convert(sm, field, false, without, cx) {
-                            let name = if k.starts_with('@') { k.clone() } else { k.to_ascii_lowercase() };
+                            let name = if claim { k.clone() } else { k.to_ascii_lowercase() };
                             v.push((name, s));
                         }
                     });
@@ -965,11 +985,11 @@ impl HttpMatchRequest {
         }
         out.source_labels = labels(m.source_labels.as_ref(), "sourceLabels", "VAL-VS-20", cx);
         if let Some(ns) = m.source_namespace.as_ref().filter(|n| !n.is_empty()) {
-            if !validation::is_dns1123_label(ns) {
+            if !validation::is_dns_label(ns) {
                 cx.field("sourceNamespace", |cx| {
                     cx.error(
                         "VAL-VS-20",
-                        format!("sourceNamespace match {ns} is not a valid namespace"),
+                        format!("sourceNamespace match {ns} is invalid"),
                     )
                 });
             }
@@ -986,13 +1006,62 @@ impl HttpRedirect {
         let prefix_rewrite = r.prefix_rewrite.clone().filter(|s| !s.is_empty());
         let authority = r.authority.clone().filter(|s| !s.is_empty());
         let scheme = r.scheme.clone().filter(|s| !s.is_empty());
-        let port = match (r.port.filter(|p| *p != 0), r.derive_port) {
-            (Some(p), _) => {
-                cx.field("port", |cx| {
-                    cx.check("VAL-VS-14", validation::port(p.into()))
-                });
-                Some(RedirectPort::Number(u16::try_from(p).unwrap_or(0)))
+        // `validateHTTPRedirect` reports the first problem only.
+        let problem = if uri.is_some() && prefix_rewrite.is_some() {
+            Some((
+                None,
+                "redirect may only specify one of uri or prefix_rewrite".to_string(),
+            ))
+        } else if prefix_rewrite.is_some()
+            && matches
+                .iter()
+                .any(|m| !matches!(m.uri, Some(StringMatch::Prefix(_)) | None))
+        {
+            Some((
+                Some("prefixRewrite"),
+                "redirect prefix_rewrite requires all URI matches to use prefix match type".into(),
+            ))
+        } else if uri.is_none()
+            && prefix_rewrite.is_none()
+            && authority.is_none()
+            && r.port.is_none()
+            && r.derive_port.is_none()
+            && scheme.is_none()
+        {
+            Some((
+                None,
+                "redirect must specify URI, authority, scheme, or port".into(),
+            ))
+        } else if r
+            .redirect_code
+            .is_some_and(|c| c != 0 && !(300..=399).contains(&c))
+        {
+            let code = r.redirect_code.unwrap_or(0);
+            Some((
+                Some("redirectCode"),
+                format!("{code} is not a valid redirect code, must be 3xx"),
+            ))
+        } else if scheme
+            .as_deref()
+            .is_some_and(|s| s != "http" && s != "https")
+        {
+            Some((
+                Some("scheme"),
+                "invalid redirect scheme, must be \"http\" or \"https\"".into(),
+            ))
+        } else if let Some(p) = r.port.filter(|p| *p > 0) {
+            validation::port(p.into()).err().map(|e| (Some("port"), e))
+        } else {
+            None
+        };
+        if let Some((field, msg)) = problem {
+            match field {
+                Some(f) => cx.field(f, |cx| cx.error("VAL-VS-14", msg)),
+                None => cx.error("VAL-VS-14", msg),
             }
+        }
+        let port = match (r.port.filter(|p| *p != 0), r.derive_port) {
+            (Some(p), _) => Some(RedirectPort::Number(u16::try_from(p).unwrap_or(0))),
             (None, Some(w::RedirectPortSelection::FromRequestPort)) => {
                 Some(RedirectPort::FromRequestPort)
             }
@@ -1001,55 +1070,7 @@ impl HttpRedirect {
             }
             (None, None) => None,
         };
-        if uri.is_none()
-            && prefix_rewrite.is_none()
-            && authority.is_none()
-            && port.is_none()
-            && scheme.is_none()
-        {
-            cx.error(
-                "VAL-VS-14",
-                "redirect must specify URI, authority, scheme, or port",
-            );
-        }
-        if uri.is_some() && prefix_rewrite.is_some() {
-            cx.error(
-                "VAL-VS-14",
-                "redirect may only contain one of uri or prefixRewrite",
-            );
-        }
-        if prefix_rewrite.is_some()
-            && matches
-                .iter()
-                .any(|m| !matches!(m.uri, Some(StringMatch::Prefix(_)) | None))
-        {
-            cx.field("prefixRewrite", |cx| {
-                cx.error(
-                    "VAL-VS-14",
-                    "prefixRewrite is only allowed with a prefix uri match",
-                )
-            });
-        }
         let code = r.redirect_code.unwrap_or(0);
-        if code != 0 && !(300..=399).contains(&code) {
-            cx.field("redirectCode", |cx| {
-                cx.error(
-                    "VAL-VS-14",
-                    format!("{code} is not a valid redirect code, must be 3xx"),
-                )
-            });
-        }
-        if let Some(s) = &scheme
-            && s != "http"
-            && s != "https"
-        {
-            cx.field("scheme", |cx| {
-                cx.error(
-                    "VAL-VS-14",
-                    "invalid redirect scheme, must be \"http\" or \"https\"",
-                )
-            });
-        }
         HttpRedirect {
             uri,
             prefix_rewrite,
@@ -1064,7 +1085,8 @@ impl HttpRedirect {
 impl DirectResponse {
     fn convert(d: &w::HttpDirectResponse, cx: &mut Cx<'_>) -> DirectResponse {
         let status = d.status.unwrap_or(0);
-        if !(200..=599).contains(&status) {
+        // Istio's `validateHTTPStatus` admits 200..=600 (its message says 599).
+        if !(200..=600).contains(&status) {
             cx.field("status", |cx| {
                 cx.error(
                     "VAL-VS-15",
@@ -1113,12 +1135,14 @@ impl HttpRewrite {
                 "VAL-VS-13",
                 "rewrite may only contain one of URI or UriRegexRewrite",
             );
+            return None;
         }
         if uri.is_none() && r.uri_regex_rewrite.is_none() && authority.is_none() {
             cx.error(
                 "VAL-VS-13",
-                "rewrite must specify URI, UriRegexRewrite, or authority",
+                "rewrite must specify at least one of URI, UriRegexRewrite, or authority. Only one of URI or UriRegexRewrite may be specified",
             );
+            return None;
         }
         let uri_regex = r.uri_regex_rewrite.as_ref().and_then(|rr| {
             cx.field("uriRegexRewrite", |cx| {
@@ -1135,7 +1159,7 @@ impl HttpRewrite {
                     cx.field("match", |cx| {
                         cx.error(
                             "VAL-VS-9",
-                            "regex string match should be less than 1024 characters long",
+                            "\"HTTPRewrite.UriRegexRewrite.Match\": regex is too large, max length allowed is 1024",
                         )
                     });
                     return None;
@@ -1189,7 +1213,6 @@ impl HttpRetry {
         if let Some(on) = r.retry_on.as_deref().filter(|s| !s.is_empty()) {
             cx.field("retryOn", |cx| {
                 for p in on.split(',') {
-                    let p = p.trim();
                     let is_code = p.parse::<u32>().is_ok_and(is_http_status);
                     if !is_code && !RETRY_ON.contains(&p) {
                         cx.error("VAL-VS-17", format!("{p:?} is not a valid retryOn policy"));
@@ -1218,16 +1241,6 @@ impl HttpFault {
         }
         let delay = f.delay.as_ref().and_then(|d| {
             cx.field("delay", |cx| {
-                if let Some(p) = d.percent
-                    && !(0..=100).contains(&p)
-                {
-                    cx.field("percent", |cx| {
-                        cx.error(
-                            "VAL-VS-16",
-                            format!("percentage {p} is not in range 0..100"),
-                        )
-                    });
-                }
                 let pct = percentage(d.percentage.as_ref(), "percentage", "VAL-VS-16", cx)
                     .or(d.percent.map(f64::from))
                     .unwrap_or(0.0);
@@ -1243,18 +1256,12 @@ impl HttpFault {
                     });
                     return None;
                 }
-                match duration_field(d.fixed_delay.as_ref(), "fixedDelay", "VAL-D1", cx) {
-                    Some(fixed) => Some(FaultDelay {
+                duration_field(d.fixed_delay.as_ref(), "fixedDelay", "VAL-D1", cx).map(|fixed| {
+                    FaultDelay {
                         fixed_delay: fixed,
                         percentage: pct,
-                    }),
-                    None => {
-                        if d.fixed_delay.is_none() {
-                            cx.error("VAL-VS-16", "delay must specify fixedDelay");
-                        }
-                        None
                     }
-                }
+                })
             })
         });
         let abort = f.abort.as_ref().map(|a| {
@@ -1262,7 +1269,7 @@ impl HttpFault {
                 let pct =
                     percentage(a.percentage.as_ref(), "percentage", "VAL-VS-16", cx).unwrap_or(0.0);
                 let error = if let Some(s) = a.http_status {
-                    if !(200..=599).contains(&s) {
+                    if !(200..=600).contains(&s) {
                         cx.field("httpStatus", |cx| {
                             cx.error(
                                 "VAL-VS-16",
@@ -1274,7 +1281,7 @@ impl HttpFault {
                 } else if let Some(g) = &a.grpc_status {
                     if !GRPC_CODES.contains(&g.as_str()) {
                         cx.field("grpcStatus", |cx| {
-                            cx.error("VAL-VS-16", format!("{g:?} is not a valid gRPC code"))
+                            cx.error("VAL-VS-16", format!("gRPC status {g:?} is not supported. See https://github.com/grpc/grpc/blob/master/doc/statuscodes.md for a list of supported codes, for example 'NOT_FOUND'"))
                         });
                     }
                     AbortError::GrpcStatus(g.clone())
@@ -1287,7 +1294,7 @@ impl HttpFault {
                     });
                     AbortError::None
                 } else {
-                    cx.warn("VAL-VS-16", "abort fault injection has no error type");
+                    cx.warn("VAL-VS-16", "abort configured, but error type not set");
                     AbortError::None
                 };
                 FaultAbort {
@@ -1307,17 +1314,20 @@ impl CorsPolicy {
             cx.field("allowOrigins", |cx| {
                 for (i, o) in os.iter().enumerate() {
                     cx.index(i, |cx| {
-                        for (f, v) in [("exact", &o.exact), ("prefix", &o.prefix)] {
-                            if v.as_deref() == Some("") {
-                                cx.field(f, |cx| {
-                                    cx.error(
-                                        "VAL-VS-19",
-                                        format!("'{f}' field in AllowOrigins cannot be empty"),
-                                    )
-                                });
-                            }
-                        }
-                        if let Some(s) = StringMatch::convert(o, "allowOrigins", false, false, cx) {
+                        // `validateAllowOrigins`: a match type with a value.
+                        let value = o
+                            .exact
+                            .as_deref()
+                            .or(o.prefix.as_deref())
+                            .or(o.regex.as_deref());
+                        if value.unwrap_or("").is_empty() {
+                            cx.error(
+                                "VAL-VS-19",
+                                "'' is not a valid match type for CORS allow origins",
+                            );
+                        } else if let Some(s) =
+                            StringMatch::convert(o, "corsPolicy.allowOrigins", false, false, cx)
+                        {
                             allow_origins.push(s);
                         }
                     });
@@ -1325,15 +1335,12 @@ impl CorsPolicy {
             });
         }
         if let Some(os) = &c.allow_origin {
-            cx.field("allowOrigin", |cx| {
-                cx.warn("VAL-VS-19", "allowOrigin is deprecated, use allowOrigins");
-            });
             allow_origins.extend(os.iter().map(|o| StringMatch::Exact(o.clone())));
         }
         let methods = c.allow_methods.clone().unwrap_or_default();
         cx.field("allowMethods", |cx| {
             for (i, m) in methods.iter().enumerate() {
-                if !METHODS.contains(&m.as_str()) {
+                if !CORS_METHODS.contains(&m.as_str()) {
                     cx.index(i, |cx| {
                         cx.error("VAL-VS-19", format!("{m:?} is not a supported HTTP method"))
                     });
@@ -1347,13 +1354,16 @@ impl CorsPolicy {
             if let Some(hs) = list {
                 cx.field(field, |cx| {
                     for (i, h) in hs.iter().enumerate() {
-                        if !validation::is_header_name(h) {
-                            cx.index(i, |cx| {
-                                cx.error(
-                                    "VAL-VS-19",
-                                    format!("header name {h} is not a valid header name"),
-                                )
-                            });
+                        // `ValidateCORSHTTPHeaderName`.
+                        let bad = if h.is_empty() {
+                            Some("header name cannot be empty".to_string())
+                        } else if h != "*" && !validation::is_header_name(h) {
+                            Some(format!("header name {h} is not a valid header name"))
+                        } else {
+                            None
+                        };
+                        if let Some(msg) = bad {
+                            cx.index(i, |cx| cx.error("VAL-VS-19", msg));
                         }
                     }
                 });
@@ -1388,14 +1398,9 @@ fn subnets(list: Option<&Vec<String>>, cx: &mut Cx<'_>, code: &'static str) -> V
     cx.field("destinationSubnets", |cx| {
         let mut out = Vec::new();
         for (i, s) in list.iter().enumerate() {
-            match s
-                .parse::<ipnet::IpNet>()
-                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-            {
+            match validation::ip_subnet(s) {
                 Ok(n) => out.push(n),
-                Err(_) => cx.index(i, |cx| {
-                    cx.error(code, format!("{s:?} is not a valid IP or CIDR"))
-                }),
+                Err(e) => cx.index(i, |cx| cx.error(code, e)),
             }
         }
         out
@@ -1474,8 +1479,8 @@ impl TlsRoute {
                     cx.field("sniHosts", |cx| {
                         for (j, h) in sni.iter().enumerate() {
                             cx.index(j, |cx| {
-                                let bad = if on_gateway && h == "*" {
-                                    None
+                                let bad = if on_gateway {
+                                    validation::wildcard_domain_for_gateway_vs(true, h).err()
                                 } else {
                                     validation::wildcard_domain(h).err()
                                 };
@@ -1492,9 +1497,13 @@ impl TlsRoute {
                                 }
                                 let hn = Hostname::new(h);
                                 if !vs_hosts.iter().any(|v| hn.subset_of(v)) {
+                                    let hosts: Vec<&str> = vs_hosts.iter().map(Hostname::as_str).collect();
                                     cx.error(
                                         "VAL-VS-21",
-                                        format!("TLS match SNI host {h:?} is not in any of the VirtualService hosts"),
+                                        format!(
+                                            "SNI host {h:?} is not a compatible subset of any of the virtual service hosts: [{}]",
+                                            hosts.join(", ")
+                                        ),
                                     );
                                 }
                             });
@@ -1533,13 +1542,6 @@ impl TcpRoute {
                         let port = m.port.filter(|p| *p != 0);
                         if let Some(p) = port {
                             cx.field("port", |cx| cx.check("VAL-P1", validation::port(p.into())));
-                        }
-                        if let Some(s) = &m.source_subnet
-                            && !validation::is_ip_or_cidr(s)
-                        {
-                            cx.field("sourceSubnet", |cx| {
-                                cx.error("VAL-VS-22", format!("{s:?} is not a valid IP or CIDR"))
-                            });
                         }
                         L4MatchAttributes {
                             destination_subnets,

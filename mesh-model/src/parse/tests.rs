@@ -76,7 +76,7 @@ spec:
     assert_eq!(
         rendered(&p),
         [
-            "t.yaml:7:13: error[SCHEMA-UNKNOWN-FIELD]: PeerAuthentication ns/p: spec.mtls.strict: unknown field \"strict\""
+            "t.yaml:7:5: error[SCHEMA-UNKNOWN-FIELD]: PeerAuthentication ns/p: spec.mtls.strict: unknown field \"strict\""
         ]
     );
     let lenient = parse_str("t.yaml", text, &ParseOptions::lenient());
@@ -169,6 +169,29 @@ fn proto_field_names_are_accepted() {
         "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - retries: {attempts: 3, per_try_timeout: 2s}\n    route: [{destination: {host: r}}]\n",
     );
     assert_eq!(p.resources.len(), 1, "{:?}", rendered(&p));
+}
+
+/// RES-4: digit names keep the proto's own spelling
+/// (`consecutive_5xx_errors`, `http1_max_pending_requests`).
+#[test]
+fn proto_names_with_digits_are_accepted() {
+    let p = parse(
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r}\nspec:\n  host: r\n  trafficPolicy:\n    connectionPool:\n      http: {http1_max_pending_requests: 1, http2_max_requests: 2, h2_upgrade_policy: UPGRADE}\n    outlierDetection: {consecutive_5xx_errors: 3}\n",
+    );
+    assert_eq!(p.resources.len(), 1, "{:?}", rendered(&p));
+    let Some(crate::resource::IstioSpec::DestinationRule(dr)) = p.resources[0].istio_spec() else {
+        panic!("not a DestinationRule");
+    };
+    let tp = dr.traffic_policy.as_ref().unwrap();
+    let od = tp.outlier_detection.as_ref().unwrap();
+    assert_eq!(od.consecutive5xx_errors, Some(3));
+    let http = tp.connection_pool.as_ref().unwrap().http.as_ref().unwrap();
+    assert_eq!(http.http1_max_pending_requests, Some(1));
+    assert_eq!(http.http2_max_requests, Some(2));
+    let old = parse(
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r}\nspec:\n  host: r\n  trafficPolicy:\n    outlierDetection: {consecutive5xx_errors: 3}\n",
+    );
+    assert_eq!(old.diagnostics[0].code, "SCHEMA-UNKNOWN-FIELD");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! (VAL-PA-1, VAL-RA-1, VAL-AP-*).
 
 use crate::config::{Cx, Meta};
-use crate::labels::{Labels, Selector};
+use crate::labels::Selector;
 use crate::validation;
 use crate::wire::security as w;
 use crate::wire::types as t;
@@ -147,34 +147,39 @@ pub struct Condition {
     pub not_values: Vec<String>,
 }
 
+/// `validateWorkloadSelector` on `selector` (VAL-AP-1 and the PA/RA
+/// equivalents): no empty key, no `*`; no labels is a warning.
 fn selector(
     s: Option<&t::WorkloadSelector>,
     cx: &mut Cx<'_>,
     code: &'static str,
 ) -> Option<Selector> {
     let s = s?;
-    let labels: Labels = s.match_labels.clone().unwrap_or_default();
-    cx.field("selector", |cx| {
-        cx.field("matchLabels", |cx| {
-            for (k, v) in &labels {
-                cx.key(k, |cx| {
-                    if k.is_empty() || k == "*" {
-                        cx.error(code, "invalid label selector key: empty or wildcard key");
-                    } else {
-                        cx.check(code, validation::label_key(k));
-                    }
-                    if v.contains('*') {
-                        cx.error(code, "wildcard is not supported in selector");
-                    } else {
-                        cx.check(code, validation::label_value(v));
-                    }
-                });
-            }
-        })
+    let labels = cx.field("selector", |cx| {
+        crate::networking::workload_selector(s.match_labels.as_ref(), code, cx)
     });
     Some(Selector(labels))
 }
 
+/// `validateOneOfSelectorType`: at most one of `selector`, `targetRef`
+/// and `targetRefs`.
+fn one_selector_type(
+    selector: bool,
+    target_ref: bool,
+    target_refs: bool,
+    code: &'static str,
+    cx: &mut Cx<'_>,
+) {
+    if usize::from(selector) + usize::from(target_ref) + usize::from(target_refs) > 1 {
+        cx.error(
+            code,
+            "only one of targetRefs or workloadSelector can be set",
+        );
+    }
+}
+
+/// `validatePolicyTargetReference`: a name, no namespace (no cross-namespace
+/// references), and a Service, ServiceEntry, Gateway or GatewayClass.
 fn target_refs(
     one: Option<&t::PolicyTargetReference>,
     many: Option<&Vec<t::PolicyTargetReference>>,
@@ -185,20 +190,31 @@ fn target_refs(
     let mut push = |r: &t::PolicyTargetReference, cx: &mut Cx<'_>| {
         let group = r.group.clone().unwrap_or_default();
         let kind = r.kind.clone().unwrap_or_default();
+        let name = r.name.clone().unwrap_or_default();
+        if name.is_empty() {
+            cx.error(code, "targetRef name must be set");
+        }
+        if r.namespace.as_deref().is_some_and(|n| !n.is_empty()) {
+            cx.field("namespace", |cx| {
+                cx.error(
+                    code,
+                    "targetRef namespace must not be set; cross namespace referencing is not supported",
+                )
+            });
+        }
         let allowed = matches!(
             (group.as_str(), kind.as_str()),
-            ("gateway.networking.k8s.io", "Gateway" | "GatewayClass")
-                | ("", "Service")
+            ("" | "core", "Service")
                 | ("networking.istio.io", "ServiceEntry")
+                | ("gateway.networking.k8s.io", "Gateway" | "GatewayClass")
         );
         if !allowed {
-            cx.error(code, format!("targetRef must be to one of Gateway, GatewayClass, Service or ServiceEntry, got {group}/{kind}"));
+            cx.error(
+                code,
+                format!("targetRef must be to one of [core/v1/Service networking.istio.io/v1/ServiceEntry gateway.networking.k8s.io/v1/Gateway gateway.networking.k8s.io/v1/GatewayClass] but was {group}/{kind}"),
+            );
         }
-        out.push(PolicyTargetRef {
-            group,
-            kind,
-            name: r.name.clone().unwrap_or_default(),
-        });
+        out.push(PolicyTargetRef { group, kind, name });
     };
     if let Some(r) = one {
         cx.field("targetRef", |cx| push(r, cx));
@@ -214,6 +230,7 @@ fn target_refs(
 }
 
 impl PeerAuthentication {
+    /// VAL-PA-1 (`ValidatePeerAuthentication`).
     pub(crate) fn convert(
         s: &w::PeerAuthentication,
         _meta: &Meta,
@@ -223,21 +240,24 @@ impl PeerAuthentication {
         let mut port_level = BTreeMap::new();
         if let Some(pl) = &s.port_level_mtls {
             cx.field("portLevelMtls", |cx| {
-                if selector.as_ref().is_none_or(Selector::is_empty) {
+                if selector.as_ref().is_none_or(Selector::is_empty) && !pl.is_empty() {
                     cx.error(
                         "VAL-PA-1",
                         "mesh/namespace peer authentication cannot have port level mTLS",
                     );
                 }
                 if pl.is_empty() {
-                    cx.error("VAL-PA-1", "port level mTLS must not be empty");
+                    cx.error(
+                        "VAL-PA-1",
+                        "port level mTLS, if defined, must have at least one element",
+                    );
                 }
                 for (k, m) in pl {
                     cx.key(k, |cx| match k.parse::<u16>() {
                         Ok(p) if p != 0 => {
                             port_level.insert(p, m.mode.unwrap_or(MtlsMode::Unset));
                         }
-                        _ => cx.error("VAL-PA-1", format!("port {k:?} must be between 1-65535")),
+                        _ => cx.error("VAL-PA-1", "port must be in range 1..65535"),
                     });
                 }
             });
@@ -256,7 +276,15 @@ impl PeerAuthentication {
 }
 
 impl RequestAuthentication {
+    /// VAL-RA-1 (`ValidateRequestAuthentication`).
     pub(crate) fn convert(s: &w::RequestAuthentication, cx: &mut Cx<'_>) -> RequestAuthentication {
+        one_selector_type(
+            s.selector.is_some(),
+            s.target_ref.is_some(),
+            s.target_refs.as_ref().is_some_and(|v| !v.is_empty()),
+            "VAL-RA-1",
+            cx,
+        );
         let selector = selector(s.selector.as_ref(), cx, "VAL-RA-1");
         let target_refs = target_refs(
             s.target_ref.as_ref(),
@@ -278,7 +306,17 @@ impl RequestAuthentication {
     }
 }
 
-/// VAL-RA-1.
+/// Go's `url.Parse` enough to find the scheme (`scheme:…`).
+fn url_scheme(uri: &str) -> Option<&str> {
+    let (scheme, _) = uri.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
+}
+
+/// VAL-RA-1 (`validateJwtRule`, `warnPrivateJwksKeys`).
 fn jwt_rule(r: &w::JwtRule, cx: &mut Cx<'_>) {
     let code = "VAL-RA-1";
     let issuer = r.issuer.as_deref().unwrap_or("");
@@ -287,12 +325,6 @@ fn jwt_rule(r: &w::JwtRule, cx: &mut Cx<'_>) {
         .as_deref()
         .or(r.legacy_jwks_uri.as_deref())
         .unwrap_or("");
-    if issuer.is_empty() && uri.is_empty() {
-        cx.error(
-            code,
-            "issuer must be set, or jwksUri must be set for issuer discovery",
-        );
-    }
     if let Some(a) = &r.audiences {
         cx.field("audiences", |cx| {
             for (i, aud) in a.iter().enumerate() {
@@ -302,51 +334,55 @@ fn jwt_rule(r: &w::JwtRule, cx: &mut Cx<'_>) {
             }
         });
     }
+    if issuer.is_empty() && uri.is_empty() {
+        cx.error(code, "issuer or jwksUri must be non-empty string");
+    }
     if !uri.is_empty() {
         cx.field("jwksUri", |cx| {
-            let scheme = uri.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-            match scheme.as_deref() {
-                Some("http" | "https") => {
-                    let rest = uri.split_once("://").map(|(_, r)| r).unwrap_or("");
-                    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-                    if host.is_empty() {
-                        cx.error(code, format!("jwks uri {uri:?} has no host"));
-                    }
-                }
-                _ => cx.error(
+            // `ParseJwksURI`: only http and https, and a numeric port.
+            let scheme = url_scheme(uri).unwrap_or("");
+            if scheme != "http" && scheme != "https" {
+                cx.error(code, format!("URI scheme {scheme:?} is not supported"));
+                return;
+            }
+            let rest = &uri[scheme.len() + 1..];
+            let authority = rest
+                .strip_prefix("//")
+                .map(|r| r.split(['/', '?', '#']).next().unwrap_or(""))
+                .unwrap_or("");
+            let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            let port = if let Some(v6) = hostport.strip_prefix('[') {
+                v6.split_once(']').and_then(|(_, p)| p.strip_prefix(':'))
+            } else {
+                hostport.split_once(':').map(|(_, p)| p)
+            };
+            if let Some(p) = port.filter(|p| !p.is_empty())
+                && !p.bytes().all(|b| b.is_ascii_digit())
+            {
+                cx.error(
                     code,
-                    format!("URI scheme of jwks uri {uri:?} is not supported (http or https)"),
-                ),
+                    format!("parse {uri:?}: invalid port \":{p}\" after host"),
+                );
             }
         });
     }
     if let Some(jwks) = r.jwks.as_deref().filter(|j| !j.is_empty()) {
         cx.field("jwks", |cx| {
-            match serde_json::from_str::<serde_json::Value>(jwks) {
-                Err(e) => cx.error(code, format!("jwks parse error: {e}")),
-                Ok(v) => {
-                    let keys: Vec<&serde_json::Value> = match v
-                        .get("keys")
-                        .and_then(|k| k.as_array())
-                    {
-                        Some(k) => k.iter().collect(),
-                        None if v.get("kty").is_some() => vec![&v],
-                        None => {
-                            cx.error(code, "jwks parse error: expected a JWK set with \"keys\"");
-                            return;
-                        }
-                    };
-                    for k in keys {
-                        if k.get("kty").and_then(|x| x.as_str()).is_none() {
-                            cx.error(code, "jwks parse error: key without \"kty\"");
-                        }
-                        if k.get("d").is_some() || k.get("p").is_some() {
-                            cx.warn(
-                                code,
-                                "jwks contains a private key; only public keys should be published",
-                            );
-                        }
-                    }
+            let keys = match parse_jwks(jwks) {
+                Ok(k) => k,
+                Err(e) => {
+                    cx.error(code, format!("jwks parse error: {e}"));
+                    return;
+                }
+            };
+            for (i, k) in keys.iter().enumerate() {
+                let kty = k.get("kty").and_then(|x| x.as_str()).unwrap_or("");
+                let private = kty == "oct" || (k.get("d").is_some() && !kty.is_empty());
+                if private {
+                    cx.warn(
+                        code,
+                        format!("jwks key at index {i} contains private key material; only public keys are used for verification"),
+                    );
                 }
             }
         });
@@ -362,17 +398,23 @@ fn jwt_rule(r: &w::JwtRule, cx: &mut Cx<'_>) {
             }
         });
     }
-    for (field, list) in [
-        ("fromParams", &r.from_params),
-        ("fromCookies", &r.from_cookies),
+    for (field, list, msg) in [
+        (
+            "fromParams",
+            &r.from_params,
+            "location query must be non-empty string",
+        ),
+        (
+            "fromCookies",
+            &r.from_cookies,
+            "cookie name must be non-empty string",
+        ),
     ] {
         if let Some(l) = list {
             cx.field(field, |cx| {
                 for (i, p) in l.iter().enumerate() {
                     if p.is_empty() {
-                        cx.index(i, |cx| {
-                            cx.error(code, format!("{field} must be non-empty string"))
-                        });
+                        cx.index(i, |cx| cx.error(code, msg));
                     }
                 }
             });
@@ -386,10 +428,18 @@ fn jwt_rule(r: &w::JwtRule, cx: &mut Cx<'_>) {
                     if c.claim.as_deref().unwrap_or("").is_empty() || header.is_empty() {
                         cx.error(
                             code,
-                            "outputClaimToHeaders must specify both claim and header",
+                            "outputClaimToHeaders header and claim value must be non-empty string",
                         );
-                    } else if !validation::is_header_name(header) || header.starts_with(':') {
-                        cx.error(code, format!("invalid header name {header:?}"));
+                    } else if !header
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    {
+                        cx.field("header", |cx| {
+                            cx.error(
+                                code,
+                                format!("header name {header} is not a valid header name"),
+                            )
+                        });
                     }
                 });
             }
@@ -403,21 +453,24 @@ fn jwt_rule(r: &w::JwtRule, cx: &mut Cx<'_>) {
     }
 }
 
-/// The `when` keys Istio knows (AZ-20 table).
-const WHEN_KEYS: &[&str] = &[
-    "source.ip",
-    "remote.ip",
-    "source.namespace",
-    "source.principal",
-    "source.serviceAccount",
-    "source.trustDomain",
-    "request.auth.principal",
-    "request.auth.audiences",
-    "request.auth.presenter",
-    "destination.ip",
-    "destination.port",
-    "connection.sni",
-];
+/// A JWK set (`{"keys": [...]}`) or one JWK, as the keys it holds; each key
+/// needs a known `kty`.
+fn parse_jwks(text: &str) -> Result<Vec<serde_json::Value>, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let keys = match v.get("keys") {
+        Some(serde_json::Value::Array(k)) => k.clone(),
+        Some(_) => return Err("\"keys\" must be a list of keys".into()),
+        None if v.get("kty").is_some() => vec![v],
+        None => return Err("failed to parse key: invalid key type from JSON ()".into()),
+    };
+    for k in &keys {
+        let kty = k.get("kty").and_then(|x| x.as_str()).unwrap_or("");
+        if !matches!(kty, "RSA" | "EC" | "OKP" | "oct") {
+            return Err(format!("invalid key type from JSON ({kty})"));
+        }
+    }
+    Ok(keys)
+}
 
 /// Whether a `when` key, its values, or a rule's fields use HTTP-only
 /// attributes (AZ-30).
@@ -425,139 +478,181 @@ pub fn is_http_only_key(key: &str) -> bool {
     key.starts_with("request.headers[") || key.starts_with("request.auth.")
 }
 
-fn bracketed(s: &str) -> bool {
-    let mut r = s;
-    let mut n = 0;
-    while let Some(x) = r.strip_prefix('[') {
-        let Some(end) = x.find(']') else { return false };
-        if end == 0 {
-            return false;
+/// `validateMapKey`: `a[b]` with a non-empty name before the bracket.
+fn map_key(key: &str) -> Result<(), String> {
+    match key.find('[') {
+        Some(open) if key.ends_with(']') && open > 0 && open + 2 < key.len() => Ok(()),
+        _ => Err(format!("bad key ({key}): should have format a[b]")),
+    }
+}
+
+/// `CheckEmptyValues`.
+fn no_empty(field: &str, values: &[String]) -> Result<(), String> {
+    if values.iter().any(String::is_empty) {
+        return Err(format!("empty value not allowed, found in {field}"));
+    }
+    Ok(())
+}
+
+/// `CheckWildcardValues`: at most one `*`, at the start or the end.
+fn wildcard_values(field: &str, values: &[String]) -> Result<(), String> {
+    no_empty(field, values)?;
+    for v in values {
+        let n = v.matches('*').count();
+        if n > 1 {
+            return Err(format!(
+                "at most one wildcard is allowed, found in {field}: {v:?}"
+            ));
         }
-        n += 1;
-        r = &x[end + 1..];
+        if n == 1 && v != "*" && !v.starts_with('*') && !v.ends_with('*') {
+            return Err(format!(
+                "wildcard is only allowed at the start or end, found in {field}: {v:?}"
+            ));
+        }
     }
-    r.is_empty() && n > 0
+    Ok(())
 }
 
-/// `security.ValidateAttribute` (VAL-AP-4).
-fn when_key(key: &str) -> Result<(), String> {
-    if key.starts_with("destination.labels[")
-        || matches!(
-            key,
-            "destination.name" | "destination.namespace" | "destination.user"
-        )
-    {
-        return Err(format!("{key} is disabled"));
+/// `CheckTrustDomainValues`: wildcard values without `/`.
+fn trust_domain_values(field: &str, values: &[String]) -> Result<(), String> {
+    wildcard_values(field, values)?;
+    if let Some(v) = values.iter().find(|v| v.contains('/')) {
+        return Err(format!(
+            "trust domain must not contain '/', found in {field}: {v:?}"
+        ));
     }
-    if key == "source.user" {
-        return Err("source.user is deprecated, use source.principal".into());
-    }
-    if let Some(rest) = key.strip_prefix("request.headers") {
-        return if bracketed(rest) && rest.matches('[').count() == 1 {
-            Ok(())
-        } else {
-            Err(format!(
-                "invalid request.headers key {key:?}: must be request.headers[NAME]"
-            ))
-        };
-    }
-    if let Some(rest) = key.strip_prefix("request.auth.claims") {
-        return if bracketed(rest) {
-            Ok(())
-        } else {
-            Err(format!(
-                "invalid claims key {key:?}: must be request.auth.claims[NAME] or nested [A][B]"
-            ))
-        };
-    }
-    if let Some(rest) = key.strip_prefix("experimental.envoy.filters.") {
-        let ok = rest
-            .find('[')
-            .is_some_and(|i| i > 0 && bracketed(&rest[i..]));
-        return if ok {
-            Ok(())
-        } else {
-            Err(format!(
-                "invalid key {key:?}: must be experimental.envoy.filters.FILTER[KEY]"
-            ))
-        };
-    }
-    if WHEN_KEYS.contains(&key) {
-        Ok(())
-    } else {
-        Err(format!("unknown attribute: {key}"))
-    }
+    Ok(())
 }
 
-fn ip_blocks(
-    list: Option<&Vec<String>>,
-    field: &'static str,
-    cx: &mut Cx<'_>,
-) -> Vec<ipnet::IpNet> {
-    let Some(list) = list else { return Vec::new() };
-    cx.field(field, |cx| {
-        let mut out = Vec::new();
-        for (i, s) in list.iter().enumerate() {
-            match s
-                .parse::<ipnet::IpNet>()
-                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-            {
-                Ok(n) => out.push(n),
-                Err(_) => cx.index(i, |cx| {
-                    cx.error("VAL-AP-3", format!("invalid IP address or CIDR range: {s}"))
-                }),
+/// `CheckServiceAccount` (VAL-AP-5): at most 16 values, each `sa` or
+/// `ns/sa`, no `*`, at most 320 characters.
+fn service_account_values(field: &str, values: &[String]) -> Result<(), String> {
+    if values.len() > 16 {
+        return Err("may not have more than 16 values".into());
+    }
+    for v in values {
+        if v.is_empty() {
+            return Err(format!("empty value not allowed, found in {field}"));
+        }
+        if v.contains('*') {
+            return Err(format!("wildcard not allowed, found in {field}"));
+        }
+        if v.matches('/').count() > 1 {
+            return Err(format!(
+                "expected format 'serviceAccount' or 'namespace/serviceAccount', found {v:?} in {field}"
+            ));
+        }
+        if v.len() > 320 {
+            return Err(format!(
+                "value cannot exceed 320 characters, found {v:?} in {field}"
+            ));
+        }
+        if let Some((ns, sa)) = v.split_once('/') {
+            if ns.is_empty() {
+                return Err(format!(
+                    "expected format 'serviceAccount' or 'namespace/serviceAccount', found empty namespace {v:?} in {field}"
+                ));
+            }
+            if sa.is_empty() {
+                return Err(format!(
+                    "expected format 'serviceAccount' or 'namespace/serviceAccount', found empty serviceAccount {v:?} in {field}"
+                ));
             }
         }
-        out
-    })
+    }
+    Ok(())
 }
 
-fn strings(list: Option<&Vec<String>>, field: &'static str, cx: &mut Cx<'_>) -> Vec<String> {
-    let Some(list) = list else { return Vec::new() };
-    cx.field(field, |cx| {
-        for (i, s) in list.iter().enumerate() {
-            if s.is_empty() {
-                cx.index(i, |cx| {
-                    cx.error(
-                        "VAL-AP-3",
-                        format!("empty value is not allowed, found in {field}"),
-                    )
-                });
+/// `ValidateIPs`: IPs or CIDR blocks.
+fn ip_values(values: &[String]) -> Result<(), String> {
+    for v in values {
+        if v.contains('/') {
+            if v.parse::<ipnet::IpNet>().is_err() {
+                return Err(format!(
+                    "bad CIDR range ({v}): netip.ParsePrefix({v:?}): invalid prefix"
+                ));
             }
+        } else if !validation::is_ip(v) {
+            return Err(format!("bad IP address ({v})"));
         }
-    });
-    list.clone()
+    }
+    Ok(())
 }
 
-fn ports(list: Option<&Vec<String>>, field: &'static str, cx: &mut Cx<'_>) -> Vec<u16> {
-    let Some(list) = list else { return Vec::new() };
-    cx.field(field, |cx| {
-        let mut out = Vec::new();
-        for (i, s) in list.iter().enumerate() {
-            match s.parse::<u16>() {
-                Ok(p) if p != 0 => out.push(p),
-                _ => cx.index(i, |cx| {
-                    cx.error(
-                        "VAL-AP-3",
-                        format!("invalid port {s:?}: must be between 1-65535"),
-                    )
-                }),
-            }
+/// `ValidatePorts`: decimal numbers 0..=65535.
+fn port_values(values: &[String]) -> Result<(), String> {
+    for p in values {
+        let ok = !p.is_empty()
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65535);
+        if !ok {
+            return Err(format!(
+                "bad port ({p}): strconv.ParseUint: parsing {p:?}: invalid syntax"
+            ));
         }
-        out
-    })
+    }
+    Ok(())
+}
+
+/// `security.ValidateAttribute` (VAL-AP-4): the `when` key is known and its
+/// values fit it.
+fn validate_attribute(key: &str, values: &[String]) -> Result<(), String> {
+    no_empty(key, values)?;
+    if key.starts_with("request.headers") {
+        return map_key(key);
+    }
+    match key {
+        "source.ip" | "remote.ip" | "destination.ip" => ip_values(values),
+        "source.namespace"
+        | "source.principal"
+        | "request.auth.principal"
+        | "request.auth.audiences"
+        | "request.auth.presenter"
+        | "connection.sni" => Ok(()),
+        "source.serviceAccount" => service_account_values(key, values),
+        "source.trustDomain" => wildcard_values(key, values),
+        "destination.port" => port_values(values),
+        "destination.namespace" => Err(format!(
+            "attribute {key} is replaced by the metadata.namespace"
+        )),
+        "destination.name" | "destination.user" => Err(format!(
+            "deprecated attribute {key}: only supported in v1alpha1"
+        )),
+        _ if key.starts_with("request.auth.claims") => map_key(key),
+        _ if key.starts_with("experimental.envoy.filters.") => map_key(key),
+        _ if key.starts_with("destination.labels") => Err(format!(
+            "attribute {key} is replaced by the workload selector"
+        )),
+        _ => Err(format!("unknown attribute: {key}")),
+    }
+}
+
+fn ip_blocks(list: Option<&Vec<String>>) -> Vec<ipnet::IpNet> {
+    list.iter()
+        .flat_map(|l| l.iter())
+        .filter_map(|s| validation::ip_subnet(s).ok())
+        .collect()
+}
+
+fn ports(list: Option<&Vec<String>>) -> Vec<u16> {
+    list.iter()
+        .flat_map(|l| l.iter())
+        .filter_map(|s| s.parse::<u16>().ok())
+        .collect()
 }
 
 /// `CheckValidPathTemplate` (VAL-AP-5): `{*}` matches one segment, `{**}`
-/// the rest and must come last.
-fn path_template(path: &str) -> Result<(), String> {
+/// the rest and must come last; a templated path's other segments are
+/// RFC 3986 `pchar` literals.
+fn path_template(field: &str, path: &str) -> Result<(), String> {
     let templated = path.contains("{*}") || path.contains("{**}");
+    let trimmed = path.trim_matches('/');
     let mut any_seen = false;
-    for glob in path.trim_matches('/').split('/') {
+    for glob in trimmed.split('/') {
         match glob {
             "{*}" | "{**}" if any_seen => {
                 return Err(format!(
-                    "invalid or unsupported path {path}: {{**}} is not the last operator"
+                    "invalid or unsupported path {trimmed}, found in {field}. {{**}} is not the last operator"
                 ));
             }
             "{*}" => continue,
@@ -569,45 +664,36 @@ fn path_template(path: &str) -> Result<(), String> {
         }
         if glob.contains(['{', '}']) {
             return Err(format!(
-                "invalid or unsupported path {path}: contains '{{' or '}}' beyond a supported path template"
+                "invalid or unsupported path {trimmed}, found in {field}. Contains '{{' or '}}' beyond a supported path template"
             ));
         }
-        let literal_ok = glob
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()+,;=:@%".contains(&b));
+        let literal_ok = !glob.is_empty()
+            && glob
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()+,;:@=".contains(&b));
         if templated && !literal_ok {
             return Err(format!(
-                "invalid or unsupported path {path}: contains segment {glob} with invalid string literal"
+                "invalid or unsupported path {trimmed}, found in {field}. Contains segment {glob} with invalid string literal"
             ));
         }
     }
     Ok(())
 }
 
-fn paths(list: Option<&Vec<String>>, field: &'static str, cx: &mut Cx<'_>) -> Vec<String> {
-    let v = strings(list, field, cx);
-    cx.field(field, |cx| {
-        for (i, p) in v.iter().enumerate() {
-            if let Err(e) = path_template(p) {
-                cx.index(i, |cx| cx.error("VAL-AP-5", e));
-            }
-        }
-    });
-    v
-}
-
 impl AuthorizationPolicy {
+    /// VAL-AP-1 … VAL-AP-6 (`ValidateAuthorizationPolicy`).
     pub(crate) fn convert(
         s: &w::AuthorizationPolicy,
         meta: &Meta,
         cx: &mut Cx<'_>,
     ) -> AuthorizationPolicy {
-        let set = usize::from(s.selector.is_some())
-            + usize::from(s.target_ref.is_some())
-            + usize::from(s.target_refs.as_ref().is_some_and(|v| !v.is_empty()));
-        if set > 1 {
-            cx.error("VAL-AP-1", "only one of targetRefs or selector can be set");
-        }
+        one_selector_type(
+            s.selector.is_some(),
+            s.target_ref.is_some(),
+            s.target_refs.as_ref().is_some_and(|v| !v.is_empty()),
+            "VAL-AP-1",
+            cx,
+        );
         let selector = selector(s.selector.as_ref(), cx, "VAL-AP-1");
         let target_refs = target_refs(
             s.target_ref.as_ref(),
@@ -647,28 +733,15 @@ impl AuthorizationPolicy {
         if let Some(rs) = &s.rules {
             cx.field("rules", |cx| {
                 for (i, r) in rs.iter().enumerate() {
-                    rules.push(cx.index(i, |cx| Rule::convert(r, i, action, meta, cx)));
+                    rules.push(cx.index(i, |cx| Rule::convert(r, i, action, cx)));
                 }
             });
-        }
-        if action == Action::Deny {
-            for (i, r) in rules.iter().enumerate() {
-                if r.uses_only_http() {
-                    cx.field("rules", |cx| {
-                        cx.index(i, |cx| {
-                            cx.warn(
-                                "VAL-AP-6",
-                                "configured AuthorizationPolicy will deny all traffic to TCP ports under its scope due to the use of only HTTP attributes in a DENY rule; it is recommended to explicitly specify the port",
-                            )
-                        })
-                    });
-                }
-            }
         }
         let dry_run = meta
             .annotations
             .get("istio.io/dry-run")
-            .is_some_and(|v| validation::parse_go_bool(v) == Some(true));
+            .and_then(|v| validation::parse_go_bool(v))
+            .unwrap_or(false);
         AuthorizationPolicy {
             selector,
             target_refs,
@@ -718,7 +791,7 @@ impl Rule {
         any_http && !any_tcp
     }
 
-    fn convert(r: &w::Rule, i: usize, action: Action, meta: &Meta, cx: &mut Cx<'_>) -> Rule {
+    fn convert(r: &w::Rule, i: usize, action: Action, cx: &mut Cx<'_>) -> Rule {
         let mut out = Rule::default();
         if r.from.as_ref().is_some_and(Vec::is_empty) {
             cx.field("from", |cx| {
@@ -728,6 +801,9 @@ impl Rule {
                 )
             });
         }
+        // For VAL-AP-6: whether from/to exist and carry TCP attributes.
+        let (mut from_exists, mut tcp_in_from) = (false, false);
+        let (mut to_exists, mut tcp_in_to) = (false, false);
         if let Some(from) = &r.from {
             cx.field("from", |cx| {
                 for (j, f) in from.iter().enumerate() {
@@ -739,9 +815,23 @@ impl Rule {
                             );
                             return;
                         };
-                        out.from.push(
-                            cx.field("source", |cx| Source::convert(src, i, action, meta, cx)),
-                        );
+                        from_exists = true;
+                        tcp_in_from |= [
+                            &src.principals,
+                            &src.not_principals,
+                            &src.ip_blocks,
+                            &src.not_ip_blocks,
+                            &src.namespaces,
+                            &src.not_namespaces,
+                            &src.remote_ip_blocks,
+                            &src.not_remote_ip_blocks,
+                            &src.service_accounts,
+                            &src.not_service_accounts,
+                        ]
+                        .iter()
+                        .any(|l| l.is_some());
+                        out.from
+                            .push(cx.field("source", |cx| Source::convert(src, i, action, cx)));
                     });
                 }
             });
@@ -765,6 +855,8 @@ impl Rule {
                             );
                             return;
                         };
+                        to_exists = true;
+                        tcp_in_to |= op.ports.is_some() || op.not_ports.is_some();
                         out.to
                             .push(cx.field("operation", |cx| Operation::convert(op, i, cx)));
                     });
@@ -782,27 +874,18 @@ impl Rule {
                             cx.field("key", |cx| cx.error("VAL-AP-4", "`key` must not be empty"));
                         } else if values.is_empty() && not_values.is_empty() {
                             cx.error("VAL-AP-4", format!("at least one of `values` or `notValues` must be set for key {key}"));
-                        } else if let Err(e) = when_key(&key) {
-                            cx.field("key", |cx| cx.error("VAL-AP-4", e));
                         } else {
-                            let check_values = |cx: &mut Cx<'_>, field: &'static str, vs: &[String]| {
-                                cx.field(field, |cx| {
-                                    for (n, v) in vs.iter().enumerate() {
-                                        let bad = match key.as_str() {
-                                            "source.ip" | "remote.ip" | "destination.ip" => (!validation::is_ip_or_cidr(v))
-                                                .then(|| format!("invalid IP address or CIDR range: {v}")),
-                                            "destination.port" => (!v.parse::<u16>().is_ok_and(|p| p != 0))
-                                                .then(|| format!("invalid port {v:?}")),
-                                            _ => v.is_empty().then(|| "empty value is not allowed".to_string()),
-                                        };
-                                        if let Some(b) = bad {
-                                            cx.index(n, |cx| cx.error("VAL-AP-4", format!("invalid value for key {key}: {b}")));
-                                        }
-                                    }
-                                });
-                            };
-                            check_values(cx, "values", &values);
-                            check_values(cx, "notValues", &not_values);
+                            for (field, what, vs) in [
+                                ("values", "value", &values),
+                                ("notValues", "notValue", &not_values),
+                            ] {
+                                if let Err(e) = validate_attribute(&key, vs) {
+                                    let at = if vs.is_empty() { "key" } else { field };
+                                    cx.field(at, |cx| {
+                                        cx.error("VAL-AP-4", format!("invalid `{what}` for `key` {key}: {e}"))
+                                    });
+                                }
+                            }
                         }
                         if action == Action::Custom
                             && (matches!(
@@ -822,106 +905,200 @@ impl Rule {
                 }
             });
         }
+        // VAL-AP-6: a DENY rule whose source or operation is made of HTTP
+        // attributes only matches every TCP connection.
+        let http_only = (from_exists && !to_exists && !tcp_in_from) || (to_exists && !tcp_in_to);
+        if action == Action::Deny && http_only {
+            cx.warn(
+                "VAL-AP-6",
+                "configured AuthorizationPolicy will deny all traffic to TCP ports under its scope due to the use of only HTTP attributes in a DENY rule; it is recommended to explicitly specify the port",
+            );
+        }
         out
     }
 }
 
 impl Source {
-    fn convert(s: &w::Source, i: usize, action: Action, meta: &Meta, cx: &mut Cx<'_>) -> Source {
+    fn convert(s: &w::Source, i: usize, action: Action, cx: &mut Cx<'_>) -> Source {
+        let list = |v: &Option<Vec<String>>| v.clone().unwrap_or_default();
         let out = Source {
-            principals: strings(s.principals.as_ref(), "principals", cx),
-            not_principals: strings(s.not_principals.as_ref(), "notPrincipals", cx),
-            request_principals: strings(s.request_principals.as_ref(), "requestPrincipals", cx),
-            not_request_principals: strings(
-                s.not_request_principals.as_ref(),
-                "notRequestPrincipals",
-                cx,
-            ),
-            namespaces: strings(s.namespaces.as_ref(), "namespaces", cx),
-            not_namespaces: strings(s.not_namespaces.as_ref(), "notNamespaces", cx),
-            service_accounts: strings(s.service_accounts.as_ref(), "serviceAccounts", cx),
-            not_service_accounts: strings(
-                s.not_service_accounts.as_ref(),
-                "notServiceAccounts",
-                cx,
-            ),
-            trust_domains: strings(s.trust_domains.as_ref(), "trustDomains", cx),
-            not_trust_domains: strings(s.not_trust_domains.as_ref(), "notTrustDomains", cx),
-            ip_blocks: ip_blocks(s.ip_blocks.as_ref(), "ipBlocks", cx),
-            not_ip_blocks: ip_blocks(s.not_ip_blocks.as_ref(), "notIpBlocks", cx),
-            remote_ip_blocks: ip_blocks(s.remote_ip_blocks.as_ref(), "remoteIpBlocks", cx),
-            not_remote_ip_blocks: ip_blocks(
-                s.not_remote_ip_blocks.as_ref(),
-                "notRemoteIpBlocks",
-                cx,
-            ),
+            principals: list(&s.principals),
+            not_principals: list(&s.not_principals),
+            request_principals: list(&s.request_principals),
+            not_request_principals: list(&s.not_request_principals),
+            namespaces: list(&s.namespaces),
+            not_namespaces: list(&s.not_namespaces),
+            service_accounts: list(&s.service_accounts),
+            not_service_accounts: list(&s.not_service_accounts),
+            trust_domains: list(&s.trust_domains),
+            not_trust_domains: list(&s.not_trust_domains),
+            ip_blocks: ip_blocks(s.ip_blocks.as_ref()),
+            not_ip_blocks: ip_blocks(s.not_ip_blocks.as_ref()),
+            remote_ip_blocks: ip_blocks(s.remote_ip_blocks.as_ref()),
+            not_remote_ip_blocks: ip_blocks(s.not_remote_ip_blocks.as_ref()),
         };
-        if out == Source::default()
-            && s.ip_blocks.is_none()
-            && s.not_ip_blocks.is_none()
-            && s.remote_ip_blocks.is_none()
-            && s.not_remote_ip_blocks.is_none()
+        let len = |v: &Option<Vec<String>>| v.as_ref().map_or(0, Vec::len);
+        if len(&s.principals) + len(&s.not_principals) + len(&s.namespaces) + len(&s.not_namespaces)
+            > 0
+            && len(&s.service_accounts) + len(&s.not_service_accounts) > 0
         {
+            cx.error(
+                "VAL-AP-5",
+                format!(
+                    "cannot set serviceAccounts with namespaces or principals, found at rule {i}"
+                ),
+            );
+        }
+        let all = [
+            &s.principals,
+            &s.request_principals,
+            &s.namespaces,
+            &s.ip_blocks,
+            &s.remote_ip_blocks,
+            &s.not_principals,
+            &s.not_request_principals,
+            &s.not_namespaces,
+            &s.not_ip_blocks,
+            &s.not_remote_ip_blocks,
+            &s.service_accounts,
+            &s.not_service_accounts,
+            &s.trust_domains,
+            &s.not_trust_domains,
+        ];
+        if all.iter().all(|l| len(l) == 0) {
             cx.error(
                 "VAL-AP-3",
                 format!("`from.source` must not be empty, found at rule {i}"),
             );
         }
-        for (field, list) in [
-            ("serviceAccounts", &out.service_accounts),
-            ("notServiceAccounts", &out.not_service_accounts),
-        ] {
-            if list.is_empty() {
-                continue;
-            }
-            cx.field(field, |cx| {
-                if list.len() > 16 {
-                    cx.error(
-                        "VAL-AP-5",
-                        format!("too many {field}, at most 16 are allowed"),
-                    );
-                }
-                for (n, sa) in list.iter().enumerate() {
-                    cx.index(n, |cx| {
-                        if sa.contains('*') {
-                            cx.error("VAL-AP-5", "wildcard is not supported in serviceAccounts");
-                            return;
-                        }
-                        let parts: Vec<&str> = sa.split('/').collect();
-                        let ok = match parts.as_slice() {
-                            [sa] => validation::is_dns1123_label(sa) || is_subdomain(sa),
-                            [ns, sa] => {
-                                validation::is_dns1123_label(ns)
-                                    && (validation::is_dns1123_label(sa) || is_subdomain(sa))
-                            }
-                            _ => false,
-                        };
-                        if !ok {
-                            cx.error(
-                                "VAL-AP-5",
-                                format!(
-                                    "invalid service account {sa:?}: must be NAMESPACE/NAME or NAME"
-                                ),
-                            );
-                        }
-                    });
-                }
-            });
-            if !out.principals.is_empty()
-                || !out.not_principals.is_empty()
-                || !out.namespaces.is_empty()
-                || !out.not_namespaces.is_empty()
-            {
-                cx.error(
+        let ips: ListCheck = |_, v| ip_values(v);
+        check_lists(
+            &[
+                Checked("ipBlocks", "IpBlocks", &s.ip_blocks, ips, "VAL-AP-3"),
+                Checked(
+                    "notIpBlocks",
+                    "NotIpBlocks",
+                    &s.not_ip_blocks,
+                    ips,
+                    "VAL-AP-3",
+                ),
+                Checked(
+                    "remoteIpBlocks",
+                    "RemoteIpBlocks",
+                    &s.remote_ip_blocks,
+                    ips,
+                    "VAL-AP-3",
+                ),
+                Checked(
+                    "notRemoteIpBlocks",
+                    "NotRemoteIpBlocks",
+                    &s.not_remote_ip_blocks,
+                    ips,
+                    "VAL-AP-3",
+                ),
+                Checked(
+                    "principals",
+                    "Principals",
+                    &s.principals,
+                    no_empty,
+                    "VAL-AP-3",
+                ),
+                Checked(
+                    "requestPrincipals",
+                    "RequestPrincipals",
+                    &s.request_principals,
+                    no_empty,
+                    "VAL-AP-3",
+                ),
+                Checked(
+                    "namespaces",
+                    "Namespaces",
+                    &s.namespaces,
+                    no_empty,
+                    "VAL-AP-3",
+                ),
+                Checked(
+                    "serviceAccounts",
+                    "ServiceAccounts",
+                    &s.service_accounts,
+                    service_account_values,
                     "VAL-AP-5",
-                    "Cannot set serviceAccounts with namespaces or principals",
-                );
-            }
-        }
+                ),
+                Checked(
+                    "trustDomains",
+                    "TrustDomains",
+                    &s.trust_domains,
+                    trust_domain_values,
+                    "VAL-AP-3",
+                ),
+                Checked("ipBlocks", "IpBlocks", &s.ip_blocks, no_empty, "VAL-AP-3"),
+                Checked(
+                    "remoteIpBlocks",
+                    "RemoteIpBlocks",
+                    &s.remote_ip_blocks,
+                    no_empty,
+                    "VAL-AP-3",
+                ),
+                Checked(
+                    "notPrincipals",
+                    "NotPrincipals",
+                    &s.not_principals,
+                    no_empty,
+                    "VAL-AP-3",
+                ),
+                Checked(
+                    "notRequestPrincipals",
+                    "NotRequestPrincipals",
+                    &s.not_request_principals,
+                    no_empty,
+                    "VAL-AP-3",
+                ),
+                Checked(
+                    "notNamespaces",
+                    "NotNamespaces",
+                    &s.not_namespaces,
+                    no_empty,
+                    "VAL-AP-3",
+                ),
+                Checked(
+                    "notServiceAccounts",
+                    "NotServiceAccounts",
+                    &s.not_service_accounts,
+                    service_account_values,
+                    "VAL-AP-5",
+                ),
+                Checked(
+                    "notTrustDomains",
+                    "NotTrustDomains",
+                    &s.not_trust_domains,
+                    trust_domain_values,
+                    "VAL-AP-3",
+                ),
+                Checked(
+                    "notIpBlocks",
+                    "NotIpBlocks",
+                    &s.not_ip_blocks,
+                    no_empty,
+                    "VAL-AP-3",
+                ),
+                Checked(
+                    "notRemoteIpBlocks",
+                    "NotRemoteIpBlocks",
+                    &s.not_remote_ip_blocks,
+                    no_empty,
+                    "VAL-AP-3",
+                ),
+            ],
+            cx,
+        );
         if action == Action::Custom {
             for (field, set) in [
                 ("namespaces", !out.namespaces.is_empty()),
                 ("notNamespaces", !out.not_namespaces.is_empty()),
+                ("serviceAccounts", !out.service_accounts.is_empty()),
+                ("notServiceAccounts", !out.not_service_accounts.is_empty()),
+                ("trustDomains", !out.trust_domains.is_empty()),
+                ("notTrustDomains", !out.not_trust_domains.is_empty()),
                 ("principals", !out.principals.is_empty()),
                 ("notPrincipals", !out.not_principals.is_empty()),
                 ("requestPrincipals", !out.request_principals.is_empty()),
@@ -929,10 +1106,6 @@ impl Source {
                     "notRequestPrincipals",
                     !out.not_request_principals.is_empty(),
                 ),
-                ("serviceAccounts", !out.service_accounts.is_empty()),
-                ("notServiceAccounts", !out.not_service_accounts.is_empty()),
-                ("trustDomains", !out.trust_domains.is_empty()),
-                ("notTrustDomains", !out.not_trust_domains.is_empty()),
             ] {
                 if set {
                     cx.field(field, |cx| {
@@ -947,8 +1120,43 @@ impl Source {
                 }
             }
         }
-        let _ = meta;
         out
+    }
+}
+
+/// A check of one string list of a Source or Operation.
+type ListCheck = fn(&str, &[String]) -> Result<(), String>;
+
+/// One list check: wire field, the name Istio's messages use, the values,
+/// the check and the rule id.
+struct Checked<'a>(
+    &'static str,
+    &'static str,
+    &'a Option<Vec<String>>,
+    ListCheck,
+    &'static str,
+);
+
+/// Runs list checks in order, reporting at most one problem per field (as
+/// Istio's checks stop at the first), at the offending entry where one can
+/// be named.
+fn check_lists(checks: &[Checked<'_>], cx: &mut Cx<'_>) {
+    let mut reported: Vec<&str> = Vec::new();
+    for Checked(field, name, values, check, code) in checks {
+        let Some(values) = values else { continue };
+        if reported.contains(field) {
+            continue;
+        }
+        if let Err(e) = check(name, values) {
+            reported.push(field);
+            let at = values
+                .iter()
+                .position(|v| check(name, std::slice::from_ref(v)).is_err());
+            cx.field(field, |cx| match at {
+                Some(n) => cx.index(n, |cx| cx.error(code, e)),
+                None => cx.error(code, e),
+            });
+        }
     }
 }
 
@@ -960,29 +1168,63 @@ fn pascal(s: &str) -> String {
     }
 }
 
-fn is_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(validation::is_dns1123_label)
-}
-
 impl Operation {
     fn convert(o: &w::Operation, i: usize, cx: &mut Cx<'_>) -> Operation {
+        let list = |v: &Option<Vec<String>>| v.clone().unwrap_or_default();
         let out = Operation {
-            hosts: strings(o.hosts.as_ref(), "hosts", cx),
-            not_hosts: strings(o.not_hosts.as_ref(), "notHosts", cx),
-            ports: ports(o.ports.as_ref(), "ports", cx),
-            not_ports: ports(o.not_ports.as_ref(), "notPorts", cx),
-            methods: strings(o.methods.as_ref(), "methods", cx),
-            not_methods: strings(o.not_methods.as_ref(), "notMethods", cx),
-            paths: paths(o.paths.as_ref(), "paths", cx),
-            not_paths: paths(o.not_paths.as_ref(), "notPaths", cx),
+            hosts: list(&o.hosts),
+            not_hosts: list(&o.not_hosts),
+            ports: ports(o.ports.as_ref()),
+            not_ports: ports(o.not_ports.as_ref()),
+            methods: list(&o.methods),
+            not_methods: list(&o.not_methods),
+            paths: list(&o.paths),
+            not_paths: list(&o.not_paths),
         };
-        let written = o.ports.is_some() || o.not_ports.is_some();
-        if out == Operation::default() && !written {
+        let len = |v: &Option<Vec<String>>| v.as_ref().map_or(0, Vec::len);
+        if [
+            &o.ports,
+            &o.methods,
+            &o.paths,
+            &o.hosts,
+            &o.not_ports,
+            &o.not_methods,
+            &o.not_paths,
+            &o.not_hosts,
+        ]
+        .iter()
+        .all(|l| len(l) == 0)
+        {
             cx.error(
                 "VAL-AP-3",
                 format!("`to.operation` must not be empty, found at rule {i}"),
             );
         }
+        let port_check: ListCheck = |_, v| port_values(v);
+        let path_check: ListCheck = |f, v| v.iter().try_for_each(|p| path_template(f, p));
+        check_lists(
+            &[
+                Checked("ports", "Ports", &o.ports, port_check, "VAL-AP-3"),
+                Checked("notPorts", "NotPorts", &o.not_ports, port_check, "VAL-AP-3"),
+                Checked("ports", "Ports", &o.ports, no_empty, "VAL-AP-3"),
+                Checked("methods", "Methods", &o.methods, no_empty, "VAL-AP-3"),
+                Checked("paths", "Paths", &o.paths, no_empty, "VAL-AP-3"),
+                Checked("hosts", "Hosts", &o.hosts, no_empty, "VAL-AP-3"),
+                Checked("notPorts", "NotPorts", &o.not_ports, no_empty, "VAL-AP-3"),
+                Checked(
+                    "notMethods",
+                    "NotMethods",
+                    &o.not_methods,
+                    no_empty,
+                    "VAL-AP-3",
+                ),
+                Checked("notPaths", "NotPaths", &o.not_paths, no_empty, "VAL-AP-3"),
+                Checked("notHosts", "NotHosts", &o.not_hosts, no_empty, "VAL-AP-3"),
+                Checked("paths", "Paths", &o.paths, path_check, "VAL-AP-5"),
+                Checked("notPaths", "NotPaths", &o.not_paths, path_check, "VAL-AP-5"),
+            ],
+            cx,
+        );
         out
     }
 }

@@ -3532,7 +3532,7 @@ pub struct OutlierDetection {
     /// Number of 5xx errors before a host is ejected from the connection pool.
     #[serde(
         rename = "consecutive5xxErrors",
-        alias = "consecutive5xx_errors",
+        alias = "consecutive_5xx_errors",
         default,
         skip_serializing_if = "Option::is_none"
     )]
