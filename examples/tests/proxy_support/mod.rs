@@ -303,10 +303,15 @@ pub fn workload(name: &str, app: &str, sa: &str) -> Workload {
     }
 }
 
-/// Loads YAML into a snapshot, failing on any diagnostic.
+/// Loads YAML into a snapshot, failing on any error.
 pub fn snapshot(yaml: &str) -> mesh_model::snapshot::Snapshot {
     let loaded = mesh_model::load(&[("test.yaml", yaml)], &mesh_model::LoadOptions::default());
-    let errors: Vec<String> = loaded.diagnostics.iter().map(ToString::to_string).collect();
+    let errors: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect();
     assert!(errors.is_empty(), "{errors:#?}");
     loaded.snapshot
 }
