@@ -111,6 +111,8 @@ pub struct Backend {
     pub addr: SocketAddr,
     /// Requests served.
     pub hits: Arc<AtomicUsize>,
+    /// Connections accepted.
+    pub conns: Arc<AtomicUsize>,
     /// The next `fail_next` requests answer 503.
     pub fail_next: Arc<AtomicU32>,
     /// The behaviour.
@@ -133,6 +135,7 @@ impl Backend {
             name: name.to_string(),
             addr,
             hits: Arc::default(),
+            conns: Arc::default(),
             fail_next: Arc::default(),
             behaviour: Arc::default(),
             seen: Arc::default(),
@@ -144,11 +147,13 @@ impl Backend {
             b.behaviour.clone(),
             b.seen.clone(),
         );
+        let conns = b.conns.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((s, _)) = l.accept().await else {
                     continue;
                 };
+                conns.fetch_add(1, Ordering::SeqCst);
                 let (name, hits, fail, beh, seen) = (
                     name.clone(),
                     hits.clone(),
@@ -322,6 +327,16 @@ pub async fn proxy(
     yaml: &str,
     identity: Option<Arc<Identity>>,
 ) -> (RunningProxy, Arc<Mutex<Vec<serde_json::Value>>>) {
+    proxy_with(w, yaml, identity, mesh_examples::proxy::Limits::default()).await
+}
+
+/// A proxy from YAML with these limits.
+pub async fn proxy_with(
+    w: Workload,
+    yaml: &str,
+    identity: Option<Arc<Identity>>,
+    limits: mesh_examples::proxy::Limits,
+) -> (RunningProxy, Arc<Mutex<Vec<serde_json::Value>>>) {
     let (log, entries) = AccessLog::memory();
     let mut opts = ProxyOptions::new(
         w,
@@ -331,6 +346,7 @@ pub async fn proxy(
         },
     );
     opts.access_log = log;
+    opts.limits = limits;
     opts.metrics = Some("127.0.0.1:0".parse().unwrap());
     let p = RunningProxy::start(opts).await.unwrap();
     (p, entries)
