@@ -483,19 +483,47 @@ impl MeshState {
             workload.labels.clone(),
             &workload.service_account,
         );
-        let inbound_services = mesh_xds::assemble::inbound_service_ports(&snapshot, &xds_proxy)
-            .into_iter()
-            .map(|p| {
-                (
-                    p.target_port,
+        let mut inbound_services: HashMap<u16, ServiceInfo> =
+            mesh_xds::assemble::inbound_service_ports(&snapshot, &xds_proxy)
+                .into_iter()
+                .map(|p| {
+                    (
+                        p.target_port,
+                        ServiceInfo {
+                            host: p.service.hostname.as_str().to_string(),
+                            name: p.service.name.clone(),
+                            namespace: p.service.namespace.clone(),
+                        },
+                    )
+                })
+                .collect();
+        // Services that list this listener's address as an endpoint
+        // (ServiceEntry endpoints, WorkloadEntries without a selector).
+        for l in &listeners {
+            let ListenerKind::Inbound { target_port, .. } = l.kind else {
+                continue;
+            };
+            if inbound_services.contains_key(&target_port) {
+                continue;
+            }
+            let ip = l.addr.ip().to_string();
+            let found = snapshot.services().find(|s| {
+                s.endpoints.iter().any(|e| {
+                    e.address.as_deref() == Some(ip.as_str())
+                        && e.ports.values().any(|p| *p == l.addr.port())
+                })
+            });
+            if let Some(s) = found {
+                inbound_services.insert(
+                    target_port,
                     ServiceInfo {
-                        host: p.service.hostname.as_str().to_string(),
-                        name: p.service.name.clone(),
-                        namespace: p.service.namespace.clone(),
+                        host: s.hostname.as_str().to_string(),
+                        name: s.name.clone(),
+                        namespace: s.namespace.clone(),
                     },
-                )
-            })
-            .collect();
+                );
+            }
+        }
         MeshState {
             inbound_services,
             snapshot,
