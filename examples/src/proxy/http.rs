@@ -147,6 +147,7 @@ pub async fn handle(
     let method = req.method().as_str().to_string();
     let path = path_and_query(&req);
     let auth = authority(&req);
+    let request_id = header_str(req.headers(), "x-request-id").map(str::to_string);
     let mut record = Record::default();
     let resp = match conn.kind.clone() {
         ListenerKind::Outbound { port } => {
@@ -158,8 +159,17 @@ pub async fn handle(
     };
     record.status = resp.status().as_u16();
     let elapsed = started.elapsed();
+    let request_id = header_str(resp.headers(), "x-request-id")
+        .map(str::to_string)
+        .or(request_id);
+    let what = (
+        method.as_str(),
+        path.as_str(),
+        auth.as_str(),
+        request_id.as_deref(),
+    );
     finish(
-        &shared, &state, &conn, &record, elapsed, start_time, &method, &path, &auth, &resp,
+        &shared, &state, &conn, &record, elapsed, start_time, what, &resp,
     );
     Ok(resp)
 }
@@ -172,9 +182,7 @@ fn finish(
     r: &Record,
     elapsed: Duration,
     start_time: SystemTime,
-    method: &str,
-    path: &str,
-    authority: &str,
+    (method, path, authority, request_id): (&str, &str, &str, Option<&str>),
     resp: &Response<RespBody>,
 ) {
     let inbound = matches!(conn.kind, ListenerKind::Inbound { .. });
@@ -263,7 +271,7 @@ fn finish(
         "downstream_remote_address": conn.peer.to_string(),
         "downstream_local_address": conn.local.to_string(),
         "requested_server_name": conn.sni,
-        "x_request_id": header_str(resp.headers(), "x-request-id"),
+        "x_request_id": request_id,
         "bytes_sent": resp.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()),
         "source_principal": src_principal,
         "destination_principal": dst_principal,

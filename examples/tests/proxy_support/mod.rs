@@ -102,6 +102,9 @@ pub struct Behaviour {
     pub reset: bool,
 }
 
+/// A request a backend saw: its path and headers.
+pub type Seen = (String, BTreeMap<String, String>);
+
 /// A backend that answers with `x-served-by: NAME` and a JSON echo of the
 /// request (method, path, headers).
 pub struct Backend {
@@ -118,7 +121,7 @@ pub struct Backend {
     /// The behaviour.
     pub behaviour: Arc<Mutex<Behaviour>>,
     /// The requests seen (path, headers).
-    pub seen: Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Backend {
