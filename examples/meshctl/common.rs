@@ -1,8 +1,5 @@
 //! Inputs, output formats and workload selection shared by every command.
 
-// Workload selection serves the workload-scoped commands (authz, mtls, xds).
-#![allow(dead_code)]
-
 use mesh_examples::input::read_inputs;
 use mesh_examples::sample;
 use mesh_model::labels::Labels;

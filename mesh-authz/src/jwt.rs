@@ -543,14 +543,16 @@ impl WorkloadJwt {
         sources: &JwksSources,
     ) -> WorkloadJwt {
         let root = snapshot.root_namespace();
+        let namespaces: &[&str] = if namespace == root {
+            &[root]
+        } else {
+            &[root, namespace]
+        };
         let mut rules = Vec::new();
-        for ns in [root, namespace] {
-            if ns == root && ns == namespace && !rules.is_empty() {
-                break;
-            }
+        for ns in namespaces {
             for ra in snapshot
                 .request_authentications()
-                .filter(|ra| ra.meta.namespace() == ns)
+                .filter(|ra| ra.meta.namespace() == *ns)
             {
                 if !attaches(
                     root,

@@ -14,7 +14,9 @@
 //!   [`TrustDomainMatch`]: the peer certificate's URI SAN
 //!   (`spiffe://td/ns/NS/sa/SA`).
 //!
-//! Every `matches` call is allocation-free.
+//! Every `matches` call is allocation-free. Identities are URI SANs, which
+//! hold no control characters, so the regexes' `.` (any character but a
+//! newline) is matched as any character.
 
 use serde::Serialize;
 use std::fmt;
@@ -127,7 +129,7 @@ impl fmt::Display for StringMatch {
 /// assert_eq!(mesh_authz::matcher::strip_query("/a/b?x=1#f"), "/a/b");
 /// ```
 pub fn strip_query(path: &str) -> &str {
-    match path.find(['?', '#']) {
+    match path.bytes().position(|b| b == b'?' || b == b'#') {
         Some(i) => &path[..i],
         None => path,
     }
@@ -165,7 +167,11 @@ impl PathMatch {
 
     /// Whether the request path (query and fragment are ignored) matches.
     pub fn matches(&self, path: &str) -> bool {
-        let path = strip_query(path);
+        self.matches_without_query(strip_query(path))
+    }
+
+    /// Whether a path already stripped of its query matches.
+    pub fn matches_without_query(&self, path: &str) -> bool {
         match self {
             PathMatch::String(s) => s.matches(path),
             PathMatch::Template(t) => t.matches(path),
@@ -377,6 +383,18 @@ impl PrincipalMatch {
     }
 }
 
+impl fmt::Display for PrincipalMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let strip = |s: &str| s.strip_prefix(SPIFFE_PREFIX).unwrap_or(s).to_string();
+        match self {
+            PrincipalMatch::Exact(e) => write!(f, "{}", strip(e)),
+            PrincipalMatch::Prefix(p) => write!(f, "{}*", strip(p)),
+            PrincipalMatch::Suffix(s) => write!(f, "*{s}"),
+            PrincipalMatch::Any => f.write_str("*"),
+        }
+    }
+}
+
 /// A `namespaces` / `source.namespace` value: regex `.*/ns/<v>/.*` on the
 /// peer URI, each `*` in the value becoming `.*` (AZ-20).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -413,15 +431,22 @@ impl NamespaceMatch {
     /// Whether the peer URI SAN matches.
     pub fn matches(&self, uri: &str) -> bool {
         // `.*P0.*P1….*Pk.*` (unanchored at both ends): find each piece after
-        // the previous one; leftmost-first is optimal for `.*` gaps.
-        let mut rest = uri;
-        for p in &self.pieces {
+        // the previous one; leftmost-first is optimal for `.*` gaps. The
+        // first piece starts with `/`.
+        let Some((first, more)) = self.pieces.split_first() else {
+            return true;
+        };
+        let Some(end) = find_at_slash(uri, first) else {
+            return false;
+        };
+        let mut rest = &uri[end..];
+        for p in more {
             match rest.find(p.as_str()) {
                 Some(i) => rest = &rest[i + p.len()..],
                 None => return false,
             }
         }
-        !uri.contains('\n')
+        true
     }
 }
 
@@ -470,15 +495,13 @@ impl ServiceAccountMatch {
 
     /// Whether the peer URI SAN matches.
     pub fn matches(&self, uri: &str) -> bool {
-        if uri.contains('\n') {
-            return false;
-        }
         let Some(rest) = uri.strip_prefix(SPIFFE_PREFIX) else {
             return false;
         };
         // `(/.+)?$` after the service account.
         let tail_ok = |t: &str| t.is_empty() || (t.len() > 1 && t.starts_with('/'));
-        for (i, _) in rest.match_indices(self.ns_needle.as_str()) {
+        let slashes = rest.bytes().enumerate().filter(|(_, b)| *b == b'/');
+        for (i, _) in slashes.filter(|(i, _)| rest[*i..].starts_with(self.ns_needle.as_str())) {
             if i == 0 {
                 continue; // `.+` before `/ns/` needs one character
             }
@@ -542,18 +565,23 @@ impl TrustDomainMatch {
             TrustDomainMatch::Exact(td) => rest
                 .strip_prefix(td.as_str())
                 .is_some_and(|r| r.starts_with('/')),
-            TrustDomainMatch::Wildcard(a, b) => {
-                if rest.contains('\n') {
-                    return false;
-                }
-                rest.match_indices('/').any(|(k, _)| {
-                    let seg = &rest[..k];
-                    seg.len() >= a.len() + b.len()
-                        && seg.starts_with(a.as_str())
-                        && seg.ends_with(b.as_str())
-                        && !seg[a.len()..seg.len() - b.len()].contains('/')
-                })
-            }
+            TrustDomainMatch::Wildcard(a, b) => rest.match_indices('/').any(|(k, _)| {
+                let seg = &rest[..k];
+                seg.len() >= a.len() + b.len()
+                    && seg.starts_with(a.as_str())
+                    && seg.ends_with(b.as_str())
+                    && !seg[a.len()..seg.len() - b.len()].contains('/')
+            }),
+        }
+    }
+}
+
+impl fmt::Display for TrustDomainMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrustDomainMatch::Any => f.write_str("*"),
+            TrustDomainMatch::Exact(td) => f.write_str(td),
+            TrustDomainMatch::Wildcard(a, b) => write!(f, "{a}*{b}"),
         }
     }
 }
@@ -626,6 +654,16 @@ impl RequestPrincipalMatch {
     pub fn matches(&self, iss: &str, sub: &str) -> bool {
         self.issuer.matches(iss) && self.subject.matches(sub)
     }
+}
+
+/// The end of the first occurrence of `needle` (which starts with `/`) in
+/// `hay`: only the `/` positions are candidates, a short scan for URIs.
+fn find_at_slash(hay: &str, needle: &str) -> Option<usize> {
+    let h = hay.as_bytes();
+    (0..h.len())
+        .filter(|&i| h[i] == b'/')
+        .find(|&i| h[i..].starts_with(needle.as_bytes()))
+        .map(|i| i + needle.len())
 }
 
 /// Go's `regexp.QuoteMeta`.

@@ -350,7 +350,10 @@ impl Matcher {
                 .host()
                 .is_some_and(|h| ms.iter().any(|m| m.matches_ignore_case(h))),
             Matcher::Method(ms) => r.method().is_some_and(|v| ms.iter().any(|m| m.matches(v))),
-            Matcher::Path(ms) => r.path().is_some_and(|p| ms.iter().any(|m| m.matches(p))),
+            Matcher::Path(ms) => r
+                .path()
+                .map(crate::matcher::strip_query)
+                .is_some_and(|p| ms.iter().any(|m| m.matches_without_query(p))),
             Matcher::Header(name, ms) => r
                 .header(name)
                 .is_some_and(|v| ms.iter().any(|m| m.matches(v))),
@@ -379,11 +382,11 @@ impl Matcher {
         let r = cx.req;
         let show = |v: Option<&str>| match v {
             Some(v) => format!("{v:?}"),
-            None => "absent".to_string(),
+            None => "(absent)".to_string(),
         };
         let ip = |v: Option<std::net::IpAddr>| match v {
             Some(v) => v.to_string(),
-            None => "absent".to_string(),
+            None => "(absent)".to_string(),
         };
         match self {
             Matcher::Principal(_)
@@ -396,7 +399,7 @@ impl Matcher {
             Matcher::SourceIp(_) => ip(r.source_ip()),
             Matcher::RemoteIp(_) => ip(r.remote_ip()),
             Matcher::DestinationIp(_) => ip(r.destination_ip()),
-            Matcher::Port(_) => r.port().map_or("absent".into(), |p| p.to_string()),
+            Matcher::Port(_) => r.port().map_or("(absent)".into(), |p| p.to_string()),
             Matcher::Host(_) => show(r.host()),
             Matcher::Method(_) => show(r.method()),
             Matcher::Path(_) => show(r.path()),
@@ -409,13 +412,13 @@ impl Matcher {
             Matcher::Claim(path, _) => match cx.jwt {
                 Some(j) => j
                     .claim(path)
-                    .map_or("absent".to_string(), ToString::to_string),
+                    .map_or("(absent)".to_string(), ToString::to_string),
                 None => "no validated JWT".to_string(),
             },
             Matcher::Metadata(f, k, _) => r
                 .filter_metadata(f)
                 .and_then(|m| m.get(k))
-                .map_or("absent".to_string(), ToString::to_string),
+                .map_or("(absent)".to_string(), ToString::to_string),
             Matcher::Invalid(reason) => format!("invalid: {reason}"),
         }
     }
@@ -449,10 +452,7 @@ impl fmt::Display for Matcher {
             write!(f, "[{}]", s.join(", "))
         }
         match self {
-            Matcher::Principal(v) => {
-                let s: Vec<String> = v.iter().map(|m| format!("{m:?}")).collect();
-                write!(f, "[{}]", s.join(", "))
-            }
+            Matcher::Principal(v) => list(f, v),
             Matcher::Namespace(v) => {
                 let s: Vec<&str> = v.iter().map(|m| m.value.as_str()).collect();
                 write!(f, "[{}]", s.join(", "))
@@ -464,10 +464,7 @@ impl fmt::Display for Matcher {
                     .collect();
                 write!(f, "[{}]", s.join(", "))
             }
-            Matcher::TrustDomain(v) => {
-                let s: Vec<String> = v.iter().map(|m| format!("{m:?}")).collect();
-                write!(f, "[{}]", s.join(", "))
-            }
+            Matcher::TrustDomain(v) => list(f, v),
             Matcher::SourceIp(v) | Matcher::RemoteIp(v) | Matcher::DestinationIp(v) => list(f, v),
             Matcher::Port(v) => list(f, v),
             Matcher::Host(v) | Matcher::Method(v) | Matcher::Sni(v) => list(f, v),

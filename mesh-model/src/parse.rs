@@ -36,6 +36,8 @@ pub struct ParseOptions {
     /// Unknown fields: error (default) or warning.
     pub unknown_fields: UnknownFields,
     /// The namespace of namespaced objects that name none (`default`).
+    /// Empty: such objects keep no namespace, as `istioctl analyze` reads
+    /// files.
     pub default_namespace: String,
     /// Whether to run the CRD schema checks (on by default).
     pub schema_check: bool,
@@ -116,6 +118,16 @@ impl<'a> Source<'a> {
     /// The number of documents.
     pub fn documents(&self) -> usize {
         self.docs.len()
+    }
+
+    /// The text of document `index` (0-based, as in [`Origin::document`]).
+    pub fn document(&self, index: usize) -> Option<&'a str> {
+        self.docs.get(index).map(|c| c.text)
+    }
+
+    /// The number of lines before document `index` in the whole text.
+    pub fn document_line_offset(&self, index: usize) -> Option<u32> {
+        self.docs.get(index).map(|c| c.line_offset)
     }
 
     /// Parses every document.
@@ -246,10 +258,9 @@ fn peek_subject(text: &str, default_namespace: &str) -> Option<Subject> {
         namespace: if cluster_scoped {
             None
         } else {
-            Some(
-                meta.namespace
-                    .unwrap_or_else(|| default_namespace.to_string()),
-            )
+            meta.namespace
+                .filter(|n| !n.is_empty())
+                .or_else(|| Some(default_namespace.to_string()).filter(|n| !n.is_empty()))
         },
         kind: Some(kind),
         name: meta.name,
@@ -422,7 +433,14 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
                     env.metadata.replace(map.next_value_seed(seed)?).is_some()
                 }
                 "spec" => {
-                    let istio = env.kind.as_deref().and_then(IstioKind::from_name);
+                    // Another API group's kind of the same name (the
+                    // Gateway API's `Gateway`) is not an Istio spec.
+                    let group = env.api_version.as_deref().map(|v| split_api_version(v).0);
+                    let istio = env
+                        .kind
+                        .as_deref()
+                        .and_then(IstioKind::from_name)
+                        .filter(|k| group.is_none_or(|g| g == k.group()));
                     let slot = match istio {
                         Some(kind) => map.next_value_seed(SpecSeed {
                             kind,
@@ -587,7 +605,8 @@ fn finish(env: Envelope, text: &str, origin: &Origin, opts: &ParseOptions, out: 
         }
         return;
     }
-    let Some(kind) = Kind::from_name(&kind_name) else {
+    let (group, version) = split_api_version(&api_version);
+    let Some(kind) = Kind::from_group_name(group, &kind_name) else {
         out.diagnostics.push(diag(
             Severity::Info,
             "PARSE-KIND-SKIPPED",
@@ -596,7 +615,6 @@ fn finish(env: Envelope, text: &str, origin: &Origin, opts: &ParseOptions, out: 
         ));
         return;
     };
-    let (group, version) = split_api_version(&api_version);
     if !kind.serves(group, version) {
         let served = match kind {
             Kind::Istio(k) => k.crd().versions.to_vec(),
@@ -657,7 +675,7 @@ fn finish(env: Envelope, text: &str, origin: &Origin, opts: &ParseOptions, out: 
     if kind.cluster_scoped() {
         metadata.namespace = None;
     } else if metadata.namespace.as_deref().unwrap_or("").is_empty() {
-        metadata.namespace = Some(opts.default_namespace.clone());
+        metadata.namespace = Some(opts.default_namespace.clone()).filter(|n| !n.is_empty());
     }
     let subject = Subject {
         kind: Some(kind_name.clone()),
@@ -735,7 +753,9 @@ fn finish(env: Envelope, text: &str, origin: &Origin, opts: &ParseOptions, out: 
                     return;
                 }
                 SpecSlot::Absent => {
-                    if ik.spec_required() {
+                    // A required `spec` is a CRD schema rule: without the
+                    // schema checks the object reads as an empty spec.
+                    if ik.spec_required() && opts.schema_check {
                         out.diagnostics.push(diag(
                             Severity::Error,
                             "SCHEMA-REQUIRED",

@@ -208,6 +208,31 @@ impl Kind {
         }
     }
 
+    /// The kind named `name` in API group `group`. A kind of the mesh's
+    /// groups under a group that does not serve it is still returned (its
+    /// `apiVersion` is then an error); a kind of another API group that
+    /// merely shares a name (the Gateway API's `Gateway`) is not.
+    ///
+    /// ```
+    /// use mesh_model::resource::{Kind, IstioKind};
+    /// assert_eq!(Kind::from_group_name("networking.istio.io", "Gateway"), Some(Kind::Istio(IstioKind::Gateway)));
+    /// assert_eq!(Kind::from_group_name("gateway.networking.k8s.io", "Gateway"), None);
+    /// ```
+    pub fn from_group_name(group: &str, name: &str) -> Option<Kind> {
+        let kind = Kind::from_name(name)?;
+        if kind.group() == group || Kind::is_mesh_group(group) {
+            Some(kind)
+        } else {
+            None
+        }
+    }
+
+    /// Whether `group` is an API group of a kind the mesh reads.
+    fn is_mesh_group(group: &str) -> bool {
+        IstioKind::ALL.iter().any(|k| k.group() == group)
+            || KubeKind::ALL.iter().any(|k| k.group() == group)
+    }
+
     /// The kind named `name`, Istio's first.
     pub fn from_name(name: &str) -> Option<Kind> {
         IstioKind::from_name(name)

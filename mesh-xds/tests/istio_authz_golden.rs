@@ -166,7 +166,12 @@ fn build<F>(
     // input without a bundle (no principal names another trust domain).
     let bundle = c
         .bundle
-        .map(|(local, aliases)| TrustDomainBundle::new(local, aliases.iter().copied()))
+        .map(|(local, aliases)| {
+            TrustDomainBundle::new(
+                local,
+                &aliases.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            )
+        })
         .unwrap_or_default();
     let inputs = AuthzInputs {
         policies: &policies,

@@ -5,6 +5,7 @@ mod common;
 mod destination_rule;
 mod gateway;
 pub(crate) mod other;
+mod unused_rules;
 mod virtual_service;
 
 pub use common::{
@@ -15,6 +16,7 @@ pub use gateway::{
     EgressHost, EgressListener, Gateway, GatewayHost, GatewayPort, Server, ServiceEntry,
     ServiceEntryPort, Sidecar, WorkloadEntry,
 };
+pub use unused_rules::{RouteKind, UnusedRule, unused_rules};
 pub use virtual_service::{
     AbortError, CorsPolicy, DirectResponse, FaultAbort, FaultDelay, HttpAction, HttpFault,
     HttpMatchRequest, HttpRedirect, HttpRetry, HttpRewrite, HttpRoute, HttpRouteDestination,

@@ -566,7 +566,6 @@ impl VirtualService {
                     }
                 }
             });
-            unreachable_http_rules(routes, cx);
         }
         let hosts_for_sni: Vec<Hostname> = raw_hosts.iter().map(|h| Hostname::new(h)).collect();
         let mut tls = Vec::new();
@@ -587,6 +586,17 @@ impl VirtualService {
                 }
             });
         }
+        // VAL-VS-23: rules and match blocks that can never be used.
+        for f in super::unused_rules::unused_rules(s) {
+            cx.diags.push(
+                crate::diag::Diagnostic::new(
+                    crate::diag::Severity::Warning,
+                    "VAL-VS-23",
+                    f.message(),
+                )
+                .at(f.path().clone()),
+            );
+        }
         let export_to = ExportTo::convert(s.export_to.as_ref(), false, cx);
         VirtualService {
             hosts: raw_hosts.iter().map(|h| cx.resolve(h)).collect(),
@@ -597,72 +607,6 @@ impl VirtualService {
             export_to,
         }
     }
-}
-
-/// VAL-VS-23: a second rule without matches, or a rule whose every match
-/// block repeats an earlier one, can never be used (warnings).
-fn unreachable_http_rules(routes: &[w::HttpRoute], cx: &mut Cx<'_>) {
-    let name = |r: &w::HttpRoute, i: usize| match &r.name {
-        Some(n) if !n.is_empty() => format!("{n:?}"),
-        _ => i.to_string(),
-    };
-    let mut seen: Vec<(String, usize)> = Vec::new();
-    let mut empty_seen = false;
-    cx.field("http", |cx| {
-        for (i, r) in routes.iter().enumerate() {
-            let matches = r.r#match.as_deref().unwrap_or_default();
-            if matches.is_empty() {
-                if empty_seen {
-                    cx.index(i, |cx| {
-                        cx.warn(
-                            "VAL-VS-23",
-                            format!("virtualService rule {} not used (only the last rule can have no matches)", name(r, i)),
-                        )
-                    });
-                }
-                empty_seen = true;
-                continue;
-            }
-            let mut dups = 0;
-            for (j, m) in matches.iter().enumerate() {
-                let mut unnamed = m.clone();
-                unnamed.name = None;
-                let key = serde_json::to_string(&unnamed).unwrap_or_default();
-                if let Some((_, prev)) = seen.iter().find(|(k, _)| *k == key) {
-                    let prev = *prev;
-                    let mname = match &m.name {
-                        Some(n) if !n.is_empty() => format!("{n:?}"),
-                        _ => j.to_string(),
-                    };
-                    cx.index(i, |cx| {
-                        cx.field("match", |cx| {
-                            cx.index(j, |cx| {
-                                cx.warn(
-                                    "VAL-VS-23",
-                                    format!(
-                                        "virtualService rule {} match {mname} is not used (duplicate/overlapping match in rule {})",
-                                        name(r, i),
-                                        name(&routes[prev], prev)
-                                    ),
-                                )
-                            })
-                        })
-                    });
-                    dups += 1;
-                } else {
-                    seen.push((key, i));
-                }
-            }
-            if dups == matches.len() {
-                cx.index(i, |cx| {
-                    cx.warn(
-                        "VAL-VS-23",
-                        format!("virtualService rule {} not used (all matches used by prior rules)", name(r, i)),
-                    )
-                });
-            }
-        }
-    });
 }
 
 impl HttpRoute {

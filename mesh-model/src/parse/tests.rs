@@ -187,3 +187,58 @@ fn garbage_never_panics() {
         let _ = parse(text);
     }
 }
+
+#[test]
+fn an_empty_default_namespace_leaves_objects_without_one() {
+    let text = "\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec: {}
+";
+    let opts = ParseOptions {
+        default_namespace: String::new(),
+        ..ParseOptions::default()
+    };
+    let p = parse_str("t.yaml", text, &opts);
+    assert_eq!(p.resources.len(), 1, "{:?}", rendered(&p));
+    assert_eq!(p.resources[0].metadata.namespace, None);
+    assert_eq!(p.resources[0].key().to_string(), "Gateway gw");
+}
+
+#[test]
+fn another_groups_kind_of_the_same_name_is_skipped() {
+    let text = "\
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: x}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+apiVersion: networking.istio.io/v1
+kind: Service
+metadata: {name: s, namespace: x}
+";
+    let p = parse(text);
+    assert!(p.resources.is_empty());
+    let codes: Vec<&str> = p.diagnostics.iter().map(|d| d.code.as_ref()).collect();
+    // The Gateway API's Gateway is not Istio's; a core kind under an Istio
+    // group is a wrong apiVersion.
+    assert_eq!(
+        codes,
+        ["PARSE-KIND-SKIPPED", "PARSE-API-VERSION"],
+        "{:?}",
+        rendered(&p)
+    );
+}
+
+#[test]
+fn documents_are_reachable_by_index() {
+    let text = "a: 1\n---\nb: 2\n";
+    let src = Source::new("t.yaml", text);
+    assert_eq!(src.documents(), 2);
+    assert_eq!(src.document(1), Some("---\nb: 2\n"));
+    assert_eq!(src.document_line_offset(1), Some(1));
+    assert_eq!(src.document(2), None);
+}

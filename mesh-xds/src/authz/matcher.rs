@@ -19,17 +19,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
 /// assert_eq!(quote_meta("rule[0]-a.b"), r"rule\[0\]-a\.b");
 /// ```
 pub fn quote_meta(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 2);
-    for c in s.chars() {
-        if matches!(
-            c,
-            '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$'
-        ) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+    mesh_authz::matcher::regex_quote(s)
 }
 
 fn string_matcher(pattern: string_matcher::MatchPattern, ignore_case: bool) -> StringMatcher {

@@ -58,9 +58,8 @@
 mod ext_authz;
 pub mod matcher;
 mod model;
-mod trust_domain;
 
-pub use trust_domain::TrustDomainBundle;
+pub use mesh_authz::trust_domain::TrustDomainBundle;
 
 use envoy_types::pb::envoy::config::listener::v3::{Filter, filter};
 use envoy_types::pb::envoy::config::rbac::v3::{Policy, Rbac, rbac::Action as RbacAction};

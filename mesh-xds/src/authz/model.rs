@@ -264,10 +264,17 @@ impl RuleModel {
     }
 }
 
+fn replace_aliases(bundle: &TrustDomainBundle, principals: &[String]) -> Vec<String> {
+    principals
+        .iter()
+        .flat_map(|p| bundle.expand_principal(p))
+        .collect()
+}
+
 fn migrate(c: &mut Cond, bundle: &TrustDomainBundle) {
     let f = match c.attr {
-        Attr::SrcPrincipal => TrustDomainBundle::replace_aliases,
-        Attr::SrcTrustDomain => TrustDomainBundle::expand_aliases,
+        Attr::SrcPrincipal => replace_aliases,
+        Attr::SrcTrustDomain => TrustDomainBundle::expand_trust_domains,
         _ => return,
     };
     if !c.values.is_empty() {

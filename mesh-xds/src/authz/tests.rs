@@ -685,7 +685,7 @@ fn az23_shared_when_principal_migrated_per_from() {
     when: [{key: source.principal, values: [cluster.local/ns/a/sa/s]}]",
     );
     let run = Run {
-        bundle: TrustDomainBundle::new("td1", ["cluster.local"]),
+        bundle: TrustDomainBundle::new("td1", &["cluster.local".to_string()]),
         ..Default::default()
     };
     let (f, _) = run.http(&yaml);
