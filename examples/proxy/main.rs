@@ -68,6 +68,10 @@ struct Args {
     /// Do not write access logs.
     #[arg(long)]
     no_access_log: bool,
+    /// Worker threads (1: a single-threaded runtime); default: the cores,
+    /// at most 4.
+    #[arg(long)]
+    workers: Option<usize>,
 }
 
 fn fail(msg: &str) -> ! {
@@ -160,11 +164,20 @@ fn main() {
     } else {
         AccessLog::Stdout
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().min(4)))
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| fail(&e.to_string()));
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get().min(4)));
+    let rt = if workers <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    }
+    .unwrap_or_else(|e| fail(&e.to_string()));
     rt.block_on(async move {
         let proxy = RunningProxy::start(opts)
             .await
