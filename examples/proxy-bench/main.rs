@@ -108,7 +108,9 @@ fn upstream() -> SocketAddr {
         rt.block_on(async move {
             let l = tokio::net::TcpListener::from_std(l).expect("listener");
             loop {
-                let Ok((s, _)) = l.accept().await else { continue };
+                let Ok((s, _)) = l.accept().await else {
+                    continue;
+                };
                 let _ = s.set_nodelay(true);
                 tokio::spawn(async move {
                     let svc = service_fn(|_req| async {
@@ -151,7 +153,8 @@ fn load(target: SocketAddr, host: &str, conns: usize, secs: u64) -> Round {
                     return (lat, 1);
                 };
                 let _ = s.set_nodelay(true);
-                let Ok((mut tx, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(s)).await
+                let Ok((mut tx, conn)) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(s)).await
                 else {
                     return (lat, 1);
                 };
@@ -262,7 +265,14 @@ fn main() {
     let ours = Proc(
         Command::new(&proxy_bin)
             .args(["-f", &ours_yaml.display().to_string()])
-            .args(["--namespace", "bench", "--name", "client-0", "--label", "app=client"])
+            .args([
+                "--namespace",
+                "bench",
+                "--name",
+                "client-0",
+                "--label",
+                "app=client",
+            ])
             .args(["--workers", "1", "--no-access-log"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -292,7 +302,13 @@ fn main() {
         let child = Command::new(bin)
             .arg("-c")
             .arg(&path)
-            .args(["--concurrency", "1", "--disable-hot-restart", "--log-level", "error"])
+            .args([
+                "--concurrency",
+                "1",
+                "--disable-hot-restart",
+                "--log-level",
+                "error",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -310,7 +326,8 @@ fn main() {
     if envoy.is_some() {
         let _ = load(envoy_addr, &host(envoy_port), args.connections, 1);
     }
-    let mut results: Vec<(&str, Vec<Round>, u64)> = vec![("ours", Vec::new(), 0), ("envoy", Vec::new(), 0)];
+    let mut results: Vec<(&str, Vec<Round>, u64)> =
+        vec![("ours", Vec::new(), 0), ("envoy", Vec::new(), 0)];
     for round in 0..args.rounds {
         for (i, (addr, port, pid)) in [
             (ours_addr, ours_port, Some(ours.0.id())),

@@ -99,8 +99,8 @@ struct Record {
     upstream: Option<SocketAddr>,
     upstream_tls: bool,
     attempts: u32,
-    peer: PeerInfo,
-    service: super::state::ServiceInfo,
+    peer: Arc<PeerInfo>,
+    service: Arc<super::state::ServiceInfo>,
     authz_policy: Option<String>,
     authz_rule: Option<usize>,
     authz_reason: Option<&'static str>,
@@ -187,18 +187,9 @@ fn finish(
 ) {
     let inbound = matches!(conn.kind, ListenerKind::Inbound { .. });
     let w = &state.workload;
-    let me = PeerInfo {
-        workload: Some(w.name.clone()),
-        namespace: Some(w.namespace.clone()),
-        app: w.labels.get("app").cloned(),
-        version: w.labels.get("version").cloned(),
-        principal: Some(state.principal()),
-    };
-    let (src, dst) = if inbound {
-        (&r.peer, &me)
-    } else {
-        (&me, &r.peer)
-    };
+    let me: &PeerInfo = &state.me;
+    let peer: &PeerInfo = &r.peer;
+    let (src, dst) = if inbound { (peer, me) } else { (me, peer) };
     let spiffe = |p: &Option<String>| {
         p.as_ref()
             .map_or_else(|| "unknown".to_string(), |p| format!("spiffe://{p}"))
@@ -974,12 +965,15 @@ async fn inbound(
         .map_or_else(|| "/".to_string(), |p| p.as_str().to_string());
     let mut peer = peer_from_node_id(&parts.headers);
     peer.principal = conn.principal.clone();
+    let peer = Arc::new(peer);
     record.peer = peer.clone();
-    record.service = state
-        .inbound_services
-        .get(&target_port)
-        .cloned()
-        .unwrap_or_default();
+    record.service = Arc::new(
+        state
+            .inbound_services
+            .get(&target_port)
+            .cloned()
+            .unwrap_or_default(),
+    );
     // Authentication and authorization (RA-2, AZ-1).
     let mut areq = mesh_authz::request::Request::http(parts.method.as_str(), &path)
         .with_port(target_port)

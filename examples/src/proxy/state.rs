@@ -165,7 +165,7 @@ pub struct Endpoint {
     pub tls: Option<UpstreamTls>,
     /// Telemetry: the workload's name and namespace, app and version
     /// labels, and principal.
-    pub peer: PeerInfo,
+    pub peer: Arc<PeerInfo>,
     /// Health.
     pub health: Arc<Health>,
 }
@@ -228,7 +228,7 @@ pub struct Cluster {
     /// The name.
     pub name: String,
     /// The service.
-    pub service: ServiceInfo,
+    pub service: Arc<ServiceInfo>,
     /// The endpoints.
     pub endpoints: Vec<Arc<Endpoint>>,
     /// The load balancer.
@@ -404,6 +404,8 @@ pub struct MeshState {
     pub trust_domain: String,
     /// The service of each inbound (target) port, for telemetry.
     pub inbound_services: HashMap<u16, ServiceInfo>,
+    /// This workload, as telemetry reports it.
+    pub me: Arc<PeerInfo>,
 }
 
 fn parse_duration(s: Option<&String>) -> Option<Duration> {
@@ -460,11 +462,11 @@ impl MeshState {
                 let name = format!("inbound|{target_port}||");
                 let c = Cluster {
                     name: name.clone(),
-                    service: ServiceInfo::default(),
+                    service: Arc::default(),
                     endpoints: vec![Arc::new(Endpoint {
                         addr: *app,
                         tls: None,
-                        peer: PeerInfo::default(),
+                        peer: Arc::default(),
                         health: health.get(&name, *app),
                     })],
                     lb: LoadBalancer::RoundRobin,
@@ -524,7 +526,18 @@ impl MeshState {
                 );
             }
         }
+        let me = Arc::new(PeerInfo {
+            workload: Some(workload.name.clone()),
+            namespace: Some(workload.namespace.clone()),
+            app: workload.labels.get("app").cloned(),
+            version: workload.labels.get("version").cloned(),
+            principal: Some(format!(
+                "{trust_domain}/ns/{}/sa/{}",
+                workload.namespace, workload.service_account
+            )),
+        });
         MeshState {
+            me,
             inbound_services,
             snapshot,
             workload,
@@ -656,11 +669,11 @@ fn service_clusters(
         && !s.mesh_external
         && namespace_mtls_mode(snapshot, &s.namespace) != Some(MtlsMode::Disable);
     let default_sans = mesh_xds::assemble::service_sans(s, trust_domain);
-    let info = ServiceInfo {
+    let info = Arc::new(ServiceInfo {
         host: s.hostname.as_str().to_string(),
         name: s.name.clone(),
         namespace: s.namespace.clone(),
-    };
+    });
     let mut subsets: Vec<(Option<String>, Option<Labels>)> = vec![(None, None)];
     if let Some(r) = rule {
         for sub in &r.rule.subsets {
@@ -713,7 +726,7 @@ fn service_clusters(
                         sni: sni.clone(),
                         sans: sans.clone(),
                     }),
-                    peer: PeerInfo {
+                    peer: Arc::new(PeerInfo {
                         workload: e.workload.as_ref().map(|w| w.name.clone()),
                         namespace: e
                             .workload
@@ -729,7 +742,7 @@ fn service_clusters(
                                 .map_or(s.namespace.as_str(), |w| w.namespace.as_str());
                             format!("{trust_domain}/ns/{ns}/sa/{sa}")
                         }),
-                    },
+                    }),
                     health: health.get(&name, addr),
                 }));
             }
