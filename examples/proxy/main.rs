@@ -193,10 +193,20 @@ fn main() {
                     let now = fingerprint(&files);
                     if now != last {
                         last = now;
-                        match load_local(&files) {
-                            Ok(s) => {
-                                shared.apply(s);
-                                tracing::info!("configuration reloaded");
+                        match mesh_examples::input::read_inputs(&files) {
+                            Ok(inputs) => {
+                                let sources: Vec<(&str, &str)> = inputs
+                                    .iter()
+                                    .map(|i| (i.label.as_str(), i.text.as_str()))
+                                    .collect();
+                                match shared.apply_checked(&sources) {
+                                    Ok(()) => tracing::info!("configuration reloaded"),
+                                    Err(errors) => {
+                                        for e in errors {
+                                            eprintln!("{e}");
+                                        }
+                                    }
+                                }
                             }
                             Err(e) => tracing::warn!(error = %e, "reload failed; keeping the last configuration"),
                         }

@@ -220,3 +220,34 @@ async fn bad_input_gets_a_clear_status_and_the_proxy_keeps_serving() {
     assert_eq!(ok().await, 200);
     p.shutdown().await;
 }
+
+/// A configuration with an invalid object is refused as a whole and the
+/// proxy keeps routing with its last good one; a valid update applies.
+#[tokio::test]
+async fn keeps_the_last_good_configuration() {
+    let a = Backend::start("a").await;
+    let b = Backend::start("b").await;
+    let port = free_port();
+    let base = format!(
+        "{}{}apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: pool, namespace: test}}\nspec:\n  host: pool\n  subsets:\n  - {{name: a, labels: {{version: a}}}}\n  - {{name: b, labels: {{version: b}}}}\n---\n",
+        service("pool", port, &[(a.addr, "a", false), (b.addr, "b", false)]),
+        sidecar("client", Some(port), None)
+    );
+    let to = |subset: &str| {
+        format!(
+            "{base}apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: pool, namespace: test}}\nspec:\n  hosts: [pool]\n  http:\n  - route: [{{destination: {{host: pool, subset: {subset}}}}}]\n"
+        )
+    };
+    let (p, _log) = proxy(workload("client-0", "client", "client"), &to("a"), None).await;
+    let egress: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let host = format!("pool:{port}");
+    assert_eq!(get(egress, &host, "/").await.served_by(), Some("a"));
+    // VAL-VS-7: a negative weight is invalid.
+    let bad = to("b").replace("subset: b}}", "subset: b}, weight: -1}");
+    let errors = p.update_from(&[("bad.yaml", &bad)]).unwrap_err();
+    assert!(errors.iter().any(|e| e.contains("weight")), "{errors:?}");
+    assert_eq!(get(egress, &host, "/").await.served_by(), Some("a"));
+    p.update_from(&[("good.yaml", &to("b"))]).unwrap();
+    assert_eq!(get(egress, &host, "/").await.served_by(), Some("b"));
+    p.shutdown().await;
+}

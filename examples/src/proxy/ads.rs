@@ -17,11 +17,10 @@
 //! * Secrets are Envoy's: type `envoy.extensions.transport_sockets.tls.v3.Secret`,
 //!   names `default` (certificate chain and key) and `ROOTCA` (the root).
 //!
-//! Each response is ACKed; a response holding objects that do not parse
-//! is NACKed with their diagnostics, and the objects that did parse are
-//! used (one bad object never takes down the rest; the proxy keeps
-//! serving). The stream reconnects with backoff and the proxy keeps its
-//! last configuration meanwhile.
+//! Each response is ACKed; a response holding an object that does not
+//! parse or validate is NACKed with the diagnostics and the proxy keeps its
+//! last good configuration, as Envoy does. The stream reconnects with
+//! backoff and the proxy keeps its last configuration meanwhile.
 
 use super::Shared;
 use super::tls::Identity;
@@ -33,7 +32,6 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 };
 use envoy_types::pb::google::protobuf::{Any, StringValue, Struct, Value, value::Kind};
 use envoy_types::pb::google::rpc::Status as RpcStatus;
-use mesh_model::{LoadOptions, load};
 use prost::{Message, Name};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -215,6 +213,7 @@ async fn stream(
     let mut seen: HashMap<String, bool> = HashMap::new();
     let mut secrets = Secrets::default();
     let mut applied_once = false;
+    let mut good = configs.clone();
     loop {
         let msg: DiscoveryResponse = match inbound.message().await {
             Ok(Some(m)) => m,
@@ -273,19 +272,18 @@ async fn stream(
                     .flatten()
                     .map(|(l, t)| (l.as_str(), t.as_str()))
                     .collect();
-                let loaded = load(&sources, &LoadOptions::default());
-                let errors: Vec<String> = loaded
-                    .diagnostics
-                    .iter()
-                    .filter(|d| d.is_error())
-                    .map(ToString::to_string)
-                    .collect();
-                if !errors.is_empty() {
-                    tracing::warn!(errors = ?errors, "configuration objects rejected; the rest applies");
-                    error = Some(errors.join("; "));
+                match shared.apply_checked(&sources) {
+                    Ok(()) => {
+                        applied_once = true;
+                        good = configs.clone();
+                    }
+                    Err(errors) => {
+                        // NACK: the last good configuration stays in force,
+                        // and is what later responses build on.
+                        error = Some(errors.join("; "));
+                        *configs = good.clone();
+                    }
                 }
-                shared.apply(loaded.snapshot);
-                applied_once = true;
             }
         }
         let ack = DiscoveryRequest {

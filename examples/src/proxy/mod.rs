@@ -188,6 +188,24 @@ impl Shared {
         self.config_version.send_modify(|v| *v += 1);
     }
 
+    /// Loads configuration texts and installs them only if every object is
+    /// valid (Envoy's NACK: the last good configuration stays).
+    pub fn apply_checked(self: &Arc<Self>, sources: &[(&str, &str)]) -> Result<(), Vec<String>> {
+        let loaded = mesh_model::load(sources, &mesh_model::LoadOptions::default());
+        let errors: Vec<String> = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(ToString::to_string)
+            .collect();
+        if !errors.is_empty() {
+            tracing::warn!(?errors, "configuration rejected; keeping the last good one");
+            return Err(errors);
+        }
+        self.apply(loaded.snapshot);
+        Ok(())
+    }
+
     /// Installs a new workload certificate.
     pub fn set_identity(&self, id: Arc<Identity>) {
         *self.identity.write().unwrap_or_else(|e| e.into_inner()) = Some(id);
@@ -468,6 +486,13 @@ impl RunningProxy {
     /// Installs a new mesh (local configuration).
     pub fn update(&self, snapshot: Snapshot) {
         self.shared.apply(snapshot);
+    }
+
+    /// Loads configuration texts (`(label, YAML)`) and installs them only
+    /// if every object is valid; otherwise the proxy keeps its last good
+    /// configuration and the errors are returned.
+    pub fn update_from(&self, sources: &[(&str, &str)]) -> Result<(), Vec<String>> {
+        self.shared.apply_checked(sources)
     }
 
     /// The addresses the proxy listens on.
