@@ -158,6 +158,20 @@ impl GatewayRef {
     /// Resolves a gateway name written in `namespace` (HOST-2): `mesh`;
     /// `gw` and `./gw` → `namespace/gw`; `ns/gw`; legacy
     /// `gw.ns.svc.cluster.local` → `ns/gw`.
+    ///
+    /// Istio's webhook rejects `./gw` (VAL-VS-20: `.` is not a namespace),
+    /// but its resolver reads it as the config's namespace, and so does
+    /// this one for configuration admitted without the webhook.
+    ///
+    /// ```
+    /// use mesh_model::networking::GatewayRef;
+    /// let named = |ns: &str, n: &str| GatewayRef::Named { namespace: ns.into(), name: n.into() };
+    /// assert_eq!(GatewayRef::resolve("gw", "web"), named("web", "gw"));
+    /// assert_eq!(GatewayRef::resolve("./gw", "web"), named("web", "gw"));
+    /// assert_eq!(GatewayRef::resolve("edge/gw", "web"), named("edge", "gw"));
+    /// assert_eq!(GatewayRef::resolve("gw.edge.svc.cluster.local", "web"), named("edge", "gw"));
+    /// assert!(GatewayRef::resolve("mesh", "web").is_mesh());
+    /// ```
     pub fn resolve(s: &str, namespace: &str) -> GatewayRef {
         if s == "mesh" {
             return GatewayRef::Mesh;

@@ -2673,6 +2673,13 @@ pub struct HttpRoute {
         deserialize_with = "crate::wire::de::non_null"
     )]
     pub mirror: Option<Destination>,
+    /// `mirror_percent`.
+    #[serde(
+        rename = "mirror_percent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub legacy_mirror_percent: Option<u32>,
     /// `mirrorPercent`.
     #[serde(
         rename = "mirrorPercent",
@@ -2689,13 +2696,6 @@ pub struct HttpRoute {
         deserialize_with = "crate::wire::de::non_null"
     )]
     pub mirror_percentage: Option<Percent>,
-    /// `mirror_percent`.
-    #[serde(
-        rename = "mirror_percent",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub legacy_mirror_percent: Option<u32>,
     /// Specifies the destinations to mirror HTTP traffic in addition to the original destination.
     #[serde(
         rename = "mirrors",

@@ -414,20 +414,20 @@ pub struct JwtRule {
     pub jwks: Option<String>,
     /// URL of the provider's public key set to validate signature of the JWT.
     #[serde(
-        rename = "jwksUri",
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::wire::de::non_null"
-    )]
-    pub jwks_uri: Option<String>,
-    /// URL of the provider's public key set to validate signature of the JWT.
-    #[serde(
         rename = "jwks_uri",
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::wire::de::non_null"
     )]
     pub legacy_jwks_uri: Option<String>,
+    /// URL of the provider's public key set to validate signature of the JWT.
+    #[serde(
+        rename = "jwksUri",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::wire::de::non_null"
+    )]
+    pub jwks_uri: Option<String>,
     /// This field specifies a list of operations to copy the claim to HTTP headers on a successfully verified token.
     #[serde(
         rename = "outputClaimToHeaders",
@@ -518,8 +518,8 @@ impl SchemaCheck for JwtRule {
             cx.min_length(v, 1);
             cx.pop();
         }
-        if let Some(v) = &self.jwks_uri {
-            cx.push_field("jwksUri");
+        if let Some(v) = &self.legacy_jwks_uri {
+            cx.push_field("jwks_uri");
             cx.min_length(v, 1);
             cx.max_length(v, 2048);
             if !cel::url_scheme_http_or_https(v) {
@@ -527,8 +527,8 @@ impl SchemaCheck for JwtRule {
             }
             cx.pop();
         }
-        if let Some(v) = &self.legacy_jwks_uri {
-            cx.push_field("jwks_uri");
+        if let Some(v) = &self.jwks_uri {
+            cx.push_field("jwksUri");
             cx.min_length(v, 1);
             cx.max_length(v, 2048);
             if !cel::url_scheme_http_or_https(v) {
