@@ -5,7 +5,7 @@
 use crate::compile::gateway::GwServer;
 use crate::compile::scope::EgressScope;
 use crate::compile::sidecar::vip;
-use crate::compile::vs::{MergedVs, for_gateway};
+use crate::compile::vs::{MergedVs, VsSet, for_gateway};
 use crate::config::{ConfigRef, DestinationCluster};
 use ipnet::IpNet;
 use mesh_model::host::Hostname;
@@ -417,7 +417,7 @@ fn gateway_l4_match(
 /// The TCP/TLS listeners of a gateway (GWC `createGatewayTCPFilterChainOpts`).
 pub(crate) fn gateway_listeners(
     snapshot: &Snapshot,
-    vss: &[MergedVs],
+    vss: &VsSet,
     namespace: &str,
     servers: &[GwServer<'_>],
 ) -> Vec<L4Listener> {

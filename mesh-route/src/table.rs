@@ -12,6 +12,7 @@ use crate::request::Request;
 use mesh_model::snapshot::Snapshot;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 /// One proxy's routing, compiled once from a [`Snapshot`] and indexed;
 /// answers many requests without allocating.
@@ -24,7 +25,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct RouteTable {
     proxy: ProxyContext,
     configs: Vec<RouteConfiguration>,
-    indexes: Vec<ConfigIndex>,
+    /// Evaluation indexes of `configs`, built on the first request that
+    /// needs them: compiling to xDS never does.
+    indexes: Vec<OnceLock<ConfigIndex>>,
     /// Sidecar route configurations by port, sorted by port.
     ports: Vec<PortRoutes>,
     /// Gateway plain HTTP route configurations by server port, sorted.
@@ -53,6 +56,19 @@ fn lookup<T>(v: &[(u16, T)], port: u16) -> Option<&T> {
 struct ConfigIndex {
     domains: DomainIndex,
     routes: Vec<RouteIndex>,
+}
+
+impl ConfigIndex {
+    fn build(c: &RouteConfiguration) -> ConfigIndex {
+        ConfigIndex {
+            domains: DomainIndex::build(&c.virtual_hosts),
+            routes: c
+                .virtual_hosts
+                .iter()
+                .map(|v| RouteIndex::build(&v.routes))
+                .collect(),
+        }
+    }
 }
 
 /// What happened to a request.
@@ -153,6 +169,11 @@ fn rejection(c: &RouteConfiguration) -> Option<String> {
 }
 
 impl RouteTable {
+    /// The evaluation index of route configuration `i`.
+    fn index(&self, i: usize) -> &ConfigIndex {
+        self.indexes[i].get_or_init(|| ConfigIndex::build(&self.configs[i]))
+    }
+
     /// Compiles the routes of `proxy` from `snapshot`.
     pub fn compile(snapshot: &Snapshot, proxy: &ProxyContext) -> RouteTable {
         let Compiled { http, l4, fallback } = compile(snapshot, proxy);
@@ -181,17 +202,7 @@ impl RouteTable {
                 c.rejected = rejection(c);
             }
         }
-        let indexes = configs
-            .iter()
-            .map(|c| ConfigIndex {
-                domains: DomainIndex::build(&c.virtual_hosts),
-                routes: c
-                    .virtual_hosts
-                    .iter()
-                    .map(|v| RouteIndex::build(&v.routes))
-                    .collect(),
-            })
-            .collect();
+        let indexes = configs.iter().map(|_| OnceLock::new()).collect();
         let mut shared: BTreeMap<u16, usize> = BTreeMap::new();
         let mut sniffed_lists: BTreeMap<u16, Vec<(Vec<String>, usize)>> = BTreeMap::new();
         let mut gateway_http: BTreeMap<u16, usize> = BTreeMap::new();
@@ -308,7 +319,7 @@ impl RouteTable {
                 }
                 _ => continue,
             };
-            if let Some(v) = self.indexes[i].domains.find(host) {
+            if let Some(v) = self.index(i).domains.find(host) {
                 let kind = c.virtual_hosts[v].kind;
                 if !matches!(kind, VirtualHostKind::AllowAny | VirtualHostKind::BlockAll) {
                     found.push(port);
@@ -454,7 +465,7 @@ impl RouteTable {
                 ..unknown
             };
         }
-        let ix = &self.indexes[ci];
+        let ix = self.index(ci);
         let Some(vi) = ix.domains.find(req.host_without_port()) else {
             return Decision {
                 route_configuration: Some(config),

@@ -2,7 +2,7 @@
 //! GWM `MergeGateways`; HOST-8, GW-2..GW-9).
 
 use super::translate::{RouteCx, build_http_routes};
-use super::vs::{MergedVs, for_gateway};
+use super::vs::{VsSet, for_gateway};
 use crate::config::{
     ConfigRef, HashPolicy, Route, RouteConfiguration, RouteScope, VirtualHost, VirtualHostKind,
 };
@@ -10,7 +10,7 @@ use crate::destination_rule::DestinationRules;
 use mesh_model::config::Config;
 use mesh_model::host::Hostname;
 use mesh_model::kube::TargetPort;
-use mesh_model::labels::Labels;
+use mesh_model::labels::{Labels, Selector};
 use mesh_model::networking::{Destination, Gateway, GatewayRef, HttpRetry, Server};
 use mesh_model::protocol::Protocol;
 use mesh_model::snapshot::{Service, Snapshot};
@@ -129,21 +129,26 @@ pub(crate) fn merge_servers<'s>(
     let mut ports: BTreeSet<u16> = BTreeSet::new();
     let mut plain: BTreeMap<u16, (Protocol, Option<String>)> = BTreeMap::new();
     let mut tls_hosts: BTreeMap<u16, BTreeMap<String, Option<String>>> = BTreeMap::new();
+    let wanted: BTreeSet<(&str, &str)> = gateways
+        .iter()
+        .map(|r| (r.namespace.as_str(), r.name.as_str()))
+        .collect();
     let gws: Vec<&Arc<Config<Gateway>>> = snapshot
         .gateways()
-        .filter(|g| {
-            gateways
-                .iter()
-                .any(|r| r.namespace == g.meta.namespace() && r.name == g.meta.name())
-        })
+        .filter(|g| wanted.contains(&(g.meta.namespace(), g.meta.name())))
         .collect();
+    // GW-2 depends on the selector and the number only; gateways of one
+    // deployment share both.
+    let mut ports_seen: BTreeMap<(&Selector, u16), u16> = BTreeMap::new();
     for gw in gws {
         let gref = ConfigRef::new(gw.meta.namespace(), gw.meta.name());
         for server in &gw.spec.servers {
             let Ok(server_port) = u16::try_from(server.port.number) else {
                 continue;
             };
-            let target_port = resolve_port(snapshot, gw, server_port);
+            let target_port = *ports_seen
+                .entry((&gw.spec.selector, server_port))
+                .or_insert_with(|| resolve_port(snapshot, gw, server_port));
             let s = GwServer {
                 gateway: gref.clone(),
                 server,
@@ -269,7 +274,7 @@ fn intersection(server: &[Hostname], vs: &[Hostname]) -> Vec<Hostname> {
 pub(crate) struct GatewayCx<'a> {
     pub snapshot: &'a Snapshot,
     pub drs: &'a DestinationRules,
-    pub vss: &'a [MergedVs],
+    pub vss: &'a VsSet,
     pub namespace: &'a str,
     pub labels: &'a Labels,
     pub default_retry: Option<&'a HttpRetry>,

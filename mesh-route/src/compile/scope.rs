@@ -99,7 +99,7 @@ type Listener = (Option<(u16, Protocol)>, Vec<(String, bool, Hostname)>);
 /// Every egress listener of the sidecar in `namespace` with `labels`.
 pub(crate) fn egress_scopes<'v>(
     snapshot: &Snapshot,
-    vss: &'v [MergedVs],
+    vss: &'v super::vs::VsSet,
     namespace: &str,
     labels: &Labels,
 ) -> Vec<EgressScope<'v>> {

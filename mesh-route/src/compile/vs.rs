@@ -9,7 +9,8 @@ use mesh_model::networking::{
     ExportTo, GatewayRef, HttpAction, HttpMatchRequest, HttpRoute, StringMatch, VirtualService,
 };
 use mesh_model::snapshot::Snapshot;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Deref;
 use std::sync::Arc;
 
 /// A root VirtualService with its delegates merged in.
@@ -72,9 +73,56 @@ fn export_set(e: &ExportTo, own: &str, defaults: &[String]) -> BTreeSet<String> 
     }
 }
 
+/// The merged VirtualServices of a snapshot, oldest first, with the
+/// positions of those bound to each gateway (`mesh` for those that name
+/// none), so that finding a gateway's VirtualServices does not scan them
+/// all.
+#[derive(Debug, Default)]
+pub(crate) struct VsSet {
+    all: Vec<MergedVs>,
+    by_gateway: BTreeMap<GatewayRef, Vec<usize>>,
+}
+
+impl Deref for VsSet {
+    type Target = [MergedVs];
+
+    fn deref(&self) -> &[MergedVs] {
+        &self.all
+    }
+}
+
+impl VsSet {
+    fn new(all: Vec<MergedVs>) -> VsSet {
+        let mut by_gateway: BTreeMap<GatewayRef, Vec<usize>> = BTreeMap::new();
+        for (i, v) in all.iter().enumerate() {
+            let vs = v.vs();
+            if vs.gateways.is_empty() {
+                by_gateway.entry(GatewayRef::Mesh).or_default().push(i);
+            }
+            for g in &vs.gateways {
+                let list = by_gateway.entry(g.clone()).or_default();
+                // A gateway named twice binds once.
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+        }
+        VsSet { all, by_gateway }
+    }
+
+    /// The VirtualServices bound to `gateway`, oldest first.
+    fn bound_to<'v>(&'v self, gateway: &GatewayRef) -> impl Iterator<Item = &'v MergedVs> {
+        self.by_gateway
+            .get(gateway)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.all[i])
+    }
+}
+
 /// Every root VirtualService of the snapshot, oldest first, delegates
 /// merged (HOST-9; VSM `mergeVirtualServices`).
-pub(crate) fn merged_virtual_services(snapshot: &Snapshot) -> Vec<MergedVs> {
+pub(crate) fn merged_virtual_services(snapshot: &Snapshot) -> VsSet {
     let defaults = &snapshot.mesh().default_virtual_service_export_to;
     let mut out = Vec::new();
     for cfg in snapshot.virtual_services() {
@@ -125,7 +173,7 @@ pub(crate) fn merged_virtual_services(snapshot: &Snapshot) -> Vec<MergedVs> {
             http,
         });
     }
-    out
+    VsSet::new(out)
 }
 
 /// `mergeHTTPRoute`: leaf fields win, unset ones come from the root;
@@ -360,11 +408,12 @@ fn has_conflict(root: &HttpMatchRequest, leaf: &HttpMatchRequest) -> bool {
 /// sees, in Istio's order (HOST-7, `VirtualServicesForGateway`): private to
 /// the namespace, then exported to it, then public; each oldest first.
 pub(crate) fn for_gateway<'v>(
-    all: &'v [MergedVs],
+    all: &'v VsSet,
     namespace: &str,
     gateway: &GatewayRef,
 ) -> Vec<&'v MergedVs> {
-    let bound: Vec<&MergedVs> = all.iter().filter(|v| v.vs().applies_to(gateway)).collect();
+    let bound: Vec<&MergedVs> = all.bound_to(gateway).collect();
+    debug_assert!(bound.iter().all(|v| v.vs().applies_to(gateway)));
     let mut out = Vec::new();
     for v in &bound {
         if !v.export.contains("*") && v.namespace() == namespace && v.export.contains(namespace) {
