@@ -407,10 +407,18 @@ impl Snapshot {
         namespace: &str,
         name: &str,
     ) -> Option<&Arc<Config<VirtualService>>> {
-        self.inner
-            .virtual_services
-            .iter()
-            .find(|c| c.meta.key.namespace == namespace && c.meta.key.name == name)
+        match self.object(IstioKind::VirtualService, namespace, name)? {
+            Object::VirtualService(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn object(&self, kind: IstioKind, namespace: &str, name: &str) -> Option<&Object> {
+        self.inner.objects.get(&ResourceKey {
+            kind: Kind::Istio(kind),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
     }
 
     /// DestinationRules, oldest first.
@@ -425,10 +433,10 @@ impl Snapshot {
 
     /// The Gateway `namespace/name`.
     pub fn gateway(&self, namespace: &str, name: &str) -> Option<&Arc<Config<Gateway>>> {
-        self.inner
-            .gateways
-            .iter()
-            .find(|c| c.meta.key.namespace == namespace && c.meta.key.name == name)
+        match self.object(IstioKind::Gateway, namespace, name)? {
+            Object::Gateway(c) => Some(c),
+            _ => None,
+        }
     }
 
     /// ServiceEntries, oldest first.

@@ -428,15 +428,19 @@ pub(crate) fn route_configuration(
         // `collapseDuplicateRoutes`: host names with identical route lists
         // share the alphabetically first one's virtual host.
         let mut kept: Vec<Building> = Vec::new();
+        let mut by_sources: BTreeMap<(Vec<(ConfigRef, Arc<ConfigRef>)>, bool), usize> =
+            BTreeMap::new();
         for (_, b) in dedup {
-            if let Some(k) = kept.iter_mut().find(|k| {
-                !k.sources.is_empty()
-                    && k.sources == b.sources
-                    && k.vhost.require_tls == b.vhost.require_tls
-            }) {
-                k.vhost.domains.extend(b.vhost.domains);
+            if b.sources.is_empty() {
+                kept.push(b);
                 continue;
             }
+            let key = (b.sources.clone(), b.vhost.require_tls);
+            if let Some(&k) = by_sources.get(&key) {
+                kept[k].vhost.domains.extend(b.vhost.domains);
+                continue;
+            }
+            by_sources.insert(key, kept.len());
             kept.push(b);
         }
         for b in kept {

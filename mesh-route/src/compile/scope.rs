@@ -4,45 +4,16 @@
 
 use super::vs::MergedVs;
 use crate::config::ConfigRef;
-use mesh_model::config::Config;
 use mesh_model::host::Hostname;
 use mesh_model::labels::Labels;
-use mesh_model::networking::{GatewayRef, Sidecar};
+use mesh_model::networking::GatewayRef;
 use mesh_model::protocol::Protocol;
 use mesh_model::snapshot::{Service, ServiceOrigin, Snapshot};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-/// The Sidecar resource for a workload (SC-1): a selector Sidecar of its
-/// namespace whose selector matches, else the namespace's selector-less
-/// one, else the root namespace's selector-less one.
-pub(crate) fn sidecar_for<'s>(
-    snapshot: &'s Snapshot,
-    namespace: &str,
-    labels: &Labels,
-) -> Option<&'s Arc<Config<Sidecar>>> {
-    let in_ns = || {
-        snapshot
-            .sidecars()
-            .filter(|s| s.meta.namespace() == namespace)
-    };
-    if let Some(s) = in_ns().find(|s| {
-        s.spec
-            .workload_selector
-            .as_ref()
-            .is_some_and(|sel| sel.matches(labels))
-    }) {
-        return Some(s);
-    }
-    if let Some(s) = in_ns().find(|s| s.spec.workload_selector.is_none()) {
-        return Some(s);
-    }
-    let root = snapshot.root_namespace();
-    snapshot
-        .sidecars()
-        .find(|s| s.meta.namespace() == root && s.spec.workload_selector.is_none())
-}
+pub(crate) use mesh_model::scope::sidecar_for;
 
 /// The imported hosts of one namespace key of an egress listener.
 #[derive(Debug, Default, Clone)]

@@ -1,0 +1,32 @@
+//! Compiles one of Istio's benchmark configurations many times, for a
+//! profiler: `cargo run --release -p mesh-benches --example profile_compile -- gateways.yaml 1000 router 20`.
+
+use mesh_model::{LoadOptions, load};
+use mesh_xds::proxy::Proxy;
+use mesh_xds::{CompileOptions, Compiler};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let file = args.first().map_or("virtualservice.yaml", String::as_str);
+    let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let router = args.get(2).is_some_and(|s| s == "router");
+    let iters: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let yaml = mesh_benches::istio_benchmark_config(file, n, n);
+    let snapshot = load(&[(file, &yaml)], &LoadOptions::default()).snapshot;
+    let labels = [("istio.io/benchmark".to_string(), "true".to_string())].into();
+    let p = if router {
+        Proxy::router("default", labels, "default")
+    } else {
+        Proxy::sidecar("default", labels, "default")
+    };
+    let compiler = Compiler::new(&snapshot, CompileOptions::default());
+    let start = std::time::Instant::now();
+    let mut total = 0;
+    for _ in 0..iters {
+        total += compiler.compile(&p).clusters.len();
+    }
+    eprintln!(
+        "{file} x{n}: {:?} per compile ({total})",
+        start.elapsed() / iters as u32
+    );
+}
