@@ -93,6 +93,14 @@ fn bench(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("compile", &id), &p, |b, p| {
             b.iter(|| black_box(compiler.compile(p)))
         });
+        // The like-for-like figures: Istio's published numbers time one
+        // resource type each (routes, or clusters).
+        g.bench_with_input(BenchmarkId::new("routes", &id), &p, |b, p| {
+            b.iter(|| black_box(compiler.routes(p)))
+        });
+        g.bench_with_input(BenchmarkId::new("clusters", &id), &p, |b, p| {
+            b.iter(|| black_box(compiler.outbound_clusters(p)))
+        });
         g.bench_with_input(BenchmarkId::new("encode_baseline", &id), &r, |b, r| {
             b.iter(|| black_box(encode(r)))
         });

@@ -146,6 +146,68 @@ impl Compiler {
         out
     }
 
+    /// The route configurations (RDS) of one proxy alone, as
+    /// [`Compiler::compile`] has them: what a server recomputes when only
+    /// HTTP routing changed.
+    ///
+    /// ```
+    /// use mesh_model::{load, LoadOptions};
+    /// use mesh_xds::{Compiler, CompileOptions, proxy::Proxy};
+    /// let yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: ratings, namespace: shop}\nspec:\n  ports: [{name: http, port: 9080}]\n";
+    /// let snapshot = load(&[("m.yaml", yaml)], &LoadOptions::default()).snapshot;
+    /// let compiler = Compiler::new(&snapshot, CompileOptions::default());
+    /// let proxy = Proxy::sidecar("shop", Default::default(), "default");
+    /// let routes = compiler.routes(&proxy);
+    /// assert_eq!(routes, compiler.compile(&proxy).routes);
+    /// ```
+    pub fn routes(&self, proxy: &Proxy) -> Vec<RouteConfiguration> {
+        let ctx = match proxy.kind {
+            ProxyKind::Sidecar => ProxyContext::sidecar(&proxy.namespace, proxy.labels.clone()),
+            ProxyKind::Router => ProxyContext::gateway_workload(
+                &self.snapshot,
+                &proxy.namespace,
+                proxy.labels.clone(),
+            ),
+        };
+        let table = RouteTable::compile(&self.snapshot, &ctx);
+        let mut routes: Vec<RouteConfiguration> = table
+            .route_configurations()
+            .iter()
+            .map(rds::translate)
+            .collect();
+        routes.sort_by(|a, b| a.name.cmp(&b.name));
+        routes.dedup_by(|a, b| a.name == b.name);
+        routes
+    }
+
+    /// The outbound clusters (CDS) and their endpoints (EDS) of one proxy
+    /// alone, as [`Compiler::compile`] has them, without the fixed
+    /// clusters (passthrough, blackhole, inbound): what a server recomputes
+    /// when only services, endpoints or DestinationRules changed.
+    pub fn outbound_clusters(
+        &self,
+        proxy: &Proxy,
+    ) -> (
+        Vec<envoy_types::pb::envoy::config::cluster::v3::Cluster>,
+        Vec<envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment>,
+    ) {
+        let scope = match proxy.kind {
+            ProxyKind::Sidecar => {
+                mesh_model::scope::sidecar_for(&self.snapshot, &proxy.namespace, &proxy.labels)
+            }
+            ProxyKind::Router => None,
+        };
+        let services = mesh_model::scope::visible_services(
+            &self.snapshot,
+            &proxy.namespace,
+            scope.map(|s| &s.spec),
+        );
+        let mut out = Resources::default();
+        self.outbound(&services, &proxy.namespace, &proxy.labels, &mut out);
+        out.sort();
+        (out.clusters, out.endpoints)
+    }
+
     /// The HTTP filters of an inbound or gateway chain in Istio's order
     /// (AZ-2): CUSTOM (shadow RBAC + ext_authz), `jwt_authn`, RBAC (AUDIT,
     /// DENY, ALLOW), fault, CORS. The router is appended by the listener.

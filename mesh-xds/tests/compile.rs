@@ -267,3 +267,33 @@ fn uncaptured_sidecar_binds_nothing() {
     assert!(r.listeners.is_empty());
     assert!(!r.clusters.is_empty() && !r.routes.is_empty());
 }
+
+/// The per-type entry points give exactly what a full compile gives for
+/// those types, for a sidecar and a gateway.
+#[test]
+fn per_type_compiles_match_the_full_compile() {
+    let s = sample();
+    let compiler = mesh_xds::Compiler::new(&s, CompileOptions::default());
+    for p in [
+        proxy_for(&s, "bookinfo", "reviews-v2", false),
+        proxy_for(&s, "istio-system", "istio-ingressgateway", true),
+    ] {
+        let full = compiler.compile(&p);
+        assert!(!full.routes.is_empty());
+        assert_eq!(compiler.routes(&p), full.routes);
+        let (clusters, endpoints) = compiler.outbound_clusters(&p);
+        assert!(clusters.iter().any(|c| c.name.starts_with("outbound|")));
+        assert!(
+            clusters
+                .iter()
+                .all(|c| full.clusters.iter().any(|f| f == c))
+        );
+        let outbound: Vec<_> = full
+            .clusters
+            .iter()
+            .filter(|c| c.name.starts_with("outbound|"))
+            .collect();
+        assert_eq!(clusters.iter().collect::<Vec<_>>(), outbound);
+        assert_eq!(endpoints, full.endpoints);
+    }
+}
