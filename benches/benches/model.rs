@@ -61,7 +61,10 @@ fn corpus() -> Option<String> {
             text.push('\n');
         }
     }
-    let loaded = mesh_model::load(&[("corpus.yaml", &text)], &mesh_model::LoadOptions::default());
+    let loaded = mesh_model::load(
+        &[("corpus.yaml", &text)],
+        &mesh_model::LoadOptions::default(),
+    );
     let mut codes = std::collections::BTreeMap::new();
     for d in &loaded.diagnostics {
         *codes.entry(d.code.to_string()).or_insert(0) += 1;

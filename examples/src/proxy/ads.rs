@@ -14,13 +14,13 @@
 
 use super::Shared;
 use super::tls::Identity;
+use crate::config_xds::{CONFIG_TYPES, decode, is_config_type, type_url};
 use envoy_types::pb::envoy::config::core::v3::{Node, data_source::Specifier};
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{Secret, secret};
 use envoy_types::pb::envoy::service::discovery::v3::{
     DiscoveryRequest, DiscoveryResponse,
     aggregated_discovery_service_client::AggregatedDiscoveryServiceClient,
 };
-use crate::config_xds::{CONFIG_TYPES, decode, is_config_type, type_url};
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use prost::{Message, Name};
