@@ -7,6 +7,7 @@ async fn the_demo_runs_the_sample_mesh() {
     let opts = mesh_examples::demo::DemoOptions {
         requests: 200,
         concurrency: 8,
+        ..Default::default()
     };
     let mut last = (0, 0);
     let s = mesh_examples::demo::run(&opts, |d, t| last = (d, t))
