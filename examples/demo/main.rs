@@ -94,11 +94,21 @@ fn main() {
     eprintln!(
         "Starting the sample mesh (controller, applications, {what}, ingress gateway) on loopback…"
     );
-    // Ctrl-C drops the demo, which stops every proxy and child process.
+    // Ctrl-C or SIGTERM drops the demo, which stops every proxy and child
+    // process.
     let outcome = rt.block_on(async {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
         tokio::select! {
             r = run(&opts, bar) => Some(r),
             _ = tokio::signal::ctrl_c() => None,
+            () = terminate => None,
         }
     });
     drop(rt);
