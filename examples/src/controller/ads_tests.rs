@@ -198,3 +198,111 @@ async fn delta() {
     assert!(next(&mut s).await.is_none());
     assert_eq!(hub.statuses()[0].protocol, "delta");
 }
+
+fn mesh_of(w1: u32, port: u16) -> super::hub::Mesh {
+    let mut s = Store::new();
+    s.update("mesh.yaml", &mesh(w1, port));
+    s.mesh()
+}
+
+fn config_json(r: &envoy_types::pb::google::protobuf::Any) -> serde_json::Value {
+    let text = crate::config_xds::decode(r).expect("a StringValue");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+/// The mesh's own configuration kinds over ADS: the objects as JSON, pushed
+/// when they change, a NACKed version not sent again; over delta too.
+#[tokio::test]
+async fn configuration_kinds() {
+    use super::hub::TypeKey;
+    use crate::config_xds::ConfigType;
+    let vs = ConfigType::of("networking.istio.io", "VirtualService").unwrap();
+    let ca = Arc::new(Ca::generate("cluster.local", Duration::from_secs(3600)).unwrap());
+    let hub = Hub::new(
+        mesh_of(80, 9080),
+        mesh_compiler(Default::default()),
+        ca,
+        HubOptions {
+            push_debounce: Duration::from_millis(1),
+            ..Default::default()
+        },
+    );
+    let url = server(hub.clone()).await;
+    let mut client = AggregatedDiscoveryServiceClient::connect(url)
+        .await
+        .unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let sotw = |r: Option<&DiscoveryResponse>| DiscoveryRequest {
+        type_url: vs.type_url(),
+        version_info: r.map(|r| r.version_info.clone()).unwrap_or_default(),
+        response_nonce: r.map(|r| r.nonce.clone()).unwrap_or_default(),
+        ..Default::default()
+    };
+    let mut first = sotw(None);
+    first.node = Some(node());
+    tx.send(first).unwrap();
+    let mut s = client
+        .stream_aggregated_resources(UnboundedReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let r1 = next(&mut s)
+        .await
+        .expect("a wildcard subscription is answered");
+    assert_eq!(r1.type_url, "networking.istio.io/v1/VirtualService");
+    assert_eq!(r1.resources.len(), 1);
+    let v = config_json(&r1.resources[0]);
+    assert_eq!(v["metadata"]["namespace"], "app");
+    assert_eq!(v["spec"]["http"][0]["route"][0]["weight"], 80);
+    tx.send(sotw(Some(&r1))).unwrap();
+    assert!(next(&mut s).await.is_none(), "an ACK was answered");
+    hub.publish(mesh_of(50, 9080));
+    let r2 = next(&mut s).await.expect("a push after the change");
+    assert_eq!(
+        config_json(&r2.resources[0])["spec"]["http"][0]["route"][0]["weight"],
+        50
+    );
+    let mut nack = sotw(Some(&r2));
+    nack.error_detail = Some(RpcStatus {
+        code: 3,
+        message: "bad object".into(),
+        ..Default::default()
+    });
+    tx.send(nack).unwrap();
+    assert!(next(&mut s).await.is_none(), "a NACK was answered");
+    assert_eq!(hub.metrics.nacks(TypeKey::Config(vs)), 1);
+    // A port change leaves the VirtualService as it was NACKed: not resent.
+    hub.publish(mesh_of(50, 9090));
+    assert!(next(&mut s).await.is_none(), "a NACKed version was resent");
+    hub.publish(mesh_of(20, 9090));
+    let r3 = next(&mut s).await.expect("a new version after a NACK");
+    assert_ne!(r3.version_info, r2.version_info);
+
+    // Delta: a wildcard subscription to Services, a change of one.
+    let (tx, rx) = mpsc::unbounded_channel();
+    tx.send(DeltaDiscoveryRequest {
+        node: Some(node()),
+        type_url: "core/v1/Service".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut d = client
+        .delta_aggregated_resources(UnboundedReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let r1 = next(&mut d).await.expect("the wildcard subscription");
+    assert_eq!(r1.resources.len(), 1);
+    assert_eq!(r1.resources[0].name, "app/reviews");
+    tx.send(DeltaDiscoveryRequest {
+        type_url: r1.type_url.clone(),
+        response_nonce: r1.nonce.clone(),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(next(&mut d).await.is_none(), "an ACK was answered");
+    hub.publish(mesh_of(20, 9080));
+    let r2 = next(&mut d).await.expect("the changed Service");
+    let v = config_json(r2.resources[0].resource.as_ref().unwrap());
+    assert_eq!(v["spec"]["ports"][0]["port"], 9080);
+}
