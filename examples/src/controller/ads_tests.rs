@@ -45,9 +45,13 @@ async fn server(hub: Arc<Hub>) -> String {
 }
 
 fn hub(w1: u32) -> Arc<Hub> {
+    hub_of(snapshot(w1, 9080))
+}
+
+fn hub_of(mesh: impl Into<super::hub::Mesh>) -> Arc<Hub> {
     let ca = Arc::new(Ca::generate("cluster.local", Duration::from_secs(3600)).unwrap());
     Hub::new(
-        snapshot(w1, 9080),
+        mesh,
         mesh_compiler(Default::default()),
         ca,
         HubOptions {
@@ -60,6 +64,41 @@ fn hub(w1: u32) -> Arc<Hub> {
 fn node() -> Node {
     Node {
         id: "sidecar~10.0.0.9~client-0.app~app.svc.cluster.local".into(),
+        ..Default::default()
+    }
+}
+
+type Client = AggregatedDiscoveryServiceClient<tonic::transport::Channel>;
+
+/// Opens a delta stream whose first request (with the node) subscribes to
+/// `type_url` as a wildcard.
+async fn open_delta(
+    client: &mut Client,
+    type_url: String,
+) -> (
+    mpsc::UnboundedSender<DeltaDiscoveryRequest>,
+    tonic::Streaming<DeltaDiscoveryResponse>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tx.send(DeltaDiscoveryRequest {
+        node: Some(node()),
+        type_url,
+        ..Default::default()
+    })
+    .unwrap();
+    let s = client
+        .delta_aggregated_resources(UnboundedReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    (tx, s)
+}
+
+/// The ACK of a delta response.
+fn delta_ack(r: &DeltaDiscoveryResponse) -> DeltaDiscoveryRequest {
+    DeltaDiscoveryRequest {
+        type_url: r.type_url.clone(),
+        response_nonce: r.nonce.clone(),
         ..Default::default()
     }
 }
@@ -149,23 +188,8 @@ async fn delta() {
     let mut client = AggregatedDiscoveryServiceClient::connect(url)
         .await
         .unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tx.send(DeltaDiscoveryRequest {
-        node: Some(node()),
-        type_url: ResourceType::Cluster.type_url(),
-        ..Default::default()
-    })
-    .unwrap();
-    let mut s = client
-        .delta_aggregated_resources(UnboundedReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
-    let ack = |r: &DeltaDiscoveryResponse| DeltaDiscoveryRequest {
-        type_url: r.type_url.clone(),
-        response_nonce: r.nonce.clone(),
-        ..Default::default()
-    };
+    let (tx, mut s) = open_delta(&mut client, ResourceType::Cluster.type_url()).await;
+    let ack = delta_ack;
     let r1 = next(&mut s).await.expect("the wildcard CDS subscription");
     let names: Vec<&str> = r1.resources.iter().map(|r| r.name.as_str()).collect();
     assert!(
@@ -217,16 +241,7 @@ async fn configuration_kinds() {
     use super::hub::TypeKey;
     use crate::config_xds::ConfigType;
     let vs = ConfigType::of("networking.istio.io", "VirtualService").unwrap();
-    let ca = Arc::new(Ca::generate("cluster.local", Duration::from_secs(3600)).unwrap());
-    let hub = Hub::new(
-        mesh_of(80, 9080),
-        mesh_compiler(Default::default()),
-        ca,
-        HubOptions {
-            push_debounce: Duration::from_millis(1),
-            ..Default::default()
-        },
-    );
+    let hub = hub_of(mesh_of(80, 9080));
     let url = server(hub.clone()).await;
     let mut client = AggregatedDiscoveryServiceClient::connect(url)
         .await
@@ -279,27 +294,11 @@ async fn configuration_kinds() {
     assert_ne!(r3.version_info, r2.version_info);
 
     // Delta: a wildcard subscription to Services, a change of one.
-    let (tx, rx) = mpsc::unbounded_channel();
-    tx.send(DeltaDiscoveryRequest {
-        node: Some(node()),
-        type_url: "core/v1/Service".into(),
-        ..Default::default()
-    })
-    .unwrap();
-    let mut d = client
-        .delta_aggregated_resources(UnboundedReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut d) = open_delta(&mut client, "core/v1/Service".into()).await;
     let r1 = next(&mut d).await.expect("the wildcard subscription");
     assert_eq!(r1.resources.len(), 1);
     assert_eq!(r1.resources[0].name, "app/reviews");
-    tx.send(DeltaDiscoveryRequest {
-        type_url: r1.type_url.clone(),
-        response_nonce: r1.nonce.clone(),
-        ..Default::default()
-    })
-    .unwrap();
+    tx.send(delta_ack(&r1)).unwrap();
     assert!(next(&mut d).await.is_none(), "an ACK was answered");
     hub.publish(mesh_of(20, 9080));
     let r2 = next(&mut d).await.expect("the changed Service");
