@@ -94,6 +94,25 @@ async fn open_delta(
     (tx, s)
 }
 
+/// Opens a state-of-the-world stream with `first` (the node is added).
+async fn open_sotw(
+    client: &mut Client,
+    mut first: DiscoveryRequest,
+) -> (
+    mpsc::UnboundedSender<DiscoveryRequest>,
+    tonic::Streaming<DiscoveryResponse>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    first.node = Some(node());
+    tx.send(first).unwrap();
+    let s = client
+        .stream_aggregated_resources(UnboundedReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    (tx, s)
+}
+
 /// The ACK of a delta response.
 fn delta_ack(r: &DeltaDiscoveryResponse) -> DeltaDiscoveryRequest {
     DeltaDiscoveryRequest {
@@ -113,9 +132,13 @@ async fn next<T>(s: &mut tonic::Streaming<T>) -> Option<T> {
         .flatten()
 }
 
-fn req(t: ResourceType, names: &[&str], r: Option<&DiscoveryResponse>) -> DiscoveryRequest {
+fn req(
+    t: impl Into<super::hub::TypeKey>,
+    names: &[&str],
+    r: Option<&DiscoveryResponse>,
+) -> DiscoveryRequest {
     DiscoveryRequest {
-        type_url: t.type_url(),
+        type_url: t.into().type_url(),
         resource_names: names.iter().map(|s| s.to_string()).collect(),
         version_info: r.map(|r| r.version_info.clone()).unwrap_or_default(),
         response_nonce: r.map(|r| r.nonce.clone()).unwrap_or_default(),
@@ -130,15 +153,7 @@ async fn state_of_the_world() {
     let mut client = AggregatedDiscoveryServiceClient::connect(url)
         .await
         .unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let mut first = req(ResourceType::Route, &["9080"], None);
-    first.node = Some(node());
-    tx.send(first).unwrap();
-    let mut s = client
-        .stream_aggregated_resources(UnboundedReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut s) = open_sotw(&mut client, req(ResourceType::Route, &["9080"], None)).await;
     let r1 = next(&mut s).await.expect("a new subscription is answered");
     assert_eq!(r1.resources.len(), 1);
     // An ACK is not answered.
@@ -246,21 +261,8 @@ async fn configuration_kinds() {
     let mut client = AggregatedDiscoveryServiceClient::connect(url)
         .await
         .unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let sotw = |r: Option<&DiscoveryResponse>| DiscoveryRequest {
-        type_url: vs.type_url(),
-        version_info: r.map(|r| r.version_info.clone()).unwrap_or_default(),
-        response_nonce: r.map(|r| r.nonce.clone()).unwrap_or_default(),
-        ..Default::default()
-    };
-    let mut first = sotw(None);
-    first.node = Some(node());
-    tx.send(first).unwrap();
-    let mut s = client
-        .stream_aggregated_resources(UnboundedReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let sotw = |r: Option<&DiscoveryResponse>| req(TypeKey::Config(vs), &[], r);
+    let (tx, mut s) = open_sotw(&mut client, sotw(None)).await;
     let r1 = next(&mut s)
         .await
         .expect("a wildcard subscription is answered");
