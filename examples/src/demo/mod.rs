@@ -544,10 +544,13 @@ async fn with_controller(
                     },
                 );
                 o.access_log = log;
-                let p = RunningProxy::start(o)
-                    .await
-                    .map_err(|e| format!("{}: {e}", n.name))?;
-                proxies.push(p);
+                match RunningProxy::start(o).await {
+                    Ok(p) => proxies.push(p),
+                    Err(e) => {
+                        Plane::Proxies(proxies).stop().await;
+                        return Err(format!("the proxy of {}: {e}", n.name));
+                    }
+                }
                 logs.push((n.name.clone(), entries));
             }
             (Plane::Proxies(proxies), logs)
