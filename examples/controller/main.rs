@@ -147,6 +147,7 @@ fn serve(a: ServeArgs) -> ExitCode {
     init_logs(a.log_json);
     let opts = controller::Options {
         config_dir: a.config,
+        inline: Vec::new(),
         #[cfg(feature = "kube")]
         kube: a.kube,
         ads: a.ads,

@@ -344,7 +344,7 @@ async fn traffic_management() {
         .expect("request");
     assert_eq!(r.upstream().as_deref(), Some("reviews-v2"));
     // A new mesh generation with the same content does not resend it.
-    ctl.hub.publish(ctl.hub.current().snapshot.clone());
+    ctl.hub.publish(ctl.hub.current().mesh());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let p = ctl.proxy_status("client").await.unwrap();
     assert_eq!(

@@ -58,6 +58,10 @@ pub struct CompileOptions {
     pub jwks: BTreeMap<String, String>,
     /// The address of the local application, for inbound clusters.
     pub app_address: String,
+    /// A JSON access log for every HTTP connection manager (Istio's
+    /// `meshConfig.accessLogFile` + `accessLogEncoding: JSON`); `None`, the
+    /// default, writes none.
+    pub access_log: Option<http::AccessLog>,
 }
 
 impl Default for CompileOptions {
@@ -66,6 +70,7 @@ impl Default for CompileOptions {
             certificates: None,
             jwks: BTreeMap::new(),
             app_address: "127.0.0.1".into(),
+            access_log: None,
         }
     }
 }
@@ -141,6 +146,9 @@ impl Compiler {
             ));
             out.secrets
                 .push(root_secret(crate::tls::SECRET_ROOTCA, &c.root_pem));
+        }
+        if let Some(log) = &self.options.access_log {
+            log.add_to(&mut out.listeners);
         }
         out.sort();
         out

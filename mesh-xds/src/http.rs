@@ -24,6 +24,7 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
     http_filter,
 };
 use mesh_model::wire::security::JwtRule;
+use std::collections::BTreeMap;
 
 /// `envoy.filters.http.router`.
 pub fn router() -> HttpFilter {
@@ -115,6 +116,77 @@ pub fn connection_manager(
     Filter {
         name: "envoy.filters.network.http_connection_manager".into(),
         config_type: Some(filter::ConfigType::TypedConfig(any(&hcm))),
+    }
+}
+
+/// A JSON access log written by every HTTP connection manager, as Istio's
+/// `meshConfig.accessLogFile` with `accessLogEncoding: JSON` writes it:
+/// Envoy's `envoy.access_loggers.file` with a JSON format dictionary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLog {
+    /// The file (`/dev/stdout` writes to Envoy's standard output).
+    pub path: String,
+    /// The JSON object of each entry: field name → Envoy command operator
+    /// (`%RESPONSE_CODE%`, `%DOWNSTREAM_PEER_URI_SAN%` …).
+    pub json_format: BTreeMap<String, String>,
+}
+
+impl AccessLog {
+    /// The `access_log` entry of a connection manager.
+    pub fn to_proto(&self) -> envoy_types::pb::envoy::config::accesslog::v3::AccessLog {
+        use envoy_types::pb::envoy::config::accesslog::v3::{AccessLog as Log, access_log};
+        use envoy_types::pb::envoy::config::core::v3::{
+            SubstitutionFormatString, substitution_format_string,
+        };
+        use envoy_types::pb::envoy::extensions::access_loggers::file::v3::{
+            FileAccessLog, file_access_log,
+        };
+        use envoy_types::pb::google::protobuf::Struct;
+        let json = Struct {
+            fields: self
+                .json_format
+                .iter()
+                .map(|(k, v)| (k.clone(), crate::util::string_value(v.clone())))
+                .collect(),
+        };
+        let file = FileAccessLog {
+            path: self.path.clone(),
+            access_log_format: Some(file_access_log::AccessLogFormat::LogFormat(
+                SubstitutionFormatString {
+                    format: Some(substitution_format_string::Format::JsonFormat(json)),
+                    ..Default::default()
+                },
+            )),
+        };
+        Log {
+            name: "envoy.access_loggers.file".into(),
+            config_type: Some(access_log::ConfigType::TypedConfig(any(&file))),
+            ..Default::default()
+        }
+    }
+
+    /// Adds this log to every HTTP connection manager of `listeners`.
+    pub fn add_to(&self, listeners: &mut [envoy_types::pb::envoy::config::listener::v3::Listener]) {
+        use prost::Message;
+        let log = self.to_proto();
+        for l in listeners {
+            let chains = l
+                .filter_chains
+                .iter_mut()
+                .chain(l.default_filter_chain.as_mut());
+            for f in chains.flat_map(|c| c.filters.iter_mut()) {
+                let Some(filter::ConfigType::TypedConfig(cfg)) = &mut f.config_type else {
+                    continue;
+                };
+                if f.name != "envoy.filters.network.http_connection_manager" {
+                    continue;
+                }
+                if let Ok(mut hcm) = HttpConnectionManager::decode(cfg.value.as_slice()) {
+                    hcm.access_log.push(log.clone());
+                    *cfg = any(&hcm);
+                }
+            }
+        }
     }
 }
 
@@ -240,4 +312,41 @@ pub fn jwt_authn(
         config_type: Some(http_filter::ConfigType::TypedConfig(any(&config))),
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener};
+
+    #[test]
+    fn an_access_log_joins_every_connection_manager() {
+        let mut listeners = vec![Listener {
+            name: "l".into(),
+            filter_chains: vec![FilterChain {
+                filters: vec![connection_manager(
+                    "s",
+                    Routes::Rds("80".into()),
+                    vec![router()],
+                    Direction::Inbound,
+                )],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }];
+        let log = AccessLog {
+            path: "/dev/stdout".into(),
+            json_format: [("code".to_string(), "%RESPONSE_CODE%".to_string())].into(),
+        };
+        log.add_to(&mut listeners);
+        let v = crate::json::to_json(&listeners[0]);
+        let hcm = &v["filterChains"][0]["filters"][0]["typedConfig"];
+        let al = &hcm["accessLog"][0];
+        assert_eq!(al["name"], "envoy.access_loggers.file");
+        assert_eq!(al["typedConfig"]["path"], "/dev/stdout");
+        assert_eq!(
+            al["typedConfig"]["logFormat"]["jsonFormat"]["code"],
+            "%RESPONSE_CODE%"
+        );
+    }
 }

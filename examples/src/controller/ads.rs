@@ -5,6 +5,10 @@
 //! nonce and version sent, and what was ACKed or NACKed:
 //!
 //! * CDS and LDS are wildcard subscriptions; EDS, RDS and SDS are by name.
+//! * Besides Envoy's types the server serves the mesh's own configuration
+//!   kinds (`networking.istio.io/v1/VirtualService`, `core/v1/Service` …,
+//!   [`crate::config_xds`]) to proxies that subscribe to them, wildcard,
+//!   with the same versioning, ACK and NACK handling.
 //! * A request is answered only when it opens a stream or a type (empty
 //!   nonce) or changes the subscribed names. A request carrying the current
 //!   nonce and the same names is an ACK; with `error_detail` it is a NACK,
@@ -12,12 +16,12 @@
 //!   (Envoy keeps serving its last good config). Stale nonces are ignored.
 //! * On a mesh change each connection compares its per-type content
 //!   versions and pushes only the types whose content changed, in the order
-//!   CDS, EDS, LDS, RDS, SDS.
+//!   CDS, EDS, LDS, RDS, configuration kinds, SDS.
 //! * Workload certificates are renewed at half their lifetime and the new
 //!   `default` secret is pushed.
 
 use super::hub::{
-    Compiled, Generation, Hub, Nack, Names, ProxyStatus, TypeSet, TypeStatus, unix_now,
+    Compiled, Generation, Hub, Nack, Names, ProxyStatus, TypeKey, TypeSet, TypeStatus, unix_now,
 };
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::{
@@ -35,15 +39,6 @@ use std::time::{Instant, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
-
-/// The order in which a change is pushed.
-pub const PUSH_ORDER: [ResourceType; 5] = [
-    ResourceType::Cluster,
-    ResourceType::Endpoint,
-    ResourceType::Listener,
-    ResourceType::Route,
-    ResourceType::Secret,
-];
 
 /// The tonic service.
 #[derive(Debug, Clone)]
@@ -228,10 +223,11 @@ impl Served {
         }
     }
 
-    fn set(&self, t: ResourceType) -> Arc<TypeSet> {
+    fn set(&self, t: TypeKey) -> Arc<TypeSet> {
         match t {
-            ResourceType::Secret => self.secrets.clone(),
-            _ => self.compiled.get(t),
+            TypeKey::Xds(ResourceType::Secret) => self.secrets.clone(),
+            TypeKey::Xds(t) => self.compiled.get(t),
+            TypeKey::Config(c) => self.generation.config(c),
         }
     }
 
@@ -251,17 +247,18 @@ impl Served {
         true
     }
 
-    fn status(&self, t: ResourceType, f: impl FnOnce(&mut TypeStatus)) {
+    fn status(&self, t: TypeKey, f: impl FnOnce(&mut TypeStatus)) {
         self.hub.update_status(self.connection, |s| {
             f(s.types.entry(t.type_url()).or_default());
         });
     }
 
-    fn nack(&self, t: ResourceType, version: String, error: String) {
+    fn nack(&self, t: TypeKey, version: String, error: String) {
         tracing::warn!(
             connection = self.connection,
             node = %self.proxy.id,
-            r#type = t.plural(),
+            r#type = t.label(),
+            type_url = %t.type_url(),
             version = %version,
             error = %error,
             "proxy rejected a config (NACK); keeping its last good config"
@@ -308,6 +305,14 @@ async fn shutdown_signal(rx: &mut watch::Receiver<bool>) {
     }
 }
 
+/// The subscribed types in push order: CDS, EDS, LDS, RDS, the
+/// configuration kinds, SDS.
+fn push_order<'a>(types: impl Iterator<Item = &'a TypeKey>) -> Vec<TypeKey> {
+    let mut v: Vec<TypeKey> = types.copied().collect();
+    v.sort_by_key(|t| (t.push_rank(), *t));
+    v
+}
+
 // ---------------------------------------------------------------------------
 // State of the world.
 
@@ -323,16 +328,12 @@ struct SotwType {
 struct Sotw {
     served: Served,
     tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
-    types: BTreeMap<ResourceType, SotwType>,
+    types: BTreeMap<TypeKey, SotwType>,
     nonce: u64,
 }
 
-fn wildcard_type(t: ResourceType) -> bool {
-    matches!(t, ResourceType::Cluster | ResourceType::Listener)
-}
-
-fn requested_names(t: ResourceType, names: &[String]) -> Option<BTreeSet<String>> {
-    if wildcard_type(t) && (names.is_empty() || names.iter().any(|n| n == "*")) {
+fn requested_names(t: TypeKey, names: &[String]) -> Option<BTreeSet<String>> {
+    if t.wildcard() && (names.is_empty() || names.iter().any(|n| n == "*")) {
         return None;
     }
     Some(names.iter().filter(|n| *n != "*").cloned().collect())
@@ -340,7 +341,7 @@ fn requested_names(t: ResourceType, names: &[String]) -> Option<BTreeSet<String>
 
 impl Sotw {
     async fn handle(&mut self, r: DiscoveryRequest) -> Result<(), Status> {
-        let Some(t) = ResourceType::from_type_url(&r.type_url) else {
+        let Some(t) = TypeKey::from_type_url(&r.type_url) else {
             tracing::debug!(type_url = %r.type_url, "request for an unknown type: ignored");
             return Ok(());
         };
@@ -378,7 +379,7 @@ impl Sotw {
 
     async fn respond(
         &mut self,
-        t: ResourceType,
+        t: TypeKey,
         force: bool,
         cause: Option<Instant>,
     ) -> Result<(), Status> {
@@ -423,10 +424,8 @@ impl Sotw {
     }
 
     async fn push_all(&mut self, cause: Option<Instant>) -> Result<(), Status> {
-        for t in PUSH_ORDER {
-            if self.types.contains_key(&t) {
-                self.respond(t, false, cause).await?;
-            }
+        for t in push_order(self.types.keys()) {
+            self.respond(t, false, cause).await?;
         }
         Ok(())
     }
@@ -485,7 +484,7 @@ async fn run_sotw(
             }
             () = sleep_until_system(c.served.rotate_at) => {
                 c.served.refresh_secrets();
-                c.respond(ResourceType::Secret, false, None).await?;
+                c.respond(TypeKey::Xds(ResourceType::Secret), false, None).await?;
             }
             () = shutdown_signal(&mut shutdown) => {
                 return Err(Status::unavailable("the controller is shutting down"));
@@ -512,13 +511,13 @@ struct DeltaType {
 struct Delta {
     served: Served,
     tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
-    types: BTreeMap<ResourceType, DeltaType>,
+    types: BTreeMap<TypeKey, DeltaType>,
     nonce: u64,
 }
 
 impl Delta {
     async fn handle(&mut self, r: DeltaDiscoveryRequest) -> Result<(), Status> {
-        let Some(t) = ResourceType::from_type_url(&r.type_url) else {
+        let Some(t) = TypeKey::from_type_url(&r.type_url) else {
             tracing::debug!(type_url = %r.type_url, "request for an unknown type: ignored");
             return Ok(());
         };
@@ -543,7 +542,7 @@ impl Delta {
         }
         if first {
             st.sent.extend(r.initial_resource_versions.clone());
-            if wildcard_type(t) && r.resource_names_subscribe.is_empty() {
+            if t.wildcard() && r.resource_names_subscribe.is_empty() {
                 st.wildcard = true;
             }
         }
@@ -578,7 +577,7 @@ impl Delta {
         Ok(())
     }
 
-    async fn push(&mut self, t: ResourceType, cause: Option<Instant>) -> Result<(), Status> {
+    async fn push(&mut self, t: TypeKey, cause: Option<Instant>) -> Result<(), Status> {
         let set = self.served.set(t);
         let Some(st) = self.types.get_mut(&t) else {
             return Ok(());
@@ -646,10 +645,8 @@ impl Delta {
     }
 
     async fn push_all(&mut self, cause: Option<Instant>) -> Result<(), Status> {
-        for t in PUSH_ORDER {
-            if self.types.contains_key(&t) {
-                self.push(t, cause).await?;
-            }
+        for t in push_order(self.types.keys()) {
+            self.push(t, cause).await?;
         }
         Ok(())
     }
@@ -708,7 +705,7 @@ async fn run_delta(
             }
             () = sleep_until_system(c.served.rotate_at) => {
                 c.served.refresh_secrets();
-                c.push(ResourceType::Secret, None).await?;
+                c.push(TypeKey::Xds(ResourceType::Secret), None).await?;
             }
             () = shutdown_signal(&mut shutdown) => {
                 return Err(Status::unavailable("the controller is shutting down"));

@@ -45,9 +45,13 @@ async fn server(hub: Arc<Hub>) -> String {
 }
 
 fn hub(w1: u32) -> Arc<Hub> {
+    hub_of(snapshot(w1, 9080))
+}
+
+fn hub_of(mesh: impl Into<super::hub::Mesh>) -> Arc<Hub> {
     let ca = Arc::new(Ca::generate("cluster.local", Duration::from_secs(3600)).unwrap());
     Hub::new(
-        snapshot(w1, 9080),
+        mesh,
         mesh_compiler(Default::default()),
         ca,
         HubOptions {
@@ -64,6 +68,60 @@ fn node() -> Node {
     }
 }
 
+type Client = AggregatedDiscoveryServiceClient<tonic::transport::Channel>;
+
+/// Opens a delta stream whose first request (with the node) subscribes to
+/// `type_url` as a wildcard.
+async fn open_delta(
+    client: &mut Client,
+    type_url: String,
+) -> (
+    mpsc::UnboundedSender<DeltaDiscoveryRequest>,
+    tonic::Streaming<DeltaDiscoveryResponse>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tx.send(DeltaDiscoveryRequest {
+        node: Some(node()),
+        type_url,
+        ..Default::default()
+    })
+    .unwrap();
+    let s = client
+        .delta_aggregated_resources(UnboundedReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    (tx, s)
+}
+
+/// Opens a state-of-the-world stream with `first` (the node is added).
+async fn open_sotw(
+    client: &mut Client,
+    mut first: DiscoveryRequest,
+) -> (
+    mpsc::UnboundedSender<DiscoveryRequest>,
+    tonic::Streaming<DiscoveryResponse>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    first.node = Some(node());
+    tx.send(first).unwrap();
+    let s = client
+        .stream_aggregated_resources(UnboundedReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    (tx, s)
+}
+
+/// The ACK of a delta response.
+fn delta_ack(r: &DeltaDiscoveryResponse) -> DeltaDiscoveryRequest {
+    DeltaDiscoveryRequest {
+        type_url: r.type_url.clone(),
+        response_nonce: r.nonce.clone(),
+        ..Default::default()
+    }
+}
+
 const QUIET: Duration = Duration::from_millis(300);
 
 async fn next<T>(s: &mut tonic::Streaming<T>) -> Option<T> {
@@ -74,9 +132,13 @@ async fn next<T>(s: &mut tonic::Streaming<T>) -> Option<T> {
         .flatten()
 }
 
-fn req(t: ResourceType, names: &[&str], r: Option<&DiscoveryResponse>) -> DiscoveryRequest {
+fn req(
+    t: impl Into<super::hub::TypeKey>,
+    names: &[&str],
+    r: Option<&DiscoveryResponse>,
+) -> DiscoveryRequest {
     DiscoveryRequest {
-        type_url: t.type_url(),
+        type_url: t.into().type_url(),
         resource_names: names.iter().map(|s| s.to_string()).collect(),
         version_info: r.map(|r| r.version_info.clone()).unwrap_or_default(),
         response_nonce: r.map(|r| r.nonce.clone()).unwrap_or_default(),
@@ -91,15 +153,7 @@ async fn state_of_the_world() {
     let mut client = AggregatedDiscoveryServiceClient::connect(url)
         .await
         .unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let mut first = req(ResourceType::Route, &["9080"], None);
-    first.node = Some(node());
-    tx.send(first).unwrap();
-    let mut s = client
-        .stream_aggregated_resources(UnboundedReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut s) = open_sotw(&mut client, req(ResourceType::Route, &["9080"], None)).await;
     let r1 = next(&mut s).await.expect("a new subscription is answered");
     assert_eq!(r1.resources.len(), 1);
     // An ACK is not answered.
@@ -149,23 +203,8 @@ async fn delta() {
     let mut client = AggregatedDiscoveryServiceClient::connect(url)
         .await
         .unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tx.send(DeltaDiscoveryRequest {
-        node: Some(node()),
-        type_url: ResourceType::Cluster.type_url(),
-        ..Default::default()
-    })
-    .unwrap();
-    let mut s = client
-        .delta_aggregated_resources(UnboundedReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
-    let ack = |r: &DeltaDiscoveryResponse| DeltaDiscoveryRequest {
-        type_url: r.type_url.clone(),
-        response_nonce: r.nonce.clone(),
-        ..Default::default()
-    };
+    let (tx, mut s) = open_delta(&mut client, ResourceType::Cluster.type_url()).await;
+    let ack = delta_ack;
     let r1 = next(&mut s).await.expect("the wildcard CDS subscription");
     let names: Vec<&str> = r1.resources.iter().map(|r| r.name.as_str()).collect();
     assert!(
@@ -197,4 +236,74 @@ async fn delta() {
     tx.send(ack(&r2)).unwrap();
     assert!(next(&mut s).await.is_none());
     assert_eq!(hub.statuses()[0].protocol, "delta");
+}
+
+fn mesh_of(w1: u32, port: u16) -> super::hub::Mesh {
+    let mut s = Store::new();
+    s.update("mesh.yaml", &mesh(w1, port));
+    s.mesh()
+}
+
+fn config_json(r: &envoy_types::pb::google::protobuf::Any) -> serde_json::Value {
+    let text = crate::config_xds::decode(r).expect("a StringValue");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+/// The mesh's own configuration kinds over ADS: the objects as JSON, pushed
+/// when they change, a NACKed version not sent again; over delta too.
+#[tokio::test]
+async fn configuration_kinds() {
+    use super::hub::TypeKey;
+    use crate::config_xds::ConfigType;
+    let vs = ConfigType::of("networking.istio.io", "VirtualService").unwrap();
+    let hub = hub_of(mesh_of(80, 9080));
+    let url = server(hub.clone()).await;
+    let mut client = AggregatedDiscoveryServiceClient::connect(url)
+        .await
+        .unwrap();
+    let sotw = |r: Option<&DiscoveryResponse>| req(TypeKey::Config(vs), &[], r);
+    let (tx, mut s) = open_sotw(&mut client, sotw(None)).await;
+    let r1 = next(&mut s)
+        .await
+        .expect("a wildcard subscription is answered");
+    assert_eq!(r1.type_url, "networking.istio.io/v1/VirtualService");
+    assert_eq!(r1.resources.len(), 1);
+    let v = config_json(&r1.resources[0]);
+    assert_eq!(v["metadata"]["namespace"], "app");
+    assert_eq!(v["spec"]["http"][0]["route"][0]["weight"], 80);
+    tx.send(sotw(Some(&r1))).unwrap();
+    assert!(next(&mut s).await.is_none(), "an ACK was answered");
+    hub.publish(mesh_of(50, 9080));
+    let r2 = next(&mut s).await.expect("a push after the change");
+    assert_eq!(
+        config_json(&r2.resources[0])["spec"]["http"][0]["route"][0]["weight"],
+        50
+    );
+    let mut nack = sotw(Some(&r2));
+    nack.error_detail = Some(RpcStatus {
+        code: 3,
+        message: "bad object".into(),
+        ..Default::default()
+    });
+    tx.send(nack).unwrap();
+    assert!(next(&mut s).await.is_none(), "a NACK was answered");
+    assert_eq!(hub.metrics.nacks(TypeKey::Config(vs)), 1);
+    // A port change leaves the VirtualService as it was NACKed: not resent.
+    hub.publish(mesh_of(50, 9090));
+    assert!(next(&mut s).await.is_none(), "a NACKed version was resent");
+    hub.publish(mesh_of(20, 9090));
+    let r3 = next(&mut s).await.expect("a new version after a NACK");
+    assert_ne!(r3.version_info, r2.version_info);
+
+    // Delta: a wildcard subscription to Services, a change of one.
+    let (tx, mut d) = open_delta(&mut client, "core/v1/Service".into()).await;
+    let r1 = next(&mut d).await.expect("the wildcard subscription");
+    assert_eq!(r1.resources.len(), 1);
+    assert_eq!(r1.resources[0].name, "app/reviews");
+    tx.send(delta_ack(&r1)).unwrap();
+    assert!(next(&mut d).await.is_none(), "an ACK was answered");
+    hub.publish(mesh_of(20, 9080));
+    let r2 = next(&mut d).await.expect("the changed Service");
+    let v = config_json(r2.resources[0].resource.as_ref().unwrap());
+    assert_eq!(v["spec"]["ports"][0]["port"], 9080);
 }

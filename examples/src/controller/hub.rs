@@ -1,10 +1,12 @@
 //! The state every ADS connection shares: the current mesh generation, the
 //! compiled resources of each proxy shape (shared through `Arc` by every
-//! proxy of that shape), the CA, the connected proxies' status and the
-//! metrics.
+//! proxy of that shape), the mesh's own configuration for proxies that
+//! subscribe to it, the CA, the connected proxies' status and the metrics.
 
 use super::ca::Ca;
 use super::metrics::Metrics;
+use super::store::ConfigSet;
+use crate::config_xds::ConfigType;
 use mesh_model::labels::Labels;
 use mesh_model::snapshot::Snapshot;
 use mesh_xds::proxy::{Proxy, ProxyKind};
@@ -30,12 +32,98 @@ pub fn mesh_compiler(options: mesh_xds::CompileOptions) -> CompileFn {
     })
 }
 
+/// A resource type served over ADS: one of Envoy's, or a configuration
+/// kind of the mesh ([`crate::config_xds`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TypeKey {
+    /// An Envoy resource type compiled by mesh-xds (or an SDS secret).
+    Xds(ResourceType),
+    /// A configuration kind, served as the objects themselves.
+    Config(ConfigType),
+}
+
+impl TypeKey {
+    /// The type of a type URL.
+    pub fn from_type_url(url: &str) -> Option<TypeKey> {
+        ResourceType::from_type_url(url)
+            .map(TypeKey::Xds)
+            .or_else(|| ConfigType::from_type_url(url).map(TypeKey::Config))
+    }
+
+    /// Its type URL.
+    pub fn type_url(self) -> String {
+        match self {
+            TypeKey::Xds(t) => t.type_url(),
+            TypeKey::Config(c) => c.type_url(),
+        }
+    }
+
+    /// A short name for logs and metric labels: `clusters` … `secrets`,
+    /// and `config` for every configuration kind.
+    pub fn label(self) -> &'static str {
+        match self {
+            TypeKey::Xds(t) => t.plural(),
+            TypeKey::Config(_) => "config",
+        }
+    }
+
+    /// Whether a subscription without names means every resource (CDS,
+    /// LDS and the configuration kinds).
+    pub fn wildcard(self) -> bool {
+        matches!(
+            self,
+            TypeKey::Xds(ResourceType::Cluster | ResourceType::Listener) | TypeKey::Config(_)
+        )
+    }
+
+    /// Where a change of this type is pushed relative to the others:
+    /// CDS, EDS, LDS, RDS, the configuration kinds, SDS.
+    pub fn push_rank(self) -> usize {
+        match self {
+            TypeKey::Xds(ResourceType::Cluster) => 0,
+            TypeKey::Xds(ResourceType::Endpoint) => 1,
+            TypeKey::Xds(ResourceType::Listener) => 2,
+            TypeKey::Xds(ResourceType::Route) => 3,
+            TypeKey::Config(_) => 4,
+            TypeKey::Xds(ResourceType::Secret) => 5,
+        }
+    }
+}
+
+impl From<ResourceType> for TypeKey {
+    fn from(t: ResourceType) -> TypeKey {
+        TypeKey::Xds(t)
+    }
+}
+
+/// What the controller publishes: the mesh, and its objects as served to
+/// proxies that subscribe to the configuration itself.
+#[derive(Debug, Clone)]
+pub struct Mesh {
+    /// The mesh.
+    pub snapshot: Snapshot,
+    /// Its objects per configuration kind (empty when the mesh did not come
+    /// from a [`super::store::Store`]).
+    pub config: ConfigSet,
+}
+
+impl From<Snapshot> for Mesh {
+    fn from(snapshot: Snapshot) -> Mesh {
+        Mesh {
+            snapshot,
+            config: ConfigSet::new(),
+        }
+    }
+}
+
 /// One version of the mesh.
 pub struct Generation {
     /// Increases with every new mesh.
     pub id: u64,
     /// The mesh.
     pub snapshot: Snapshot,
+    /// The configuration kinds' resources.
+    config: BTreeMap<ConfigType, Arc<TypeSet>>,
     /// When it was published (push latency is measured from here).
     pub published: Instant,
     /// The mesh prepared for compiling, once.
@@ -52,12 +140,34 @@ impl std::fmt::Debug for Generation {
 }
 
 impl Generation {
-    fn new(id: u64, snapshot: Snapshot) -> Generation {
+    fn new(id: u64, mesh: Mesh) -> Generation {
         Generation {
             id,
-            snapshot,
+            snapshot: mesh.snapshot,
+            config: mesh
+                .config
+                .into_iter()
+                .map(|(t, items)| (t, Arc::new(TypeSet::new(items))))
+                .collect(),
             published: Instant::now(),
             compiler: OnceLock::new(),
+        }
+    }
+
+    /// The resources of configuration kind `t` (empty when there are none).
+    pub fn config(&self, t: ConfigType) -> Arc<TypeSet> {
+        self.config.get(&t).cloned().unwrap_or_default()
+    }
+
+    /// The mesh this generation serves.
+    pub fn mesh(&self) -> Mesh {
+        Mesh {
+            snapshot: self.snapshot.clone(),
+            config: self
+                .config
+                .iter()
+                .map(|(t, s)| (*t, s.items.clone()))
+                .collect(),
         }
     }
 }
@@ -323,14 +433,14 @@ pub fn unix_now() -> u64 {
 }
 
 impl Hub {
-    /// A hub serving `snapshot` first.
+    /// A hub serving `mesh` (a [`Mesh`] or a bare [`Snapshot`]) first.
     pub fn new(
-        snapshot: Snapshot,
+        mesh: impl Into<Mesh>,
         compile: CompileFn,
         ca: Arc<Ca>,
         options: HubOptions,
     ) -> Arc<Hub> {
-        let (generation, _) = watch::channel(Arc::new(Generation::new(1, snapshot)));
+        let (generation, _) = watch::channel(Arc::new(Generation::new(1, mesh.into())));
         Arc::new(Hub {
             options,
             generation,
@@ -345,11 +455,12 @@ impl Hub {
         })
     }
 
-    /// Publishes a new mesh; connections push what changed for them.
-    pub fn publish(&self, snapshot: Snapshot) -> u64 {
+    /// Publishes a new mesh (a [`Mesh`] or a bare [`Snapshot`]);
+    /// connections push what changed for them.
+    pub fn publish(&self, mesh: impl Into<Mesh>) -> u64 {
         let id = self.generation.borrow().id + 1;
         self.generation
-            .send_replace(Arc::new(Generation::new(id, snapshot)));
+            .send_replace(Arc::new(Generation::new(id, mesh.into())));
         self.metrics.generation(id);
         tracing::info!(generation = id, "published a new mesh");
         id

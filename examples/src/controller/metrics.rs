@@ -2,22 +2,33 @@
 //! format: connected proxies, pushes and NACKs by type, push latency
 //! (mesh change to response sent) and compile time.
 
+use super::hub::TypeKey;
 use mesh_xds::resources::ResourceType;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-const TYPES: [ResourceType; 5] = [
-    ResourceType::Cluster,
-    ResourceType::Endpoint,
-    ResourceType::Listener,
-    ResourceType::Route,
-    ResourceType::Secret,
+/// The metric labels: one per Envoy type, and `config` for every
+/// configuration kind.
+const LABELS: [&str; 6] = [
+    "clusters",
+    "endpoints",
+    "listeners",
+    "routes",
+    "secrets",
+    "config",
 ];
 
-fn index(t: ResourceType) -> usize {
-    TYPES.iter().position(|x| *x == t).unwrap_or(0)
+fn index(t: impl Into<TypeKey>) -> usize {
+    match t.into() {
+        TypeKey::Xds(ResourceType::Cluster) => 0,
+        TypeKey::Xds(ResourceType::Endpoint) => 1,
+        TypeKey::Xds(ResourceType::Listener) => 2,
+        TypeKey::Xds(ResourceType::Route) => 3,
+        TypeKey::Xds(ResourceType::Secret) => 4,
+        TypeKey::Config(_) => 5,
+    }
 }
 
 /// Histogram bucket bounds in seconds.
@@ -60,9 +71,9 @@ impl Histogram {
 pub struct Metrics {
     connected: AtomicI64,
     connections: AtomicU64,
-    pushes: [AtomicU64; 5],
-    nacks: [AtomicU64; 5],
-    acks: [AtomicU64; 5],
+    pushes: [AtomicU64; LABELS.len()],
+    nacks: [AtomicU64; LABELS.len()],
+    acks: [AtomicU64; LABELS.len()],
     generation: AtomicU64,
     push_latency: Mutex<Histogram>,
     compile_time: Mutex<Histogram>,
@@ -87,7 +98,7 @@ impl Metrics {
 
     /// A response of type `t` was sent; `latency` is the time since the
     /// mesh change that caused it, when it was caused by one.
-    pub fn push(&self, t: ResourceType, latency: Option<Duration>) {
+    pub fn push(&self, t: impl Into<TypeKey>, latency: Option<Duration>) {
         self.pushes[index(t)].fetch_add(1, Ordering::Relaxed);
         if let Some(l) = latency {
             self.push_latency
@@ -98,27 +109,27 @@ impl Metrics {
     }
 
     /// Responses of type `t` sent.
-    pub fn pushes(&self, t: ResourceType) -> u64 {
+    pub fn pushes(&self, t: impl Into<TypeKey>) -> u64 {
         self.pushes[index(t)].load(Ordering::Relaxed)
     }
 
     /// A NACK of type `t`.
-    pub fn nack(&self, t: ResourceType) {
+    pub fn nack(&self, t: impl Into<TypeKey>) {
         self.nacks[index(t)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// NACKs of type `t`.
-    pub fn nacks(&self, t: ResourceType) -> u64 {
+    pub fn nacks(&self, t: impl Into<TypeKey>) -> u64 {
         self.nacks[index(t)].load(Ordering::Relaxed)
     }
 
     /// An ACK of type `t`.
-    pub fn ack(&self, t: ResourceType) {
+    pub fn ack(&self, t: impl Into<TypeKey>) {
         self.acks[index(t)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// ACKs of type `t`.
-    pub fn acks(&self, t: ResourceType) -> u64 {
+    pub fn acks(&self, t: impl Into<TypeKey>) -> u64 {
         self.acks[index(t)].load(Ordering::Relaxed)
     }
 
@@ -152,36 +163,33 @@ impl Metrics {
             out,
             "# HELP mesh_xds_pushes_total xDS responses sent, by type.\n# TYPE mesh_xds_pushes_total counter"
         );
-        for t in TYPES {
+        for (i, l) in LABELS.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "mesh_xds_pushes_total{{type=\"{}\"}} {}",
-                t.plural(),
-                self.pushes(t)
+                "mesh_xds_pushes_total{{type=\"{l}\"}} {}",
+                self.pushes[i].load(Ordering::Relaxed)
             );
         }
         let _ = writeln!(
             out,
             "# HELP mesh_xds_nacks_total xDS responses rejected by a proxy, by type.\n# TYPE mesh_xds_nacks_total counter"
         );
-        for t in TYPES {
+        for (i, l) in LABELS.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "mesh_xds_nacks_total{{type=\"{}\"}} {}",
-                t.plural(),
-                self.nacks(t)
+                "mesh_xds_nacks_total{{type=\"{l}\"}} {}",
+                self.nacks[i].load(Ordering::Relaxed)
             );
         }
         let _ = writeln!(
             out,
             "# HELP mesh_xds_acks_total xDS responses accepted by a proxy, by type.\n# TYPE mesh_xds_acks_total counter"
         );
-        for t in TYPES {
+        for (i, l) in LABELS.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "mesh_xds_acks_total{{type=\"{}\"}} {}",
-                t.plural(),
-                self.acks(t)
+                "mesh_xds_acks_total{{type=\"{l}\"}} {}",
+                self.acks[i].load(Ordering::Relaxed)
             );
         }
         let _ = writeln!(

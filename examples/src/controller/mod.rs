@@ -63,6 +63,10 @@ impl Sources {
 pub struct Options {
     /// A directory of YAML/JSON config, watched.
     pub config_dir: Option<PathBuf>,
+    /// Config texts loaded at start, as (label, text): a program that
+    /// embeds its mesh (the demo) passes it here. Change them later through
+    /// [`Controller::sources`].
+    pub inline: Vec<(String, String)>,
     /// Read the mesh from the Kubernetes cluster of the ambient kubeconfig.
     #[cfg(feature = "kube")]
     pub kube: bool,
@@ -89,6 +93,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             config_dir: None,
+            inline: Vec::new(),
             #[cfg(feature = "kube")]
             kube: false,
             ads: SocketAddr::from(([127, 0, 0, 1], 15010)),
@@ -167,7 +172,11 @@ impl Controller {
         } else {
             None
         };
-        let snapshot = sources.store().snapshot();
+        for (label, text) in &opts.inline {
+            sources.store().update(label, text);
+        }
+        let mesh = sources.store().mesh();
+        let snapshot = &mesh.snapshot;
         let trust_domain = opts
             .trust_domain
             .clone()
@@ -177,7 +186,7 @@ impl Controller {
             None => ca::Ca::generate(&trust_domain, opts.cert_lifetime)?,
         });
         let hub = Hub::new(
-            snapshot,
+            mesh,
             compile,
             ca,
             HubOptions {
@@ -298,8 +307,8 @@ async fn publish(
         };
         if mesh_changed {
             tokio::time::sleep(debounce).await;
-            let snapshot = sources.store().snapshot();
-            hub.publish(snapshot);
+            let mesh = sources.store().mesh();
+            hub.publish(mesh);
         }
         hub.set_config_status(config_status(&sources));
     }

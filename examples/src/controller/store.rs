@@ -1,11 +1,19 @@
 //! The configuration store: every source's objects by origin (a file path,
 //! or a Kubernetes object), each origin's last good version kept when a new
 //! version fails to parse or validate.
+//!
+//! Beside each object the store keeps its text as JSON in Kubernetes form
+//! (the document it was read from, with the namespace it was given), which
+//! is what the controller serves to proxies that subscribe to the mesh's
+//! own configuration ([`crate::config_xds`]).
 
+use crate::config_xds::{self, ConfigType};
 use mesh_model::config::{Object, ValidationContext, convert};
 use mesh_model::diag::Diagnostic;
 use mesh_model::parse::{ParseOptions, Source};
+use mesh_model::resource::Resource;
 use mesh_model::snapshot::{Snapshot, SnapshotOptions};
+use mesh_xds::resources::Versioned;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -17,11 +25,26 @@ struct Entry {
     /// The objects in force (the last version without errors, or, before
     /// any version was good, the objects that did validate).
     objects: Vec<Object>,
+    /// The configuration of `objects` that proxies subscribe to.
+    config: Vec<ConfigItem>,
     /// Whether `objects` come from a version without errors.
     good: bool,
     /// The diagnostics of the text last read.
     diagnostics: Vec<Diagnostic>,
 }
+
+/// One object as served over xDS.
+#[derive(Debug, Clone)]
+struct ConfigItem {
+    ty: ConfigType,
+    name: String,
+    json: String,
+}
+
+/// The mesh's own configuration as served over xDS: per type, the
+/// resources by name (`namespace/name`), each a JSON object in a
+/// `StringValue`.
+pub type ConfigSet = BTreeMap<ConfigType, BTreeMap<String, Versioned>>;
 
 /// The status of one origin, as the debug port shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -78,8 +101,14 @@ impl Store {
         let parsed = src.parse(&ParseOptions::default());
         let mut diagnostics = parsed.diagnostics;
         let mut objects = Vec::new();
+        let mut config = Vec::new();
         for r in &parsed.resources {
             let c = convert(r, &self.vcx);
+            if c.object.is_some()
+                && let Some(item) = config_item(&src, r)
+            {
+                config.push(item);
+            }
             objects.extend(c.object);
             diagnostics.extend(c.diagnostics);
         }
@@ -110,6 +139,7 @@ impl Store {
             return Update::Rejected;
         }
         entry.objects = objects;
+        entry.config = config;
         entry.good = !has_errors;
         if has_errors {
             Update::Rejected
@@ -145,6 +175,31 @@ impl Store {
         )
     }
 
+    /// The configuration proxies subscribe to, of every object in force.
+    /// Every type is present, empty or not.
+    pub fn config(&self) -> ConfigSet {
+        let mut set: ConfigSet = ConfigType::all().map(|t| (t, BTreeMap::new())).collect();
+        for item in self.entries.values().flat_map(|e| &e.config) {
+            set.entry(item.ty).or_default().insert(
+                item.name.clone(),
+                Versioned {
+                    name: item.name.clone(),
+                    version: format!("{:016x}", mesh_xds::json::fnv1a(&item.json)),
+                    resource: config_xds::encode(&item.json),
+                },
+            );
+        }
+        set
+    }
+
+    /// The mesh and its configuration, to publish.
+    pub fn mesh(&self) -> super::hub::Mesh {
+        super::hub::Mesh {
+            snapshot: self.snapshot(),
+            config: self.config(),
+        }
+    }
+
     /// Every origin's status.
     pub fn status(&self) -> Vec<OriginStatus> {
         self.entries
@@ -157,6 +212,28 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The JSON of a parsed object: its document (or `List` item) as written,
+/// with the namespace it was given. `None` for kinds not served over xDS.
+fn config_item(src: &Source<'_>, r: &Resource) -> Option<ConfigItem> {
+    let ty = ConfigType::of(r.kind.group(), r.kind.name())?;
+    let doc = src.document(r.origin.document)?;
+    let mut value: serde_json::Value = serde_yaml::from_str(doc).ok()?;
+    if let Some(i) = r.origin.item {
+        value = value.get_mut("items")?.get_mut(i)?.take();
+    }
+    let ns = r.namespace();
+    if !ns.is_empty()
+        && let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut())
+    {
+        meta.insert("namespace".into(), ns.into());
+    }
+    Some(ConfigItem {
+        ty,
+        name: config_xds::resource_name(ns, r.name()),
+        json: value.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -177,7 +254,13 @@ mod tests {
         assert!(st[0].rejected);
         assert_eq!(st[0].diagnostics[0].code, "VAL-VS-7");
         assert_eq!(st[0].diagnostics[0].line, Some(8));
+        let config = s.config();
+        let vs = &config[&ConfigType::of("networking.istio.io", "VirtualService").unwrap()];
+        let json = config_xds::decode(&vs["ns/r"].resource).unwrap();
+        assert!(json.contains(r#""kind":"VirtualService""#), "{json}");
+        assert!(json.contains(r#""namespace":"ns""#), "{json}");
         assert!(s.remove("a.yaml"));
+        assert!(s.config().values().all(BTreeMap::is_empty));
         assert_eq!(s.snapshot().virtual_services().count(), 0);
     }
 }

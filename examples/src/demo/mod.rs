@@ -1,5 +1,8 @@
 //! The demo: the sample mesh running on this machine in one process.
 //!
+//! * The controller starts in-process on 127.0.0.1 and serves the embedded
+//!   sample plus the demo's placement (below) over ADS; its CA issues every
+//!   workload certificate (SDS).
 //! * Every workload of the sample gets its own loopback address (a random
 //!   `127.X.Y.0/24` block per run); its application listens on
 //!   `127.0.0.1` on a port the OS picks. The mesh learns both at start: a
@@ -7,8 +10,10 @@
 //!   inbound listener on the workload address with the application as its
 //!   `defaultEndpoint`, and its egress listener beside it
 //!   (`captureMode: NONE`).
-//! * A proxy per workload and one for the ingress gateway, each with a
-//!   workload certificate from the mesh CA.
+//! * A proxy per workload and one for the ingress gateway, each taking its
+//!   configuration and certificate from the controller: our proxy
+//!   (`ConfigSource::Ads`), or with [`DemoOptions::envoy`] a real Envoy
+//!   process ([`envoy`]).
 //! * Traffic through the ingress gateway (`bookinfo.example.com`), then a
 //!   summary: the reviews split per version against the configured
 //!   weights, the requests that policies denied and the policy that denied
@@ -16,10 +21,11 @@
 //!   proxies' access logs.
 
 pub mod apps;
+pub mod envoy;
 
-use crate::proxy::state::{ProxyKind, Workload};
+use crate::controller::{self, Controller};
+use crate::proxy::state::{HealthRegistry, MeshState, ProxyKind, Workload};
 use crate::proxy::telemetry::AccessLog;
-use crate::proxy::tls::Identity;
 use crate::proxy::{ConfigSource, ProxyOptions, RunningProxy};
 use apps::AppKind;
 use mesh_model::labels::Labels;
@@ -29,6 +35,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -40,6 +47,9 @@ pub struct DemoOptions {
     pub requests: usize,
     /// Requests at once.
     pub concurrency: usize,
+    /// Run real Envoy sidecars from this binary instead of our proxy
+    /// ([`envoy::find`] locates one).
+    pub envoy: Option<PathBuf>,
 }
 
 impl Default for DemoOptions {
@@ -47,6 +57,7 @@ impl Default for DemoOptions {
         DemoOptions {
             requests: 400,
             concurrency: 8,
+            envoy: None,
         }
     }
 }
@@ -99,6 +110,8 @@ pub struct Hop {
 /// What the demo saw.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
+    /// The data plane: `proxy` (ours) or `envoy`.
+    pub data_plane: String,
     /// Requests sent through the gateway.
     pub sent: usize,
     /// Of those, answered 200.
@@ -128,9 +141,14 @@ impl Summary {
     /// The summary for people.
     pub fn render(&self) -> String {
         let mut s = String::new();
+        let plane = if self.data_plane == "envoy" {
+            "Envoy sidecars"
+        } else {
+            "our proxies"
+        };
         let _ = writeln!(
             s,
-            "\nTraffic through the ingress gateway: {} requests in {:.2}s, {} answered 200",
+            "\nTraffic through the ingress gateway ({plane}, configured by the controller over ADS): {} requests in {:.2}s, {} answered 200",
             self.sent,
             self.elapsed.as_secs_f64(),
             self.ok
@@ -180,62 +198,6 @@ impl Summary {
             }
         }
         s
-    }
-}
-
-/// The mesh CA of the demo: a root that issues SPIFFE workload
-/// certificates (`spiffe://cluster.local/ns/NS/sa/SA`).
-pub struct DemoCa {
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-    root_pem: String,
-}
-
-impl DemoCa {
-    /// A new root.
-    pub fn new() -> Result<DemoCa, String> {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-        let key = KeyPair::generate().map_err(|e| e.to_string())?;
-        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "demo mesh root");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
-        Ok(DemoCa {
-            root_pem: cert.pem(),
-            issuer: rcgen::Issuer::new(params, key),
-        })
-    }
-
-    /// The identity of `ns/sa`.
-    pub fn identity(&self, ns: &str, sa: &str) -> Result<Arc<Identity>, String> {
-        use rcgen::{
-            CertificateParams, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SanType,
-        };
-        let uri = format!("spiffe://cluster.local/ns/{ns}/sa/{sa}");
-        let key = KeyPair::generate().map_err(|e| e.to_string())?;
-        let mut params = CertificateParams::default();
-        params.subject_alt_names = vec![SanType::URI(
-            uri.try_into().map_err(|_| "bad SPIFFE id".to_string())?,
-        )];
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .map_err(|e| e.to_string())?;
-        Identity::from_pem(&cert.pem(), &key.serialize_pem(), &self.root_pem)
-            .map(Arc::new)
-            .map_err(|e| e.to_string())
     }
 }
 
@@ -379,7 +341,7 @@ fn configured_split(snapshot: &Snapshot, productpage: &Labels) -> (String, Vec<(
     )
 }
 
-async fn request(
+pub(crate) async fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -420,16 +382,55 @@ async fn request(
     }
 }
 
-type Log = Arc<Mutex<Vec<Value>>>;
+/// An access log, in our proxy's JSON fields.
+pub type Log = Arc<Mutex<Vec<Value>>>;
+
+/// The running data plane: our proxies, or Envoy processes.
+enum Plane {
+    Proxies(Vec<RunningProxy>),
+    Envoy(envoy::Fleet),
+}
+
+impl Plane {
+    async fn stop(self) {
+        match self {
+            Plane::Proxies(ps) => {
+                for p in ps {
+                    p.shutdown().await;
+                }
+            }
+            Plane::Envoy(f) => f.stop().await,
+        }
+    }
+}
+
+/// Aborts the applications' tasks when dropped (every exit path).
+struct Tasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+/// One proxy of the demo: a workload or the gateway.
+struct Node {
+    name: String,
+    workload: Workload,
+}
 
 /// Runs the demo. `progress(done, total)` is called as traffic flows.
 pub async fn run(
     opts: &DemoOptions,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Summary, String> {
+    if opts.envoy.is_some() && std::net::TcpListener::bind(("0.0.0.0", 8080)).is_err() {
+        return Err("port 8080 is in use: the ingress gateway Envoy binds 0.0.0.0:8080 (the sample Gateway's port 80 targets the gateway Pod's port 8080)".into());
+    }
     let block = pick_block();
     let ip = |last: u8| IpAddr::V4(Ipv4Addr::new(127, block[0], block[1], last));
-    let ca = DemoCa::new()?;
     // Applications first: their addresses place the workloads.
     let mut placed = Vec::new();
     let mut app_listeners = Vec::new();
@@ -447,92 +448,200 @@ pub async fn run(
     }
     let gateway_ip = ip(2);
     let yaml = placement(&placed, gateway_ip);
-    let loaded = mesh_model::load(
-        &[
-            (crate::sample::BOOKINFO_LABEL, crate::sample::BOOKINFO),
-            ("demo/placement.yaml", &yaml),
-        ],
-        &mesh_model::LoadOptions::default(),
-    );
-    if let Some(d) = loaded.diagnostics.iter().find(|d| d.is_error()) {
+    // The controller serves the sample and the placement; its CA issues
+    // every certificate.
+    let mut compile_options = mesh_xds::CompileOptions::default();
+    if opts.envoy.is_some() {
+        compile_options.access_log = Some(envoy::access_log());
+    }
+    let ctl = Controller::start(
+        controller::Options {
+            inline: vec![
+                (
+                    crate::sample::BOOKINFO_LABEL.to_string(),
+                    crate::sample::BOOKINFO.to_string(),
+                ),
+                ("demo/placement.yaml".to_string(), yaml),
+            ],
+            ads: SocketAddr::from(([127, 0, 0, 1], 0)),
+            debug: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Default::default()
+        },
+        controller::hub::mesh_compiler(compile_options),
+    )
+    .await
+    .map_err(|e| format!("the controller did not start: {e}"))?;
+    let result =
+        with_controller(opts, &ctl, placed, app_listeners, gateway_ip, &mut progress).await;
+    ctl.shutdown().await;
+    result
+}
+
+type Placed = (Member, IpAddr, IpAddr, SocketAddr);
+
+async fn with_controller(
+    opts: &DemoOptions,
+    ctl: &Controller,
+    placed: Vec<Placed>,
+    app_listeners: Vec<(AppKind, TcpListener, SocketAddr)>,
+    gateway_ip: IpAddr,
+    progress: &mut impl FnMut(usize, usize),
+) -> Result<Summary, String> {
+    let status = ctl.sources.store().status();
+    if let Some(d) = status
+        .iter()
+        .flat_map(|o| &o.diagnostics)
+        .find(|d| d.is_error())
+    {
         return Err(format!("the demo mesh does not load: {d}"));
     }
-    let snapshot = loaded.snapshot;
-    let mut tasks = Vec::new();
-    for (kind, l, egress) in app_listeners {
-        tasks.push(apps::start(kind, l, egress));
-    }
-    // A proxy per workload, and the gateway.
-    let mut proxies: Vec<(String, RunningProxy, Log)> = Vec::new();
-    let start = |w: Workload, id: Arc<Identity>| {
-        let (log, entries) = AccessLog::memory();
-        let mut o = ProxyOptions::new(
-            w,
-            ConfigSource::Static {
-                snapshot: snapshot.clone(),
-                identity: Some(id),
+    let snapshot = ctl.hub.current().snapshot.clone();
+    let _apps = Tasks(
+        app_listeners
+            .into_iter()
+            .map(|(kind, l, egress)| apps::start(kind, l, egress))
+            .collect(),
+    );
+    let mut nodes: Vec<Node> = placed
+        .iter()
+        .map(|(m, wip, ..)| Node {
+            name: m.name.to_string(),
+            workload: Workload {
+                kind: ProxyKind::Sidecar,
+                name: format!("{}-demo", m.name),
+                namespace: m.namespace.into(),
+                labels: labels_of(m),
+                service_account: m.sa.into(),
+                ip: *wip,
             },
-        );
-        o.access_log = log;
-        (o, entries)
+        })
+        .collect();
+    nodes.push(Node {
+        name: GATEWAY_NAME.to_string(),
+        workload: Workload {
+            kind: ProxyKind::Gateway,
+            name: format!("{GATEWAY_NAME}-demo"),
+            namespace: "istio-system".into(),
+            labels: [
+                ("istio".to_string(), "ingressgateway".to_string()),
+                ("app".to_string(), "istio-ingressgateway".to_string()),
+            ]
+            .into(),
+            service_account: GATEWAY_SA.into(),
+            ip: gateway_ip,
+        },
+    });
+    let (plane, logs) = match &opts.envoy {
+        None => {
+            let mut proxies = Vec::new();
+            let mut logs = Vec::new();
+            for n in &nodes {
+                let (log, entries) = AccessLog::memory();
+                let mut o = ProxyOptions::new(
+                    n.workload.clone(),
+                    ConfigSource::Ads {
+                        address: ctl.ads_addr,
+                    },
+                );
+                o.access_log = log;
+                match RunningProxy::start(o).await {
+                    Ok(p) => proxies.push(p),
+                    Err(e) => {
+                        Plane::Proxies(proxies).stop().await;
+                        return Err(format!("the proxy of {}: {e}", n.name));
+                    }
+                }
+                logs.push((n.name.clone(), entries));
+            }
+            (Plane::Proxies(proxies), logs)
+        }
+        Some(bin) => {
+            let health = HealthRegistry::default();
+            let specs: Vec<envoy::Spec> = nodes
+                .iter()
+                .map(|n| {
+                    let gateway = n.workload.kind == ProxyKind::Gateway;
+                    let mode = (!gateway).then(|| {
+                        let st = MeshState::build(snapshot.clone(), n.workload.clone(), &health);
+                        format!("{:?}", st.mtls_mode(9080)).to_uppercase()
+                    });
+                    envoy::Spec {
+                        name: n.name.clone(),
+                        pod: n.workload.name.clone(),
+                        namespace: n.workload.namespace.clone(),
+                        labels: n.workload.labels.clone(),
+                        service_account: n.workload.service_account.clone(),
+                        ip: n.workload.ip,
+                        gateway,
+                        inbound: (!gateway).then(|| SocketAddr::new(n.workload.ip, 9080)),
+                        mtls_mode: mode,
+                    }
+                })
+                .collect();
+            let (mut fleet, logs) = envoy::Fleet::start(bin, ctl.ads_addr, &specs)?;
+            if let Err(e) = fleet.ready(Duration::from_secs(30)).await {
+                fleet.stop().await;
+                return Err(e);
+            }
+            (Plane::Envoy(fleet), logs)
+        }
     };
-    let mut starts = Vec::new();
-    for (m, wip, _, _) in &placed {
-        let w = Workload {
-            kind: ProxyKind::Sidecar,
-            name: format!("{}-demo", m.name),
-            namespace: m.namespace.into(),
-            labels: labels_of(m),
-            service_account: m.sa.into(),
-            ip: *wip,
-        };
-        starts.push((
-            m.name.to_string(),
-            start(w, ca.identity(m.namespace, m.sa)?),
-        ));
-    }
-    let gw_labels: Labels = [
-        ("istio".to_string(), "ingressgateway".to_string()),
-        ("app".to_string(), "istio-ingressgateway".to_string()),
-    ]
-    .into();
-    starts.push((
-        GATEWAY_NAME.to_string(),
-        start(
-            Workload {
-                kind: ProxyKind::Gateway,
-                name: format!("{GATEWAY_NAME}-demo"),
-                namespace: "istio-system".into(),
-                labels: gw_labels,
-                service_account: GATEWAY_SA.into(),
-                ip: gateway_ip,
-            },
-            ca.identity("istio-system", GATEWAY_SA)?,
-        ),
-    ));
-    for (name, (o, log)) in starts {
-        let p = RunningProxy::start(o)
-            .await
-            .map_err(|e| format!("{name}: {e}"))?;
-        proxies.push((name, p, log));
-    }
     let gateway = SocketAddr::new(gateway_ip, 8080);
-    let result = traffic(opts, gateway, &placed, &snapshot, &mut progress).await;
-    let mut summary = result;
-    summarize(&mut summary, &proxies, &snapshot);
-    for (_, p, _) in proxies {
-        p.shutdown().await;
+    warm_up(gateway).await;
+    let mut summary = traffic(opts, gateway, &placed, &snapshot, progress).await;
+    summary.data_plane = if opts.envoy.is_some() {
+        "envoy"
+    } else {
+        "proxy"
     }
-    for t in tasks {
-        t.abort();
+    .into();
+    if opts.envoy.is_some() {
+        // Envoy flushes its access log every 50 ms.
+        settle(&logs).await;
     }
+    let labels: BTreeMap<String, Labels> = nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.workload.labels.clone()))
+        .collect();
+    summarize(&mut summary, &logs, &labels, &snapshot);
+    plane.stop().await;
     Ok(summary)
+}
+
+/// Waits until the gateway answers `/productpage` (every proxy has its
+/// configuration and endpoints), at most a few seconds.
+async fn warm_up(gateway: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if request(gateway, "GET", "/productpage", &[]).await.0 == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the access logs stop growing.
+async fn settle(logs: &[(String, Log)]) {
+    let count = || -> usize {
+        logs.iter()
+            .map(|(_, l)| l.lock().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
+    };
+    let mut last = count();
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let now = count();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
 }
 
 async fn traffic(
     opts: &DemoOptions,
     gateway: SocketAddr,
-    placed: &[(Member, IpAddr, IpAddr, SocketAddr)],
+    placed: &[Placed],
     snapshot: &Snapshot,
     progress: &mut impl FnMut(usize, usize),
 ) -> Summary {
@@ -664,10 +773,15 @@ fn workload_of(entry: &Value) -> String {
         .to_string()
 }
 
-fn summarize(s: &mut Summary, proxies: &[(String, RunningProxy, Log)], snapshot: &Snapshot) {
+fn summarize(
+    s: &mut Summary,
+    logs: &[(String, Log)],
+    labels: &BTreeMap<String, Labels>,
+    snapshot: &Snapshot,
+) {
     let mut hops: BTreeMap<(String, String), Hop> = BTreeMap::new();
     let mut inbound: Vec<Value> = Vec::new();
-    for (_, _, log) in proxies {
+    for (_, log) in logs {
         for e in log.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             if e["direction"] == "inbound" {
                 inbound.push(e.clone());
@@ -677,7 +791,7 @@ fn summarize(s: &mut Summary, proxies: &[(String, RunningProxy, Log)], snapshot:
     // The client workload of an inbound request is the outbound entry with
     // the same request id on the client side.
     let mut by_rid: BTreeMap<String, String> = BTreeMap::new();
-    for (_, _, log) in proxies {
+    for (_, log) in logs {
         for e in log.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             if e["direction"] == "outbound"
                 && let (Some(rid), Some(up)) =
@@ -742,11 +856,7 @@ fn summarize(s: &mut Summary, proxies: &[(String, RunningProxy, Log)], snapshot:
                 })
                 .map_or_else(String::new, |ra| ra.meta.id()),
             None => {
-                let labels = proxies
-                    .iter()
-                    .find(|(n, ..)| *n == d.to)
-                    .map(|(_, p, _)| p.shared.state().workload.labels.clone())
-                    .unwrap_or_default();
+                let labels = labels.get(&d.to).cloned().unwrap_or_default();
                 let w = authz.workload("bookinfo", &labels);
                 let allow: Vec<String> = w
                     .policies_by_action()

@@ -2,20 +2,10 @@
 //! as istiod serves configuration over xDS, plus the workload certificate
 //! over SDS.
 //!
-//! # Encoding of configuration resources
-//!
-//! * The type URL of a subscription is the resource's
-//!   `group/version/Kind`: `networking.istio.io/v1/VirtualService`,
-//!   `security.istio.io/v1/AuthorizationPolicy`, and for Kubernetes kinds
-//!   `core/v1/Service`, `apps/v1/Deployment` ([`CONFIG_TYPES`]).
-//!   Subscriptions are wildcard (no resource names).
-//! * Each resource is a `google.protobuf.Any` holding a
-//!   `google.protobuf.StringValue` whose value is the object as JSON, in
-//!   its Kubernetes form (`apiVersion`, `kind`, `metadata`, `spec`), so the
-//!   proxy reads it with the same parser as a YAML file. The resource
-//!   name is `namespace/name` (`name` for cluster-scoped kinds).
-//! * Secrets are Envoy's: type `envoy.extensions.transport_sockets.tls.v3.Secret`,
-//!   names `default` (certificate chain and key) and `ROOTCA` (the root).
+//! The type URLs and the encoding of configuration resources are
+//! [`crate::config_xds`]'s, shared with the controller that serves them.
+//! Subscriptions are wildcard; secrets are Envoy's SDS `default`
+//! (certificate chain and key) and `ROOTCA` (the root).
 //!
 //! Each response is ACKed; a response holding an object that does not
 //! parse or validate is NACKed with the diagnostics and the proxy keeps its
@@ -24,13 +14,14 @@
 
 use super::Shared;
 use super::tls::Identity;
+use crate::config_xds::{CONFIG_TYPES, decode, is_config_type, type_url};
 use envoy_types::pb::envoy::config::core::v3::{Node, data_source::Specifier};
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{Secret, secret};
 use envoy_types::pb::envoy::service::discovery::v3::{
     DiscoveryRequest, DiscoveryResponse,
     aggregated_discovery_service_client::AggregatedDiscoveryServiceClient,
 };
-use envoy_types::pb::google::protobuf::{Any, StringValue, Struct, Value, value::Kind};
+use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use prost::{Message, Name};
 use std::collections::{BTreeMap, HashMap};
@@ -38,56 +29,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-
-/// The configuration types a proxy subscribes to: (`apiVersion`, `kind`).
-pub const CONFIG_TYPES: &[(&str, &str)] = &[
-    ("networking.istio.io/v1", "VirtualService"),
-    ("networking.istio.io/v1", "DestinationRule"),
-    ("networking.istio.io/v1", "Gateway"),
-    ("networking.istio.io/v1", "ServiceEntry"),
-    ("networking.istio.io/v1", "Sidecar"),
-    ("networking.istio.io/v1", "WorkloadEntry"),
-    ("security.istio.io/v1", "AuthorizationPolicy"),
-    ("security.istio.io/v1", "PeerAuthentication"),
-    ("security.istio.io/v1", "RequestAuthentication"),
-    ("v1", "Namespace"),
-    ("v1", "Service"),
-    ("v1", "Pod"),
-    ("v1", "ConfigMap"),
-    ("apps/v1", "Deployment"),
-];
-
-/// The type URL of a configuration kind: `group/version/Kind`, with
-/// `core` for the Kubernetes core group.
-pub fn type_url(api_version: &str, kind: &str) -> String {
-    if api_version.contains('/') {
-        format!("{api_version}/{kind}")
-    } else {
-        format!("core/{api_version}/{kind}")
-    }
-}
-
-/// Whether a type URL names a configuration kind of [`CONFIG_TYPES`].
-pub fn is_config_type(url: &str) -> bool {
-    CONFIG_TYPES.iter().any(|(v, k)| type_url(v, k) == url)
-}
-
-/// A configuration object as an ADS resource.
-pub fn encode(object_json: &str) -> Any {
-    envoy_types::util::pack_any(StringValue {
-        value: object_json.to_string(),
-    })
-}
-
-/// The JSON of a configuration resource.
-pub fn decode(any: &Any) -> Option<String> {
-    if any.type_url != StringValue::type_url() {
-        return None;
-    }
-    StringValue::decode(any.value.as_slice())
-        .ok()
-        .map(|s| s.value)
-}
 
 fn sv(s: &str) -> Value {
     Value {

