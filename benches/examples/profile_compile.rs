@@ -1,5 +1,5 @@
 //! Compiles one of Istio's benchmark configurations many times, for a
-//! profiler: `cargo run --release -p mesh-benches --example profile_compile -- gateways.yaml 1000 router 20`.
+//! profiler: `cargo run --release -p mesh-benches --example profile_compile -- gateways.yaml 1000 router 20 [routes|clusters]`.
 
 use mesh_model::{LoadOptions, load};
 use mesh_xds::proxy::Proxy;
@@ -11,6 +11,7 @@ fn main() {
     let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1000);
     let router = args.get(2).is_some_and(|s| s == "router");
     let iters: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let what = args.get(4).map_or("all", String::as_str);
     let yaml = mesh_benches::istio_benchmark_config(file, n, n);
     let snapshot = load(&[(file, &yaml)], &LoadOptions::default()).snapshot;
     let labels = [("istio.io/benchmark".to_string(), "true".to_string())].into();
@@ -23,10 +24,14 @@ fn main() {
     let start = std::time::Instant::now();
     let mut total = 0;
     for _ in 0..iters {
-        total += compiler.compile(&p).clusters.len();
+        total += match what {
+            "routes" => compiler.routes(&p).len(),
+            "clusters" => compiler.outbound_clusters(&p).0.len(),
+            _ => compiler.compile(&p).clusters.len(),
+        };
     }
     eprintln!(
-        "{file} x{n}: {:?} per compile ({total})",
+        "{file} x{n} {what}: {:?} per compile ({total})",
         start.elapsed() / iters as u32
     );
 }
