@@ -301,8 +301,11 @@ impl GatewayCx<'_> {
 /// from (for `collapseDuplicateRoutes`).
 struct Building {
     vhost: VirtualHost,
-    sources: Vec<(ConfigRef, Arc<ConfigRef>)>,
+    sources: Sources,
 }
+
+/// The (gateway, VirtualService) route lists a virtual host was built from.
+type Sources = Vec<(ConfigRef, Arc<ConfigRef>)>;
 
 /// `buildGatewayHTTPRouteConfig` for one route name.
 pub(crate) fn route_configuration(
@@ -428,8 +431,7 @@ pub(crate) fn route_configuration(
         // `collapseDuplicateRoutes`: host names with identical route lists
         // share the alphabetically first one's virtual host.
         let mut kept: Vec<Building> = Vec::new();
-        let mut by_sources: BTreeMap<(Vec<(ConfigRef, Arc<ConfigRef>)>, bool), usize> =
-            BTreeMap::new();
+        let mut by_sources: BTreeMap<(Sources, bool), usize> = BTreeMap::new();
         for (_, b) in dedup {
             if b.sources.is_empty() {
                 kept.push(b);
