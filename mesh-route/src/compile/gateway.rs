@@ -297,10 +297,16 @@ impl GatewayCx<'_> {
     }
 }
 
-/// A virtual host being assembled, with the route lists it was built
-/// from (for `collapseDuplicateRoutes`).
+/// A virtual host being assembled: its route lists stay shared (one per
+/// gateway and VirtualService) until the duplicates are collapsed.
 struct Building {
-    vhost: VirtualHost,
+    /// The port of the server that created it (its name's suffix).
+    port: u16,
+    domains: Vec<String>,
+    lists: Vec<Arc<Vec<Route>>>,
+    require_tls: bool,
+    /// The (gateway, VirtualService) route lists, for
+    /// `collapseDuplicateRoutes`.
     sources: Sources,
 }
 
@@ -315,7 +321,7 @@ pub(crate) fn route_configuration(
     servers: &[GwServer<'_>],
 ) -> RouteConfiguration {
     let mut dedup: BTreeMap<String, Building> = BTreeMap::new();
-    let mut cache: BTreeMap<(ConfigRef, Arc<ConfigRef>), Vec<Route>> = BTreeMap::new();
+    let mut cache: BTreeMap<(ConfigRef, Arc<ConfigRef>), Arc<Vec<Route>>> = BTreeMap::new();
     for s in servers {
         let gw = s.gateway_ref();
         let port = s.server_port;
@@ -358,7 +364,7 @@ pub(crate) fn route_configuration(
                         single_port: &single,
                         hash: &hash,
                     };
-                    let r = build_http_routes(v, &rcx);
+                    let r = Arc::new(build_http_routes(v, &rcx));
                     cache.insert(key.clone(), r.clone());
                     r
                 }
@@ -370,23 +376,20 @@ pub(crate) fn route_configuration(
                 let h = h.as_str().to_ascii_lowercase();
                 match dedup.get_mut(&h) {
                     Some(b) => {
-                        b.vhost.routes.extend(routes.iter().cloned());
+                        b.lists.push(routes.clone());
                         b.sources.push(key.clone());
                         if s.https_redirect() {
-                            b.vhost.require_tls = true;
+                            b.require_tls = true;
                         }
                     }
                     None => {
                         dedup.insert(
                             h.clone(),
                             Building {
-                                vhost: VirtualHost {
-                                    name: format!("{h}:{port}"),
-                                    domains: vec![h.clone()],
-                                    routes: routes.clone(),
-                                    require_tls: s.https_redirect(),
-                                    kind: VirtualHostKind::GatewayHost,
-                                },
+                                port,
+                                domains: vec![h],
+                                lists: vec![routes.clone()],
+                                require_tls: s.https_redirect(),
                                 sources: vec![key.clone()],
                             },
                         );
@@ -398,19 +401,16 @@ pub(crate) fn route_configuration(
             for h in s.host_strings() {
                 let h = h.to_ascii_lowercase();
                 if let Some(b) = dedup.get_mut(&h) {
-                    b.vhost.require_tls = true;
+                    b.require_tls = true;
                     continue;
                 }
                 dedup.insert(
                     h.clone(),
                     Building {
-                        vhost: VirtualHost {
-                            name: format!("{h}:{port}"),
-                            domains: vec![h.clone()],
-                            routes: Vec::new(),
-                            require_tls: true,
-                            kind: VirtualHostKind::GatewayHost,
-                        },
+                        port,
+                        domains: vec![h],
+                        lists: Vec::new(),
+                        require_tls: true,
                         sources: Vec::new(),
                     },
                 );
@@ -437,23 +437,29 @@ pub(crate) fn route_configuration(
                 kept.push(b);
                 continue;
             }
-            let key = (b.sources.clone(), b.vhost.require_tls);
+            let key = (b.sources.clone(), b.require_tls);
             if let Some(&k) = by_sources.get(&key) {
-                kept[k].vhost.domains.extend(b.vhost.domains);
+                kept[k].domains.extend(b.domains);
                 continue;
             }
             by_sources.insert(key, kept.len());
             kept.push(b);
         }
         for b in kept {
-            let mut v = b.vhost;
             // `SortVHostRoutes`: catch-all routes last, order kept (HOST-8).
-            let (rest, all): (Vec<Route>, Vec<Route>) = v
-                .routes
-                .into_iter()
-                .partition(|r| !r.matcher.is_catch_all());
-            v.routes = rest.into_iter().chain(all).collect();
-            vhosts.push(v);
+            let all = || b.lists.iter().flat_map(|l| l.iter());
+            let routes: Vec<Route> = all()
+                .filter(|r| !r.matcher.is_catch_all())
+                .chain(all().filter(|r| r.matcher.is_catch_all()))
+                .cloned()
+                .collect();
+            vhosts.push(VirtualHost {
+                name: format!("{}:{}", b.domains[0], b.port),
+                domains: b.domains,
+                routes,
+                require_tls: b.require_tls,
+                kind: VirtualHostKind::GatewayHost,
+            });
         }
         vhosts.sort_by(|a, b| a.name.cmp(&b.name));
     }
