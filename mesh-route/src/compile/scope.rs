@@ -167,9 +167,13 @@ fn select_services(
             None => imported.push((*s).clone()),
             Some((p, _)) => {
                 if let Some(sp) = s.port(p) {
-                    let mut t: Service = (***s).clone();
-                    t.ports = vec![sp.clone()];
-                    imported.push(Arc::new(t));
+                    if s.ports.len() == 1 {
+                        imported.push((*s).clone());
+                    } else {
+                        let mut t: Service = (***s).clone();
+                        t.ports = vec![sp.clone()];
+                        imported.push(Arc::new(t));
+                    }
                 }
             }
         }

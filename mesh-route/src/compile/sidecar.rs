@@ -261,9 +261,14 @@ fn virtual_hosts(cx: &SidecarCx<'_>, scope: &EgressScope<'_>, port: u16) -> Vec<
     let mut by_name: BTreeMap<Hostname, Arc<Service>> = BTreeMap::new();
     for s in &scope.services {
         if let Some(sp) = s.port(port) {
-            let mut t = (**s).clone();
-            t.ports = vec![sp.clone()];
-            by_name.insert(s.hostname.clone(), Arc::new(t));
+            let trimmed = if s.ports.len() == 1 {
+                s.clone()
+            } else {
+                let mut t = (**s).clone();
+                t.ports = vec![sp.clone()];
+                Arc::new(t)
+            };
+            by_name.insert(s.hostname.clone(), trimmed);
         }
     }
     // VS-8: on ports other than 80, only VirtualServices naming a service
