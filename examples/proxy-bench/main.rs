@@ -294,7 +294,25 @@ fn main() {
         p.workload = Some("client-0".into());
         p.interception = mesh_xds::proxy::Interception::None;
         p.id = p.node_id("cluster.local");
-        let r = mesh_xds::compile(&loaded.snapshot, &p, &Default::default());
+        // The workload certificate from the mesh CA, as the controller
+        // serves it: the clusters' auto-mTLS sockets name its secrets.
+        let ca = mesh_examples::controller::ca::Ca::generate(
+            "cluster.local",
+            Duration::from_secs(24 * 3600),
+        )
+        .expect("mesh CA");
+        let cert = ca
+            .certificate("bench", "default", std::time::SystemTime::now())
+            .expect("workload certificate");
+        let options = mesh_xds::CompileOptions {
+            certificates: Some(mesh_xds::Certificates {
+                chain_pem: cert.chain_pem.clone(),
+                key_pem: cert.key_pem.clone(),
+                root_pem: ca.root_pem().to_string(),
+            }),
+            ..Default::default()
+        };
+        let r = mesh_xds::compile(&loaded.snapshot, &p, &options);
         let admin = free_port();
         let b = mesh_xds::resources::static_bootstrap(&r, &p.id, "bench", admin);
         let path = dir.join("envoy.json");
