@@ -110,8 +110,9 @@ fn pools(mesh: &Mesh) -> Pools {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let mut methods: BTreeSet<String> = METHODS.iter().map(|s| s.to_string()).collect();
-    methods.insert("get".into());
+    // Only methods Envoy's HTTP/1 codec accepts: an unknown method is a
+    // 400 before any routing.
+    let methods: BTreeSet<String> = METHODS.iter().map(|s| s.to_string()).collect();
     for m in matches(mesh) {
         if let Some(u) = &m.uri {
             let mut e = BTreeSet::new();
@@ -128,14 +129,6 @@ fn pools(mesh: &Mesh) -> Pools {
         }
         if let Some(a) = &m.authority {
             edges(a, &mut authorities);
-        }
-        if let Some(x) = &m.method {
-            let mut e = BTreeSet::new();
-            edges(x, &mut e);
-            methods.extend(
-                e.into_iter()
-                    .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphabetic())),
-            );
         }
     }
     for vs in &mesh.virtual_services {
@@ -213,14 +206,20 @@ fn pools(mesh: &Mesh) -> Pools {
             }
         }
     }
+    // A Host header Envoy's codec accepts (RFC 3986 reg-name and port).
+    let valid_host = |h: &String| {
+        !h.is_empty()
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))
+    };
     Pools {
         ports: mesh.ports(),
-        authorities: authorities.into_iter().collect(),
+        authorities: authorities.into_iter().filter(valid_host).collect(),
         paths: paths.into_iter().collect(),
         queries,
         headers,
         methods: methods.into_iter().collect(),
-        az_hosts: az_hosts.into_iter().collect(),
+        az_hosts: az_hosts.into_iter().filter(valid_host).collect(),
         az_paths: az_paths.into_iter().collect(),
     }
 }

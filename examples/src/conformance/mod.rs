@@ -451,7 +451,7 @@ fn vector(
                         json!({"action": "redirect", "redirect": {"code": status, "location": l}})
                     }
                     (404, None) if body.is_empty() => json!({"matched": false}),
-                    (503, None) if single => json!({"destinations": [{"subsetMissing": true}]}),
+                    (503, None) if single => json!({"destinations": [{"clusterMissing": true}]}),
                     (502, None) => json!({"matched": false, "fallback": {"status": 502}}),
                     _ => {
                         json!({"action": "directResponse", "directResponse": {"status": status, "body": body}})

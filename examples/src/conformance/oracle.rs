@@ -220,7 +220,7 @@ impl World {
                     .destinations
                     .iter()
                     .filter(|x| x.weight > 0 || report.destinations.len() == 1)
-                    .map(|x| (!x.subset_missing).then(|| x.cluster.clone()))
+                    .map(|x| (!x.cluster_missing).then(|| x.cluster.clone()))
                     .collect();
                 if report.destinations.len() > 1 {
                     rules.insert("WT-2".into());
@@ -230,7 +230,7 @@ impl World {
                 if report.destinations.iter().any(|x| x.subset.is_some()) {
                     rules.insert("DR-3".into());
                 }
-                if report.destinations.iter().any(|x| x.subset_missing) {
+                if report.destinations.iter().any(|x| x.cluster_missing) {
                     rules.insert("WT-4".into());
                 }
                 let (path, host) = match &report.rewrite {
