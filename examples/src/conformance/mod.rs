@@ -167,15 +167,45 @@ impl Runner {
         }
     }
 
-    /// Builds and starts a mesh; `Err((kind, message))`.
+    /// Builds and starts a mesh; `Err((kind, message))`. Addresses that
+    /// another process holds are skipped, and Envoy is only used once every
+    /// listener of the mesh accepts connections.
     fn start(&mut self, mesh: &Mesh) -> Result<(World, Envoy), (String, String)> {
-        let b = self.bindings();
-        let admin = free_port();
-        let world = World::build(mesh, &b, &self.certificates, &self.pool, admin)
-            .map_err(|e| ("skipped".to_string(), e))?;
-        let envoy = Envoy::start(&self.opts.envoy, &world.bootstrap, admin)
-            .map_err(|e| ("envoy-rejected".to_string(), e))?;
-        Ok((world, envoy))
+        let mut last = String::new();
+        for _ in 0..5 {
+            let b = self.bindings();
+            let mut addrs: Vec<String> = mesh
+                .ports()
+                .iter()
+                .map(|p| format!("{}:{p}", b.client_ip))
+                .collect();
+            addrs.push(format!("{}:{SERVER_PORT}", b.server_ip));
+            if addrs
+                .iter()
+                .any(|a| std::net::TcpListener::bind(a.as_str()).is_err())
+            {
+                last = format!("addresses in use: {addrs:?}");
+                continue;
+            }
+            let admin = free_port();
+            let world = World::build(mesh, &b, &self.certificates, &self.pool, admin)
+                .map_err(|e| ("skipped".to_string(), e))?;
+            let envoy = Envoy::start(&self.opts.envoy, &world.bootstrap, admin)
+                .map_err(|e| ("envoy-rejected".to_string(), e))?;
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let mut pending = addrs.clone();
+            while !pending.is_empty() && Instant::now() < deadline {
+                pending.retain(|a| std::net::TcpStream::connect(a.as_str()).is_err());
+                if !pending.is_empty() {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            if pending.is_empty() {
+                return Ok((world, envoy));
+            }
+            last = format!("listeners not accepting: {pending:?}: {}", envoy.log_tail());
+        }
+        Err(("envoy-listeners".to_string(), last))
     }
 
     /// Sends `req` and compares: the disagreement kind, if any.
@@ -287,7 +317,13 @@ pub fn run(opts: &Options) -> Result<Summary, String> {
         pool: UpstreamPool::start(64).map_err(|e| format!("upstream pool: {e}"))?,
         certificates: certificates()?,
         next_net: 0,
-        net_base: 10 + (std::process::id() % 60) * 4,
+        net_base: 10
+            + ((u64::from(std::process::id())
+                ^ std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()))
+                % 60) as u32
+                * 4,
     };
     let mut gen_runner = seeded_runner(opts.seed);
     let mut summary = Summary::default();
