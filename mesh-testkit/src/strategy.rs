@@ -286,7 +286,7 @@ pub fn virtual_service(services: Vec<Service>) -> impl Strategy<Value = VirtualS
 /// versions.
 pub fn services() -> impl Strategy<Value = Vec<Service>> {
     subsequence(SERVICES.to_vec(), 1..=3).prop_flat_map(|names| {
-        let per = names
+        names
             .into_iter()
             .map(|n| {
                 (subsequence(PORTS.to_vec(), 1..=2), 1..=3usize).prop_map(move |(ports, nv)| {
@@ -297,8 +297,7 @@ pub fn services() -> impl Strategy<Value = Vec<Service>> {
                     }
                 })
             })
-            .collect::<Vec<_>>();
-        per
+            .collect::<Vec<_>>()
     })
 }
 
