@@ -41,6 +41,10 @@ struct Args {
     /// Print progress every N meshes (0: never).
     #[arg(long, default_value_t = 100)]
     progress: usize,
+    /// Also send paths Envoy's path normalization rewrites (a known gap of
+    /// mesh-route: expect disagreements).
+    #[arg(long)]
+    path_normalization: bool,
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         vectors: Some(args.vectors),
         shrink: args.shrink,
         progress: args.progress,
+        path_normalization: args.path_normalization,
     };
     match run(&opts) {
         Ok(summary) => {

@@ -87,7 +87,7 @@ struct Pools {
     az_paths: Vec<String>,
 }
 
-fn pools(mesh: &Mesh) -> Pools {
+fn pools(mesh: &Mesh, normalization: bool) -> Pools {
     let mut authorities = BTreeSet::new();
     for s in &mesh.services {
         for form in [
@@ -142,6 +142,23 @@ fn pools(mesh: &Mesh) -> Pools {
             }
         }
     }
+    // Paths Envoy normalizes before routing (`normalize_path`): dot
+    // segments, doubled slashes, encoded dots.
+    let extra: Vec<String> = paths
+        .iter()
+        .filter(|p| normalization && p.len() > 1)
+        .take(6)
+        .flat_map(|p| {
+            [
+                format!("/x/..{p}"),
+                format!("/.{p}"),
+                p.replacen('/', "//", 1),
+                format!("{p}/."),
+                format!("/%2e%2e{p}"),
+            ]
+        })
+        .collect();
+    paths.extend(extra);
     let values: Vec<String> = values
         .into_iter()
         .filter(|v| v.bytes().all(|b| (b' '..=b'~').contains(&b)) && v.trim() == v)
@@ -156,6 +173,9 @@ fn pools(mesh: &Mesh) -> Pools {
             (h.to_string(), "b".into()),
         ]);
         headers.push(vec![(h.to_uppercase(), "jason".into())]);
+        for (a, b) in [("dev", "prod"), ("x", "jason")] {
+            headers.push(vec![(h.to_string(), a.into()), (h.to_string(), b.into())]);
+        }
     }
     let mut queries = vec![String::new()];
     for k in QUERY_NAMES {
@@ -224,10 +244,28 @@ fn pools(mesh: &Mesh) -> Pools {
     }
 }
 
+/// What [`requests_with`] generates beyond the defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestOptions {
+    /// Also paths that Envoy's `normalize_path` rewrites before routing
+    /// (`/x/../a`, `/./a`, `/%2e%2e/a`, `a/.`). `mesh-route` matches the
+    /// path as sent and does not model that normalization yet, so these
+    /// are off by default.
+    pub path_normalization: bool,
+}
+
 /// Requests for `mesh`: most go to the client's outbound listeners, about
 /// one in five to the server's inbound listener (authorization).
 pub fn requests(mesh: &Mesh) -> impl Strategy<Value = HttpRequest> + use<> {
-    let p = pools(mesh);
+    requests_with(mesh, RequestOptions::default())
+}
+
+/// [`requests`] with options.
+pub fn requests_with(
+    mesh: &Mesh,
+    options: RequestOptions,
+) -> impl Strategy<Value = HttpRequest> + use<> {
+    let p = pools(mesh, options.path_normalization);
     let headers = vec(select(p.headers.clone()), 0..=2).prop_map(|hs| {
         let mut out: Vec<(String, String)> = Vec::new();
         for h in hs {

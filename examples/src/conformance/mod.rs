@@ -44,6 +44,9 @@ pub struct Options {
     pub shrink: usize,
     /// Print a line every this many meshes (0: never).
     pub progress: usize,
+    /// Also send paths Envoy normalizes (see
+    /// [`RequestOptions::path_normalization`](mesh_testkit::requests::RequestOptions)).
+    pub path_normalization: bool,
 }
 
 /// One disagreement.
@@ -343,7 +346,12 @@ pub fn run(opts: &Options) -> Result<Summary, String> {
             continue;
         };
         let mesh = tree.current();
-        let reqs = requests::requests(&mesh);
+        let reqs = requests::requests_with(
+            &mesh,
+            requests::RequestOptions {
+                path_normalization: opts.path_normalization,
+            },
+        );
         let batch: Vec<HttpRequest> = (0..opts.requests)
             .filter_map(|_| reqs.new_tree(&mut gen_runner).ok().map(|t| t.current()))
             .collect();
@@ -531,18 +539,11 @@ fn vector(
                         c["port"] = json!(SERVER_PORT);
                         c["expect"] = json!({"mode": "PERMISSIVE"});
                     } else {
-                        let joined: BTreeMap<String, String> = {
-                            let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
-                            for (k, v) in &req.headers {
-                                m.entry(k.to_ascii_lowercase()).or_default().push(v.clone());
-                            }
-                            m.into_iter().map(|(k, v)| (k, v.join(","))).collect()
-                        };
                         c["request"] = json!({
                             "method": req.method,
                             "host": req.authority,
                             "path": req.path,
-                            "headers": joined,
+                            "headers": headers_value(&req.headers),
                             "port": SERVER_PORT,
                             "sourceIp": "127.0.0.1",
                             "remoteIp": "127.0.0.1",
