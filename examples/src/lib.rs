@@ -5,6 +5,7 @@
 //! The library crates are I/O-free; this package is where files are read.
 
 pub mod config_xds;
+pub mod conformance;
 pub mod controller;
 pub mod demo;
 pub mod input;

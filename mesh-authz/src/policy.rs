@@ -354,9 +354,10 @@ impl Matcher {
                 .path()
                 .map(crate::matcher::strip_query)
                 .is_some_and(|p| ms.iter().any(|m| m.matches_without_query(p))),
+            // Any one occurrence of a repeated header (Envoy 1.40).
             Matcher::Header(name, ms) => r
-                .header(name)
-                .is_some_and(|v| ms.iter().any(|m| m.matches(v))),
+                .header_values(name)
+                .any(|v| ms.iter().any(|m| m.matches(v))),
             Matcher::Sni(ms) => r.sni().is_some_and(|v| ms.iter().any(|m| m.matches(v))),
             Matcher::RequestPrincipal(ms) => cx
                 .jwt

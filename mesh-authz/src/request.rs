@@ -2,8 +2,10 @@
 //! inbound sidecar sees (peer identity and addresses, HTTP headers, the
 //! payload of a validated JWT).
 //!
-//! Building a [`Request`] allocates (header names are lower-cased, repeated
-//! headers joined with `,` as Envoy does, VS-12); deciding on it does not.
+//! Building a [`Request`] allocates (header names are lower-cased; a
+//! repeated header keeps each occurrence, which header matchers test one
+//! at a time as Envoy 1.40 does, and a `,`-joined view); deciding on it
+//! does not.
 
 use crate::matcher::SPIFFE_PREFIX;
 use serde_json::Value;
@@ -19,6 +21,7 @@ pub struct Request {
     host: Option<String>,
     path: Option<String>,
     headers: Vec<(String, String)>,
+    occurrences: Vec<(String, String)>,
     port: Option<u16>,
     peer: Option<String>,
     source_ip: Option<IpAddr>,
@@ -66,20 +69,25 @@ impl Request {
         self
     }
 
-    /// Adds a header; a repeated name joins its values with `,`.
+    /// Adds a header; a repeated name keeps each occurrence (see
+    /// [`header_values`](Self::header_values)) and joins them with `,` in
+    /// [`header`](Self::header).
     pub fn with_header(mut self, name: &str, value: &str) -> Request {
         let name = name.to_ascii_lowercase();
         match name.as_str() {
             ":authority" | "host" if self.host.is_none() => self.host = Some(value.to_string()),
             ":method" => self.method = Some(value.to_string()),
             ":path" => self.path = Some(value.to_string()),
-            _ => match self.headers.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, v)) => {
-                    v.push(',');
-                    v.push_str(value);
+            _ => {
+                self.occurrences.push((name.clone(), value.to_string()));
+                match self.headers.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, v)) => {
+                        v.push(',');
+                        v.push_str(value);
+                    }
+                    None => self.headers.push((name, value.to_string())),
                 }
-                None => self.headers.push((name, value.to_string())),
-            },
+            }
         }
         self
     }
@@ -182,6 +190,20 @@ impl Request {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every occurrence of header `name`, in order (a pseudo-header has at
+    /// most one). Envoy 1.40's header matchers (RBAC included) test each
+    /// occurrence on its own, not the `,`-joined value (AZ-20).
+    pub fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        let pseudo = name.starts_with(':').then(|| self.header(name)).flatten();
+        let plain = !name.starts_with(':');
+        pseudo.into_iter().chain(
+            self.occurrences
+                .iter()
+                .filter(move |(n, _)| plain && n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str()),
+        )
     }
 
     /// Every header, lower-cased names, joined values.

@@ -12,7 +12,7 @@
 //! config: |                     # multi-document YAML: the mesh's resources
 //! workload: {namespace, labels, serviceAccount}
 //! request:                      # authz: the request as the inbound proxy sees it
-//!   method, host, path, headers: {name: value}, port, tcp, sni,
+//!   method, host, path, headers: {name: value | [value, …]}, port, tcp, sni,
 //!   sourcePrincipal, sourceIp, remoteIp, destinationIp,
 //!   requestPrincipal, claims: {…}, audiences: […], presenter,   # a validated JWT
 //!   jwt: TOKEN, now: SECONDS, metadata: {filter: {…}}
@@ -84,6 +84,14 @@ struct Workload {
     service_account: Option<String>,
 }
 
+/// A header's value, or each occurrence of a repeated header.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum HeaderValues {
+    One(String),
+    Many(Vec<String>),
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Req {
@@ -91,7 +99,7 @@ struct Req {
     host: Option<String>,
     path: Option<String>,
     #[serde(default)]
-    headers: BTreeMap<String, String>,
+    headers: BTreeMap<String, HeaderValues>,
     port: Option<u16>,
     #[serde(default)]
     tcp: bool,
@@ -153,7 +161,14 @@ fn request(r: &Req) -> Request {
         q = q.with_host(h);
     }
     for (k, v) in &r.headers {
-        q = q.with_header(k, v);
+        match v {
+            HeaderValues::One(v) => q = q.with_header(k, v),
+            HeaderValues::Many(vs) => {
+                for v in vs {
+                    q = q.with_header(k, v);
+                }
+            }
+        }
     }
     if let Some(p) = r.port {
         q = q.with_port(p);

@@ -438,6 +438,7 @@ impl DestinationRules {
             policy,
             endpoints,
             subset_missing: destination.subset.is_some() && subset.is_none(),
+            port_missing: service.is_some_and(|s| !s.ports.iter().any(|p| p.number == port)),
         }
     }
 }
@@ -458,4 +459,8 @@ pub struct ResolvedDestination<'s> {
     /// The destination names a subset no applicable rule defines: its
     /// cluster does not exist (WT-4: 503 `NC`).
     pub subset_missing: bool,
+    /// The service has no port with the cluster's number (a destination
+    /// without `port` on a service with several ports takes the listener
+    /// port, WT-4): its cluster does not exist (503 `NC`).
+    pub port_missing: bool,
 }

@@ -398,10 +398,10 @@ impl RouteIndex {
             t.walk(path, &mut visit);
         }
         for (name, values) in &self.by_header {
-            if let Some(v) = req.header(name).as_str()
-                && let Some(l) = values.get(&hash_cs(v.as_bytes()))
-            {
-                visit(l.as_slice());
+            for v in req.header_occurrences(name) {
+                if let Some(l) = values.get(&hash_cs(v.as_bytes())) {
+                    visit(l.as_slice());
+                }
             }
         }
         visit(&self.rest);

@@ -69,9 +69,7 @@
 //! Sidecar egress listeners; Gateway API and Ingress resources; the mesh
 //! `defaultTrafficPolicy` in DestinationRule merging. TCP services without
 //! a VIP are evaluated per service rather than on Envoy's shared
-//! `0.0.0.0` listener. A request that repeats a header a header matcher
-//! inspects costs one allocation to join the values with `,` (VS-12);
-//! otherwise evaluation allocates nothing.
+//! `0.0.0.0` listener. Evaluation allocates nothing.
 
 mod compile;
 pub mod config;

@@ -9,7 +9,7 @@ use crate::config::{
     ClaimMatcher, HeaderMatcher, Mismatch, PathMatch, QueryParameterMatcher, RouteMatch,
     StringMatcher, ValueMatch,
 };
-use crate::request::{HeaderValue, Request};
+use crate::request::Request;
 
 /// The first condition of a route match that a request fails (borrowed:
 /// finding it allocates nothing).
@@ -57,19 +57,24 @@ impl PathMatch {
 impl HeaderMatcher {
     /// Envoy's `HeaderUtility::matchHeaders` for one matcher (VS-12,
     /// VS-16, VS-17): presence is tested on its own; otherwise an absent
-    /// header fails unless `treat_missing_header_as_empty`; the result is
+    /// header fails unless `treat_missing_header_as_empty`; a repeated
+    /// header matches when any one occurrence does (Envoy 1.40 matches each
+    /// value on its own, not the `,`-joined string); the result is then
     /// inverted by `invert_match`.
     pub fn matches(&self, req: &Request<'_>) -> bool {
-        let value = req.header(&self.name);
+        let mut values = req.header_occurrences(&self.name).peekable();
+        let present = values.peek().is_some();
         match &self.value {
-            ValueMatch::Present => value.as_str().is_some() != self.invert_match,
+            ValueMatch::Present => present != self.invert_match,
             ValueMatch::String(m) => {
-                let v = match &value {
-                    HeaderValue::Absent if !self.treat_missing_header_as_empty => return false,
-                    HeaderValue::Absent => "",
-                    other => other.as_str().unwrap_or(""),
+                let hit = if present {
+                    values.any(|v| m.matches(v))
+                } else if self.treat_missing_header_as_empty {
+                    m.matches("")
+                } else {
+                    return false;
                 };
-                m.matches(v) != self.invert_match
+                hit != self.invert_match
             }
         }
     }

@@ -46,7 +46,12 @@ fn header_ok(h: &HeaderMatcher, req: &Request<'_>) -> bool {
             if !present && !h.treat_missing_header_as_empty {
                 return false;
             }
-            string_matches(m, &values.join(","))
+            if present {
+                // VS-12: any one occurrence (Envoy 1.40).
+                values.iter().any(|v| string_matches(m, v))
+            } else {
+                string_matches(m, "")
+            }
         }
     };
     if h.invert_match { !result } else { result }

@@ -78,6 +78,13 @@ pub struct DestinationReport {
     /// does not exist (503 `NC`, WT-4).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub subset_missing: bool,
+    /// The cluster does not exist, so Envoy answers 503 `NC` (WT-4): the
+    /// host is no service visible to the proxy, the subset is missing, or
+    /// the service has no port with the cluster's number (a destination
+    /// without `port` on a multi-port service takes the listener port).
+    /// Set when resolved.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cluster_missing: bool,
     /// The effective traffic policy (DR-4), when resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traffic_policy: Option<TrafficPolicy>,
@@ -365,6 +372,7 @@ fn destination(d: &DestinationCluster) -> DestinationReport {
         destination_rule: None,
         subset_labels: None,
         subset_missing: false,
+        cluster_missing: false,
         traffic_policy: None,
         endpoints: None,
     }
@@ -731,6 +739,7 @@ impl RouteReport {
             });
             rep.subset_labels = r.subset.map(|s| s.labels.clone());
             rep.subset_missing = r.subset_missing;
+            rep.cluster_missing = r.service.is_none() || r.subset_missing || r.port_missing;
             rep.traffic_policy = r.policy;
             rep.endpoints = r.service.map(|_| {
                 r.endpoints

@@ -174,7 +174,7 @@ pub(crate) fn strip_port(host: &str) -> &str {
     &host[..colon]
 }
 
-/// A header value as Envoy reads it for matching (VS-12).
+/// A header value as one string (repeated headers joined with `,`).
 pub(crate) enum HeaderValue<'a> {
     /// Absent.
     Absent,
@@ -195,9 +195,10 @@ impl HeaderValue<'_> {
 }
 
 impl<'a> Request<'a> {
-    /// The value of header `name` (lower case) for matching: pseudo-headers
-    /// from the request line, repeated headers joined with `,` (Envoy's
-    /// `getAllOfHeaderAsString`).
+    /// The value of header `name` (lower case) as one string, for
+    /// explanations: pseudo-headers from the request line, repeated
+    /// headers joined with `,`. Matching looks at each occurrence
+    /// ([`header_occurrences`](Self::header_occurrences)).
     pub(crate) fn header(&self, name: &str) -> HeaderValue<'a> {
         if let Some(pseudo) = name.strip_prefix(':') {
             let v = match pseudo {
@@ -210,6 +211,29 @@ impl<'a> Request<'a> {
             return HeaderValue::One(v);
         }
         self.plain_header(name)
+    }
+
+    /// Every occurrence of header `name` (lower case), in order; a
+    /// pseudo-header has exactly one. Envoy matches a header matcher
+    /// against each occurrence on its own (VS-12).
+    pub(crate) fn header_occurrences<'s>(
+        &'s self,
+        name: &'s str,
+    ) -> impl Iterator<Item = &'a str> + 's {
+        let pseudo = match name {
+            ":method" => Some(self.method),
+            ":authority" => Some(self.authority),
+            ":scheme" => Some(self.scheme),
+            ":path" => Some(self.path),
+            _ => None,
+        };
+        let plain = pseudo.is_none();
+        pseudo.into_iter().chain(
+            self.headers
+                .iter()
+                .filter(move |(k, _)| plain && k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v),
+        )
     }
 
     fn plain_header(&self, name: &str) -> HeaderValue<'a> {
@@ -257,7 +281,17 @@ mod tests {
         assert_eq!(Request::new("a", "/p").query_param("x"), None);
     }
 
-    /// VS-12: repeated headers are joined with `,`.
+    /// VS-12: each occurrence of a repeated header is seen on its own; the
+    /// explanation joins them with `,`.
+    #[test]
+    fn repeated_headers() {
+        let h = [("X-A", "1"), ("x-a", "2"), ("x-b", "3")];
+        let r = Request::new("a", "/").with_headers(&h);
+        assert_eq!(r.header_occurrences("x-a").collect::<Vec<_>>(), ["1", "2"]);
+        assert_eq!(r.header_occurrences(":method").collect::<Vec<_>>(), ["GET"]);
+        assert_eq!(r.header_occurrences("x-c").count(), 0);
+    }
+
     #[test]
     fn repeated_headers_join() {
         let h = [("X-A", "1"), ("x-a", "2"), ("x-b", "3")];
