@@ -137,7 +137,11 @@ pub struct Backend {
 impl Backend {
     /// Starts a backend on 127.0.0.1 (a port from the OS).
     pub async fn start(name: &str) -> Backend {
-        Backend::start_on("127.0.0.1:0".parse().unwrap(), name).await
+        // A port from `free_port`, never an ephemeral bind: the OS could
+        // hand out a port another part of the test was given and has not
+        // bound yet.
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        Backend::start_on(addr, name).await
     }
 
     /// Starts a backend on `addr`.
@@ -360,7 +364,7 @@ pub async fn proxy_with(
     );
     opts.access_log = log;
     opts.limits = limits;
-    opts.metrics = Some("127.0.0.1:0".parse().unwrap());
+    opts.metrics = Some(SocketAddr::from(([127, 0, 0, 1], free_port())));
     let p = RunningProxy::start(opts).await.unwrap();
     (p, entries)
 }
