@@ -41,8 +41,8 @@ struct Args {
     /// Print progress every N meshes (0: never).
     #[arg(long, default_value_t = 100)]
     progress: usize,
-    /// Also send paths Envoy's path normalization rewrites (a known gap of
-    /// mesh-route: expect disagreements).
+    /// Also send paths Envoy's path normalization rewrites (`/x/../a`,
+    /// `/./a`, `%2e%2e`); decided on `normalize_path` of the path sent.
     #[arg(long)]
     path_normalization: bool,
 }

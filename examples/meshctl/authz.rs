@@ -166,10 +166,12 @@ fn run_inner(args: &Args) -> Result<(), Fatal> {
     }
 
     // The request.
+    let normalized_path = mesh_route::request::normalize_path(&args.path);
     let mut req = if args.tcp {
         Request::tcp()
     } else {
-        Request::http(&args.method, &args.path)
+        // RBAC sees the path after Envoy's normalization.
+        Request::http(&args.method, &normalized_path)
     };
     if let Some(h) = &args.host {
         req = req.with_host(h);

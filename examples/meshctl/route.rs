@@ -29,7 +29,9 @@ struct RouteArgs {
     /// The method.
     #[arg(long, default_value = "GET")]
     method: String,
-    /// The path, with an optional `?query`.
+    /// The path, with an optional `?query`, as the client sends it (routed
+    /// after Envoy's path normalization: dot segments resolved, escaped
+    /// unreserved characters decoded).
     #[arg(long, default_value = "/")]
     path: String,
     /// A request header `name: value` (repeatable).
@@ -131,10 +133,11 @@ fn try_run(args: &RouteArgs) -> Result<ExitCode, Fatal> {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
+    let path = mesh_route::request::normalize_path(&args.path);
     let req = Request {
         authority: &args.host,
         method: &args.method,
-        path: &args.path,
+        path: &path,
         scheme: &args.scheme,
         headers: &header_refs,
         port: args.port.unwrap_or(0),

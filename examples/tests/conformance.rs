@@ -28,7 +28,7 @@ fn generated_meshes_agree_with_envoy() {
         vectors: Some(vectors.clone()),
         shrink: 2,
         progress: 0,
-        path_normalization: false,
+        path_normalization: true,
     };
     let summary = run(&opts).expect("the harness runs");
     let report = summary.render();

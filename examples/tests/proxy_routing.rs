@@ -167,6 +167,22 @@ async fn rewrites_and_header_operations() {
     p.shutdown().await;
 }
 
+/// Istio's `normalize_path`: dot segments and escaped unreserved
+/// characters are resolved before routing, and the upstream gets the
+/// normalized path (what Envoy does; `mesh_route::request::normalize_path`).
+#[tokio::test]
+async fn paths_are_normalized_before_routing() {
+    let (m, yaml) = mesh(VS, "").await;
+    let (p, _log) = proxy(workload("client-0", "client", "client"), &yaml, None).await;
+    let host = format!("reviews:{}", m.port);
+    let r = get(m.egress, &host, "/x/../%61pi/v1/./books/7").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["path"], "/v2/books/7");
+    let r = get(m.egress, &host, "/nowhere/../teapot").await;
+    assert_eq!((r.status, r.body.as_str()), (418, "short and stout"));
+    p.shutdown().await;
+}
+
 /// VS-26: an abort answers without calling the upstream; a delay is
 /// injected and flagged (DI) and the request still goes through.
 #[tokio::test]

@@ -266,6 +266,108 @@ impl<'a> Request<'a> {
     }
 }
 
+/// The path as Envoy's router sees it under Istio's default
+/// `pathNormalization: BASE` (`normalize_path: true`, no slash merging):
+/// percent-escapes of unreserved characters (`A-Z a-z 0-9 - . _ ~`) are
+/// decoded, then `.` and `..` segments are resolved (RFC 3986 §5.2.4,
+/// never above the root). The query is kept as sent, other escapes and
+/// repeated slashes too. Paths that do not start with `/` are returned
+/// unchanged. Apply it to a raw request path before building a
+/// [`Request`] to get Envoy's decision for what a client sent.
+///
+/// ```
+/// use mesh_route::request::normalize_path;
+/// assert_eq!(normalize_path("/a/./b/../c?x=/../"), "/a/c?x=/../");
+/// assert_eq!(normalize_path("/%2e%2e/Admin/%7euser"), "/Admin/~user");
+/// assert_eq!(normalize_path("/a/b/.."), "/a/");
+/// assert_eq!(normalize_path("/a//b/%2F"), "/a//b/%2F");
+/// assert!(matches!(normalize_path("/plain"), std::borrow::Cow::Borrowed(_)));
+/// ```
+pub fn normalize_path(raw: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let (path, query) = match raw.find('?') {
+        Some(i) => raw.split_at(i),
+        None => (raw, ""),
+    };
+    if !path.starts_with('/') {
+        return Cow::Borrowed(raw);
+    }
+    let dotted = |s: &str| s.split('/').any(|seg| seg == "." || seg == "..");
+    if !path.contains('%') && !dotted(path) {
+        return Cow::Borrowed(raw);
+    }
+    let unescaped = unescape_unreserved(path);
+    let mut out: Vec<&str> = Vec::new();
+    let segs: Vec<&str> = unescaped[1..].split('/').collect();
+    let last = segs.len() - 1;
+    for (i, seg) in segs.iter().enumerate() {
+        match *seg {
+            "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => {
+                out.push(s);
+                continue;
+            }
+        }
+        // A dot segment at the end leaves a directory: `/a/b/..` → `/a/`.
+        if i == last {
+            out.push("");
+        }
+    }
+    let mut s = String::with_capacity(raw.len());
+    s.push('/');
+    s.push_str(&out.join("/"));
+    s.push_str(query);
+    if s == raw {
+        Cow::Borrowed(raw)
+    } else {
+        Cow::Owned(s)
+    }
+}
+
+/// Decodes `%XX` escapes of unreserved characters, keeping every other
+/// escape (and malformed ones) as written.
+fn unescape_unreserved(path: &str) -> String {
+    let b = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            let c = h * 16 + l;
+            if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+                out.push(char::from(c));
+                i += 3;
+                continue;
+            }
+        }
+        // Byte-wise copy of the rest of one UTF-8 character.
+        let len = utf8_len(b[i]);
+        out.push_str(&path[i..(i + len).min(b.len())]);
+        i += len;
+    }
+    out
+}
+
+fn hex(c: u8) -> Option<u8> {
+    char::from(c)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xF0..=0xFF => 4,
+        0xE0..=0xEF => 3,
+        0xC0..=0xDF => 2,
+        _ => 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,5 +430,31 @@ mod tests {
         assert_eq!(Request::new("a:8080", "/").authority_port(), Some(8080));
         assert_eq!(Request::new("a", "/").authority_port(), None);
         assert_eq!(Request::new("a", "/x#f?q").path_only(), "/x");
+    }
+
+    /// Envoy's `normalize_path` (Chromium's path canonicalizer) on the
+    /// edges the differential harness sends.
+    #[test]
+    fn normalized_paths() {
+        for (raw, want) in [
+            ("/", "/"),
+            ("/..", "/"),
+            ("/../../a", "/a"),
+            ("/a/.", "/a/"),
+            ("/a/..", "/"),
+            ("/a/%2E%2e/b", "/b"),
+            ("/a/.%2e/b", "/b"),
+            ("/%2e/a", "/a"),
+            ("/a/%2Fb/../c", "/a/c"),
+            ("/%7Euser/%41%5a%20", "/~user/AZ%20"),
+            ("/a/%zz/%4", "/a/%zz/%4"),
+            ("/caf\u{e9}/./x", "/caf\u{e9}/x"),
+            ("/a?b=/./c", "/a?b=/./c"),
+            ("*", "*"),
+        ] {
+            let got = normalize_path(raw);
+            assert_eq!(got, want, "{raw}");
+            assert_eq!(normalize_path(&got), got, "idempotent on {raw}");
+        }
     }
 }

@@ -267,10 +267,12 @@ fn run(case: &Case, label: &str) -> Result<Value, String> {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
+    // The path as Envoy's router sees it (Istio's `normalize_path`).
+    let path = mesh_route::request::normalize_path(r.path.as_deref().unwrap_or("/"));
     let req = Request {
         authority: &r.host,
         method: r.method.as_deref().unwrap_or("GET"),
-        path: r.path.as_deref().unwrap_or("/"),
+        path: &path,
         scheme: r.scheme.as_deref().unwrap_or("http"),
         headers: &header_refs,
         port: r.port.unwrap_or(0),

@@ -248,9 +248,8 @@ fn pools(mesh: &Mesh, normalization: bool) -> Pools {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RequestOptions {
     /// Also paths that Envoy's `normalize_path` rewrites before routing
-    /// (`/x/../a`, `/./a`, `/%2e%2e/a`, `a/.`). `mesh-route` matches the
-    /// path as sent and does not model that normalization yet, so these
-    /// are off by default.
+    /// (`/x/../a`, `/./a`, `/%2e%2e/a`, `a/.`): a caller comparing with
+    /// Envoy applies `mesh_route::request::normalize_path` first.
     pub path_normalization: bool,
 }
 

@@ -195,10 +195,12 @@ impl World {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
+        // Envoy routes the normalized path (Istio's `normalize_path`).
+        let path = mesh_route::request::normalize_path(&req.path);
         let r = mesh_route::Request {
             authority: &req.authority,
             method: &req.method,
-            path: &req.path,
+            path: &path,
             scheme: "http",
             headers: &headers,
             port,
@@ -243,7 +245,7 @@ impl World {
                                 .unwrap_or_else(|| req.authority.clone()),
                         )
                     }
-                    None => (req.path.clone(), req.authority.clone()),
+                    None => (path.to_string(), req.authority.clone()),
                 };
                 Expected::Upstream {
                     clusters,
@@ -282,7 +284,7 @@ impl World {
                 match report.fallback.as_ref() {
                     Some(f) if f.cluster.is_some() => Expected::Upstream {
                         clusters: [f.cluster.clone()].into(),
-                        path: req.path.clone(),
+                        path: path.to_string(),
                         host: req.authority.clone(),
                     },
                     Some(f) => Expected::Local {
@@ -411,7 +413,9 @@ impl World {
         let wl = self.authz.workload(NAMESPACE, &server);
         let local: IpAddr = [127, 0, 0, 1].into();
         let dest: IpAddr = self.bindings.server_ip.parse().unwrap_or(local);
-        let mut r = mesh_authz::request::Request::http(&req.method, &req.path)
+        // RBAC, like the router, sees the normalized path.
+        let path = mesh_route::request::normalize_path(&req.path);
+        let mut r = mesh_authz::request::Request::http(&req.method, &path)
             .with_host(&req.authority)
             .with_port(SERVER_PORT)
             .with_source_ip(local)
@@ -479,7 +483,7 @@ impl World {
             },
             None => Expected::Upstream {
                 clusters: [Some(format!("inbound|{SERVER_PORT}||"))].into(),
-                path: req.path.clone(),
+                path: path.to_string(),
                 host: req.authority.clone(),
             },
         };

@@ -130,9 +130,17 @@ fn authority(req: &Request<Incoming>) -> String {
 }
 
 fn path_and_query(req: &Request<Incoming>) -> String {
-    req.uri()
-        .path_and_query()
-        .map_or_else(|| "/".to_string(), |p| p.as_str().to_string())
+    normalized(req.uri().path_and_query())
+}
+
+/// The request path as Envoy's connection manager hands it on under
+/// Istio's `normalize_path`: routing, authorization, the forwarded request
+/// and the access log all see it.
+fn normalized(p: Option<&hyper::http::uri::PathAndQuery>) -> String {
+    p.map_or_else(
+        || "/".to_string(),
+        |p| mesh_route::request::normalize_path(p.as_str()).into_owned(),
+    )
 }
 
 /// Serves one request.
@@ -479,10 +487,7 @@ async fn outbound(
     record: &mut Record,
 ) -> Response<RespBody> {
     let (parts, body) = req.into_parts();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| "/".to_string(), |p| p.as_str().to_string());
+    let path = normalized(parts.uri.path_and_query());
     let authority = parts
         .uri
         .authority()
@@ -959,10 +964,7 @@ async fn inbound(
     record: &mut Record,
 ) -> Response<RespBody> {
     let (parts, body) = req.into_parts();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| "/".to_string(), |p| p.as_str().to_string());
+    let path = normalized(parts.uri.path_and_query());
     let mut peer = peer_from_node_id(&parts.headers);
     peer.principal = conn.principal.clone();
     let peer = Arc::new(peer);
