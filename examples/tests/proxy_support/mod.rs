@@ -14,20 +14,17 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use mesh_examples::controller::ca::Ca;
 use mesh_examples::proxy::state::{ProxyKind, Workload};
 use mesh_examples::proxy::telemetry::AccessLog;
 use mesh_examples::proxy::tls::Identity;
 use mesh_examples::proxy::{ConfigSource, ProxyOptions, RunningProxy};
 use mesh_model::labels::Labels;
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
-};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::net::{TcpListener, TcpStream};
 
 /// A port on 127.0.0.1 that the OS handed out (and that is free again),
@@ -48,50 +45,30 @@ pub fn free_port() -> u16 {
     }
 }
 
-/// A mesh CA for tests.
+/// The mesh CA for tests: the controller's own CA
+/// (`mesh_examples::controller::ca::Ca`), so that proxies and Envoys in
+/// these tests run with controller-issued SPIFFE certificates.
 pub struct TestCa {
-    issuer: Issuer<'static, KeyPair>,
+    ca: Ca,
     /// The root, PEM.
     pub root_pem: String,
 }
 
 impl TestCa {
-    /// A new root.
+    /// A new root for trust domain `cluster.local`.
     pub fn new() -> TestCa {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, "test mesh root");
-        params.distinguished_name = dn;
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let cert = params.self_signed(&key).unwrap();
+        let ca = Ca::generate("cluster.local", Duration::from_secs(24 * 3600)).unwrap();
         TestCa {
-            root_pem: cert.pem(),
-            issuer: Issuer::new(params, key),
+            root_pem: ca.root_pem().to_string(),
+            ca,
         }
     }
 
-    /// A workload certificate for `spiffe://cluster.local/ns/NS/sa/SA`:
-    /// (chain PEM, key PEM).
+    /// The workload certificate the controller issues for
+    /// `spiffe://cluster.local/ns/NS/sa/SA`: (chain PEM, key PEM).
     pub fn issue_pem(&self, ns: &str, sa: &str) -> (String, String) {
-        let uri = format!("spiffe://cluster.local/ns/{ns}/sa/{sa}");
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::default();
-        params.subject_alt_names = vec![SanType::URI(uri.try_into().unwrap())];
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
+        let c = self.ca.certificate(ns, sa, SystemTime::now()).unwrap();
+        (c.chain_pem.clone(), c.key_pem.clone())
     }
 
     /// The identity of a workload.
