@@ -75,7 +75,7 @@ impl AggregatedDiscoveryService for AdsService {
         let hub = self.hub.clone();
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
-            if let Err(e) = run_sotw(hub, inbound, tx.clone(), shutdown).await {
+            if let Err(e) = drive::<Sotw>(hub, inbound, tx.clone(), shutdown, "sotw").await {
                 let _ = tx.send(Err(e)).await;
             }
         });
@@ -91,7 +91,7 @@ impl AggregatedDiscoveryService for AdsService {
         let hub = self.hub.clone();
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
-            if let Err(e) = run_delta(hub, inbound, tx.clone(), shutdown).await {
+            if let Err(e) = drive::<Delta>(hub, inbound, tx.clone(), shutdown, "delta").await {
                 let _ = tx.send(Err(e)).await;
             }
         });
@@ -339,8 +339,46 @@ fn requested_names(t: TypeKey, names: &[String]) -> Option<BTreeSet<String>> {
     Some(names.iter().filter(|n| *n != "*").cloned().collect())
 }
 
-impl Sotw {
+impl Session for Sotw {
+    type Request = DiscoveryRequest;
+    type Response = DiscoveryResponse;
+
+    fn node(r: &DiscoveryRequest) -> Option<&Node> {
+        r.node.as_ref()
+    }
+
+    fn new(served: Served, tx: mpsc::Sender<Result<DiscoveryResponse, Status>>) -> Sotw {
+        Sotw {
+            served,
+            tx,
+            types: BTreeMap::new(),
+            nonce: 0,
+        }
+    }
+
+    fn served(&mut self) -> &mut Served {
+        &mut self.served
+    }
+
     async fn handle(&mut self, r: DiscoveryRequest) -> Result<(), Status> {
+        self.handle_request(r).await
+    }
+
+    async fn push_all(&mut self, cause: Option<Instant>) -> Result<(), Status> {
+        for t in push_order(self.types.keys()) {
+            self.respond(t, false, cause).await?;
+        }
+        Ok(())
+    }
+
+    async fn push_secrets(&mut self) -> Result<(), Status> {
+        self.respond(TypeKey::Xds(ResourceType::Secret), false, None)
+            .await
+    }
+}
+
+impl Sotw {
+    async fn handle_request(&mut self, r: DiscoveryRequest) -> Result<(), Status> {
         let Some(t) = TypeKey::from_type_url(&r.type_url) else {
             tracing::debug!(type_url = %r.type_url, "request for an unknown type: ignored");
             return Ok(());
@@ -422,48 +460,65 @@ impl Sotw {
         });
         Ok(())
     }
-
-    async fn push_all(&mut self, cause: Option<Instant>) -> Result<(), Status> {
-        for t in push_order(self.types.keys()) {
-            self.respond(t, false, cause).await?;
-        }
-        Ok(())
-    }
 }
 
-async fn run_sotw(
+/// One ADS stream's protocol (state of the world or delta): what the
+/// shared driver, [`drive`], asks of it.
+trait Session: Sized + Send {
+    /// The requests the proxy sends.
+    type Request: Send + 'static;
+    /// The responses it gets.
+    type Response: Send + 'static;
+
+    /// The node of a request (the first one carries it).
+    fn node(r: &Self::Request) -> Option<&Node>;
+    /// A session answering on `tx`.
+    fn new(served: Served, tx: mpsc::Sender<Result<Self::Response, Status>>) -> Self;
+    /// What the stream serves.
+    fn served(&mut self) -> &mut Served;
+    /// Handles one request.
+    async fn handle(&mut self, r: Self::Request) -> Result<(), Status>;
+    /// Pushes every subscribed type after a configuration change.
+    async fn push_all(&mut self, cause: Option<Instant>) -> Result<(), Status>;
+    /// Pushes the secrets after a certificate rotation.
+    async fn push_secrets(&mut self) -> Result<(), Status>;
+}
+
+/// Serves one ADS stream: the first request names the proxy; then
+/// requests are handled as they come, configuration changes pushed after
+/// the debounce and certificates rotated when due, until the proxy leaves
+/// or the controller shuts down.
+async fn drive<S: Session>(
     hub: Arc<Hub>,
-    mut inbound: Streaming<DiscoveryRequest>,
-    tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+    mut inbound: Streaming<S::Request>,
+    tx: mpsc::Sender<Result<S::Response, Status>>,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<(), Status> {
+    protocol: &'static str,
+) -> Result<(), Status>
+where
+    Streaming<S::Request>: Send,
+{
     let Some(first) = inbound.message().await? else {
         return Ok(());
     };
-    let node = first
-        .node
-        .as_ref()
+    let node = S::node(&first)
         .ok_or_else(|| Status::invalid_argument("the first request carries no node"))?;
     let proxy = proxy_from_node(node)?;
     let mut generations = hub.subscribe();
     generations.borrow_and_update();
     let debounce = hub.options.push_debounce;
-    let mut c = Sotw {
-        served: Served::new(hub, proxy, "sotw"),
-        tx,
-        types: BTreeMap::new(),
-        nonce: 0,
-    };
+    let mut c = S::new(Served::new(hub, proxy, protocol), tx);
     c.handle(first).await?;
     let mut push_at = None;
     let mut closed = false;
     loop {
+        let rotate_at = c.served().rotate_at;
         tokio::select! {
             m = inbound.message() => match m {
                 Ok(Some(r)) => c.handle(r).await?,
                 Ok(None) => return Ok(()),
                 Err(e) => {
-                    tracing::debug!(connection = c.served.connection, error = %e, "stream error");
+                    tracing::debug!(connection = c.served().connection, error = %e, "stream error");
                     return Ok(());
                 }
             },
@@ -477,14 +532,14 @@ async fn run_sotw(
             () = sleep_until_deadline(push_at) => {
                 push_at = None;
                 let g = generations.borrow_and_update().clone();
-                if c.served.advance(g) {
-                    let cause = c.served.generation.published;
+                if c.served().advance(g) {
+                    let cause = c.served().generation.published;
                     c.push_all(Some(cause)).await?;
                 }
             }
-            () = sleep_until_system(c.served.rotate_at) => {
-                c.served.refresh_secrets();
-                c.respond(TypeKey::Xds(ResourceType::Secret), false, None).await?;
+            () = sleep_until_system(rotate_at) => {
+                c.served().refresh_secrets();
+                c.push_secrets().await?;
             }
             () = shutdown_signal(&mut shutdown) => {
                 return Err(Status::unavailable("the controller is shutting down"));
@@ -515,8 +570,45 @@ struct Delta {
     nonce: u64,
 }
 
-impl Delta {
+impl Session for Delta {
+    type Request = DeltaDiscoveryRequest;
+    type Response = DeltaDiscoveryResponse;
+
+    fn node(r: &DeltaDiscoveryRequest) -> Option<&Node> {
+        r.node.as_ref()
+    }
+
+    fn new(served: Served, tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>) -> Delta {
+        Delta {
+            served,
+            tx,
+            types: BTreeMap::new(),
+            nonce: 0,
+        }
+    }
+
+    fn served(&mut self) -> &mut Served {
+        &mut self.served
+    }
+
     async fn handle(&mut self, r: DeltaDiscoveryRequest) -> Result<(), Status> {
+        self.handle_request(r).await
+    }
+
+    async fn push_all(&mut self, cause: Option<Instant>) -> Result<(), Status> {
+        for t in push_order(self.types.keys()) {
+            self.push(t, cause).await?;
+        }
+        Ok(())
+    }
+
+    async fn push_secrets(&mut self) -> Result<(), Status> {
+        self.push(TypeKey::Xds(ResourceType::Secret), None).await
+    }
+}
+
+impl Delta {
+    async fn handle_request(&mut self, r: DeltaDiscoveryRequest) -> Result<(), Status> {
         let Some(t) = TypeKey::from_type_url(&r.type_url) else {
             tracing::debug!(type_url = %r.type_url, "request for an unknown type: ignored");
             return Ok(());
@@ -642,75 +734,6 @@ impl Delta {
             s.pushes += 1;
         });
         Ok(())
-    }
-
-    async fn push_all(&mut self, cause: Option<Instant>) -> Result<(), Status> {
-        for t in push_order(self.types.keys()) {
-            self.push(t, cause).await?;
-        }
-        Ok(())
-    }
-}
-
-async fn run_delta(
-    hub: Arc<Hub>,
-    mut inbound: Streaming<DeltaDiscoveryRequest>,
-    tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<(), Status> {
-    let Some(first) = inbound.message().await? else {
-        return Ok(());
-    };
-    let node = first
-        .node
-        .as_ref()
-        .ok_or_else(|| Status::invalid_argument("the first request carries no node"))?;
-    let proxy = proxy_from_node(node)?;
-    let mut generations = hub.subscribe();
-    generations.borrow_and_update();
-    let debounce = hub.options.push_debounce;
-    let mut c = Delta {
-        served: Served::new(hub, proxy, "delta"),
-        tx,
-        types: BTreeMap::new(),
-        nonce: 0,
-    };
-    c.handle(first).await?;
-    let mut push_at = None;
-    let mut closed = false;
-    loop {
-        tokio::select! {
-            m = inbound.message() => match m {
-                Ok(Some(r)) => c.handle(r).await?,
-                Ok(None) => return Ok(()),
-                Err(e) => {
-                    tracing::debug!(connection = c.served.connection, error = %e, "stream error");
-                    return Ok(());
-                }
-            },
-            changed = generations.changed(), if !closed => {
-                if changed.is_err() {
-                    closed = true;
-                } else if push_at.is_none() {
-                    push_at = Some(tokio::time::Instant::now() + debounce);
-                }
-            }
-            () = sleep_until_deadline(push_at) => {
-                push_at = None;
-                let g = generations.borrow_and_update().clone();
-                if c.served.advance(g) {
-                    let cause = c.served.generation.published;
-                    c.push_all(Some(cause)).await?;
-                }
-            }
-            () = sleep_until_system(c.served.rotate_at) => {
-                c.served.refresh_secrets();
-                c.push(TypeKey::Xds(ResourceType::Secret), None).await?;
-            }
-            () = shutdown_signal(&mut shutdown) => {
-                return Err(Status::unavailable("the controller is shutting down"));
-            }
-        }
     }
 }
 
