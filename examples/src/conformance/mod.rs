@@ -15,7 +15,7 @@
 mod net;
 mod oracle;
 
-pub use net::{Envoy, RawClient, Response, UpstreamPool, envoy_binary, free_port};
+pub use net::{Envoy, RawClient, Response, UpstreamPool, free_port};
 pub use oracle::{Decided, Expected, Observed, World, compare};
 
 use mesh_testkit::{Bindings, HttpRequest, Mesh, SERVER_PORT, Target, requests, shrink, strategy};

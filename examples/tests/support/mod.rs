@@ -16,23 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 
-/// The Envoy binary, or `None` (then the caller skips; under `CI=true` a
-/// missing Envoy is a failure).
-pub fn envoy_binary() -> Option<PathBuf> {
-    let found = mesh_examples::demo::envoy::find();
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "Envoy is required under CI=true: {}",
-            mesh_examples::demo::envoy::INSTALL_HINT
-        );
-        eprintln!(
-            "skipping: no Envoy found ({})",
-            mesh_examples::demo::envoy::INSTALL_HINT
-        );
-    }
-    found
-}
+pub use mesh_examples::demo::envoy::find_for_test as envoy_binary;
 
 /// A directory removed on drop.
 pub struct TempDir(pub PathBuf);
