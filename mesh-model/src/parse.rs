@@ -953,6 +953,11 @@ fn locate_in(chunk: &Chunk<'_>, d: &mut Diagnostic) {
     loop {
         let found = if at_key {
             locate_key(chunk.text, &segs)
+        } else if segs.is_empty() {
+            // The document itself (a missing apiVersion, kind, ...): its
+            // first token is where libyaml puts it; reading the text up to
+            // there is enough for all but unusual documents.
+            root_position(chunk.text).or_else(|| locate_path(chunk.text, &segs))
         } else {
             locate_path(chunk.text, &segs)
         };
@@ -968,6 +973,50 @@ fn locate_in(chunk: &Chunk<'_>, d: &mut Diagnostic) {
             return;
         }
     }
+}
+
+/// The 1-based line and column of the first token of the document in
+/// `text` (after its `---` marker, blank lines and comments), as libyaml
+/// reports the position of the document's root node; `None` when the text
+/// has something this scan does not follow (directives, tags, anchors,
+/// block scalars, other line breaks than `\n` and `\r\n`, a byte order
+/// mark), and the full parse decides.
+fn root_position(text: &str) -> Option<(u32, u32)> {
+    if text.contains(['\r', '\u{85}', '\u{2028}', '\u{2029}', '\u{feff}']) {
+        // `\r\n` is fine, but a lone `\r` ends a line too: leave both to
+        // the parser rather than tell them apart here.
+        return None;
+    }
+    for (index, line) in text.split('\n').enumerate() {
+        let mut rest = line;
+        let mut column = 0usize;
+        // A chunk starts at its marker line, if it has one.
+        if index == 0 {
+            if let Some(after) = line.strip_prefix("---")
+                && (after.is_empty() || after.starts_with([' ', '\t']))
+            {
+                rest = after;
+                column = 3;
+            } else if line.starts_with('%') {
+                return None;
+            }
+        }
+        let body = rest.trim_start_matches([' ', '\t']);
+        column += rest.len() - body.len();
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        if body.starts_with(['!', '&', '*', '|', '>', '?', '%', '@', '`'])
+            || body.starts_with("---")
+            || body.starts_with("...")
+        {
+            return None;
+        }
+        let line = u32::try_from(index).ok()?.checked_add(1)?;
+        let column = u32::try_from(column).ok()?.checked_add(1)?;
+        return Some((line, column));
+    }
+    None
 }
 
 const FOUND: &str = "\u{1}located";

@@ -265,3 +265,62 @@ fn documents_are_reachable_by_index() {
     assert_eq!(src.document_line_offset(1), Some(1));
     assert_eq!(src.document(2), None);
 }
+
+/// The shortcut for a document's root position agrees with the full
+/// parse wherever it answers, on handwritten shapes and on every document
+/// of the Istio corpus.
+#[test]
+fn root_position_agrees_with_the_parser() {
+    let shapes = [
+        "kind: A\n",
+        "---\nkind: A\n",
+        "--- \n\n# c\n  # d\n\nkind: A\n",
+        "---\t{kind: A}\n",
+        "--- {kind: A}\n",
+        "# lead\n---\n- a\n- b\n",
+        "---\n   [1, 2]\n",
+        "---\r\nkind: A\r\n",
+        "---\n\"quoted\": 1\n",
+        "---\n'single': x\n",
+        "---\nplain scalar\n",
+        "---\n\tkind: A\n",
+        "--- !!map\nkind: A\n",
+        "---\n&a kind: A\n",
+        "%YAML 1.2\n---\nkind: A\n",
+        "---\n\u{feff}kind: A\n",
+    ];
+    let mut compared = 0;
+    let mut check = |text: &str| {
+        if let Some(fast) = root_position(text) {
+            let slow = locate_path(text, &[]);
+            if slow.is_some() {
+                assert_eq!(Some(fast), slow, "{text:?}");
+                compared += 1;
+            }
+        }
+    };
+    for s in shapes {
+        check(s);
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/istio");
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml")
+                && let Ok(text) = std::fs::read_to_string(&p)
+            {
+                for chunk in split_documents(&text) {
+                    check(chunk.text);
+                }
+            }
+        }
+    }
+    eprintln!("root positions compared: {compared}");
+    assert!(compared >= 10, "{compared}");
+}

@@ -194,3 +194,26 @@ spec:
         }])
     );
 }
+
+/// A document that is not a Kubernetes object (a Helm values file in a
+/// stream of manifests): located at its first token, after the marker,
+/// blank lines and comments, counted from the start of the file.
+#[test]
+fn a_document_without_api_version() {
+    let text = "\
+apiVersion: v1
+kind: Namespace
+metadata: {name: bookinfo}
+---
+
+# values for the chart
+  replicas: 2
+  image: reviews
+";
+    assert_eq!(
+        rendered("values.yaml", text),
+        [
+            "values.yaml:7:3: error[SCHEMA-REQUIRED]: apiVersion: apiVersion is required: not a Kubernetes object"
+        ]
+    );
+}
