@@ -178,61 +178,93 @@ pub fn outbound_clusters(
     services: &[&Arc<Service>],
     inputs: &ClusterInputs<'_>,
 ) -> (Vec<Cluster>, Vec<ClusterLoadAssignment>) {
-    let mut clusters = Vec::new();
-    let mut assignments = Vec::new();
-    for s in services {
-        let sp = (inputs.policy)(s);
-        let mtls_ok = inputs.auto_mtls && !s.mesh_external && (inputs.server_accepts_mtls)(s);
-        let sans = service_sans(s, inputs.trust_domain);
-        for port in &s.ports {
-            let protocol = if port.protocol.is_http2() {
-                UpstreamProtocol::Http2
-            } else {
-                UpstreamProtocol::Http1OrTcp
-            };
-            let mut subsets: Vec<(Option<&str>, Option<&Labels>)> = vec![(None, None)];
-            subsets.extend(sp.subsets.iter().map(|(n, l)| (Some(n.as_str()), Some(l))));
-            for (subset, labels) in subsets {
-                let name = format!(
-                    "outbound|{}|{}|{}",
-                    port.number,
-                    subset.unwrap_or(""),
-                    s.hostname
-                );
-                let eps = endpoint_specs(s, port.number, labels, mtls_ok);
-                let policy = sp.policy(port.number, subset);
-                let cp = ClusterPolicy {
-                    load_balancer: policy.and_then(|p| p.load_balancer.as_ref()),
-                    connection_pool: policy.and_then(|p| p.connection_pool.as_ref()),
-                    outlier_detection: policy.and_then(|p| p.outlier_detection.as_ref()),
-                    tls: policy.and_then(|p| p.tls.as_ref()),
-                };
-                let security = if mtls_ok {
-                    UpstreamSecurity::Auto {
-                        sni: cluster::istio_sni(port.number, subset, s.hostname.as_str()),
-                        sans: sans.clone(),
-                    }
-                } else {
-                    UpstreamSecurity::Plaintext
-                };
-                let disc = discovery(s, &name, &eps);
-                let eds = matches!(disc, Discovery::Eds);
-                clusters.push(cluster::outbound(&OutboundClusterSpec {
-                    name: name.clone(),
-                    host: s.hostname.as_str(),
-                    namespace: &s.namespace,
-                    service_name: &s.name,
-                    discovery: disc,
-                    policy: cp,
-                    protocol,
-                    security,
-                    connect_timeout: inputs.connect_timeout,
-                }));
-                if eds {
-                    assignments.push(endpoint::assignment(&name, &eps));
-                }
+    // Cluster messages are large values (several kilobytes inline): the
+    // names are worked out and sorted first, and each cluster is built in
+    // its final place, so that neither sorting nor growing the list moves
+    // clusters around.
+    struct Facts<'s> {
+        service: &'s Service,
+        policy: ServicePolicy,
+        mtls_ok: bool,
+        sans: Vec<String>,
+    }
+    let facts: Vec<Facts<'_>> = services
+        .iter()
+        .map(|s| {
+            let policy = (inputs.policy)(s);
+            let mtls_ok = inputs.auto_mtls && !s.mesh_external && (inputs.server_accepts_mtls)(s);
+            Facts {
+                service: s,
+                policy,
+                mtls_ok,
+                sans: service_sans(s, inputs.trust_domain),
+            }
+        })
+        .collect();
+    // (name, service, port, subset)
+    let mut plan: Vec<(String, usize, usize, Option<usize>)> = Vec::new();
+    for (si, f) in facts.iter().enumerate() {
+        let s = f.service;
+        for (pi, port) in s.ports.iter().enumerate() {
+            let subsets = std::iter::once(None).chain((0..f.policy.subsets.len()).map(Some));
+            for subset in subsets {
+                let subset_name = subset.map_or("", |i| f.policy.subsets[i].0.as_str());
+                let name = format!("outbound|{}|{}|{}", port.number, subset_name, s.hostname);
+                plan.push((name, si, pi, subset));
             }
         }
+    }
+    plan.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut clusters = Vec::with_capacity(plan.len());
+    let mut assignments = Vec::with_capacity(plan.len());
+    for (name, si, pi, subset) in plan {
+        let f = &facts[si];
+        let (s, sp, mtls_ok) = (f.service, &f.policy, f.mtls_ok);
+        let port = &s.ports[pi];
+        let protocol = if port.protocol.is_http2() {
+            UpstreamProtocol::Http2
+        } else {
+            UpstreamProtocol::Http1OrTcp
+        };
+        let (subset, labels) = match subset {
+            Some(i) => {
+                let (n, l) = &sp.subsets[i];
+                (Some(n.as_str()), Some(l))
+            }
+            None => (None, None),
+        };
+        let eps = endpoint_specs(s, port.number, labels, mtls_ok);
+        let policy = sp.policy(port.number, subset);
+        let cp = ClusterPolicy {
+            load_balancer: policy.and_then(|p| p.load_balancer.as_ref()),
+            connection_pool: policy.and_then(|p| p.connection_pool.as_ref()),
+            outlier_detection: policy.and_then(|p| p.outlier_detection.as_ref()),
+            tls: policy.and_then(|p| p.tls.as_ref()),
+        };
+        let security = if mtls_ok {
+            UpstreamSecurity::Auto {
+                sni: cluster::istio_sni(port.number, subset, s.hostname.as_str()),
+                sans: f.sans.clone(),
+            }
+        } else {
+            UpstreamSecurity::Plaintext
+        };
+        let disc = discovery(s, &name, &eps);
+        let eds = matches!(disc, Discovery::Eds);
+        if eds {
+            assignments.push(endpoint::assignment(&name, &eps));
+        }
+        clusters.push(cluster::outbound(&OutboundClusterSpec {
+            name,
+            host: s.hostname.as_str(),
+            namespace: &s.namespace,
+            service_name: &s.name,
+            discovery: disc,
+            policy: cp,
+            protocol,
+            security,
+            connect_timeout: inputs.connect_timeout,
+        }));
     }
     (clusters, assignments)
 }

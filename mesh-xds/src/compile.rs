@@ -183,8 +183,7 @@ impl Compiler {
             .iter()
             .map(rds::translate)
             .collect();
-        routes.sort_by(|a, b| a.name.cmp(&b.name));
-        routes.dedup_by(|a, b| a.name == b.name);
+        crate::resources::sort_dedup_by_name(&mut routes, |r| &r.name);
         routes
     }
 
@@ -322,8 +321,18 @@ impl Compiler {
             connect_timeout: connect_timeout(&self.snapshot),
         };
         let (clusters, endpoints) = assemble::outbound_clusters(services, &inputs);
-        out.clusters.extend(clusters);
-        out.endpoints.extend(endpoints);
+        // Clusters are large values: take the lists rather than copy them
+        // when nothing came before.
+        if out.clusters.is_empty() {
+            out.clusters = clusters;
+        } else {
+            out.clusters.extend(clusters);
+        }
+        if out.endpoints.is_empty() {
+            out.endpoints = endpoints;
+        } else {
+            out.endpoints.extend(endpoints);
+        }
     }
 
     fn sidecar(&self, proxy: &Proxy) -> Resources {

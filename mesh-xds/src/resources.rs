@@ -152,21 +152,43 @@ impl Resources {
         serde_json::Value::Object(out)
     }
 
-    /// Sorts every list by name, so equal configurations give equal output.
+    /// Sorts every list by name, so equal configurations give equal output,
+    /// and keeps the first of resources that share a name.
     pub fn sort(&mut self) {
-        self.listeners.sort_by(|a, b| a.name.cmp(&b.name));
-        self.routes.sort_by(|a, b| a.name.cmp(&b.name));
-        self.clusters.sort_by(|a, b| a.name.cmp(&b.name));
-        self.endpoints
-            .sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
-        self.secrets.sort_by(|a, b| a.name.cmp(&b.name));
-        self.listeners.dedup_by(|a, b| a.name == b.name);
-        self.routes.dedup_by(|a, b| a.name == b.name);
-        self.clusters.dedup_by(|a, b| a.name == b.name);
-        self.endpoints
-            .dedup_by(|a, b| a.cluster_name == b.cluster_name);
-        self.secrets.dedup_by(|a, b| a.name == b.name);
+        sort_dedup_by_name(&mut self.listeners, |l| &l.name);
+        sort_dedup_by_name(&mut self.routes, |r| &r.name);
+        sort_dedup_by_name(&mut self.clusters, |c| &c.name);
+        sort_dedup_by_name(&mut self.endpoints, |e| &e.cluster_name);
+        sort_dedup_by_name(&mut self.secrets, |s| &s.name);
     }
+}
+
+/// Sorts `items` by name (stable) and drops later items with a name
+/// already present.
+///
+/// The generated Envoy messages are large values (a `Cluster` is several
+/// kilobytes inline), so the sort orders indices and then moves each item
+/// once into place, rather than moving items at every comparison of a
+/// merge sort; lists built in order (the common case) are not moved at all.
+pub(crate) fn sort_dedup_by_name<T>(items: &mut Vec<T>, name: impl Fn(&T) -> &str) {
+    if !items.is_sorted_by(|a, b| name(a) <= name(b)) {
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by(|&a, &b| name(&items[a]).cmp(name(&items[b])));
+        // Apply the permutation in place, as `slice::sort_by_cached_key`
+        // does: position i takes the item that order[i] names, following
+        // earlier swaps to where that item now is.
+        for i in 0..order.len() {
+            let mut at = order[i];
+            while at < i {
+                at = order[at];
+            }
+            order[i] = at;
+            if at != i {
+                items.swap(i, at);
+            }
+        }
+    }
+    items.dedup_by(|a, b| name(a) == name(b));
 }
 
 /// A workload certificate secret (`default`): chain and key in PEM.
@@ -372,5 +394,49 @@ impl Resources {
             walk(&json::to_json(c), &mut out);
         }
         out.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sort_dedup_by_name;
+
+    /// The index sort gives what a stable sort and `dedup_by` give, on
+    /// every arrangement of a list with repeated names.
+    #[test]
+    fn sort_dedup_by_name_is_a_stable_sort_and_dedup() {
+        fn check(input: &[(&str, usize)]) {
+            let mut expected = input.to_vec();
+            expected.sort_by(|a, b| a.0.cmp(b.0));
+            expected.dedup_by(|a, b| a.0 == b.0);
+            let mut got = input.to_vec();
+            sort_dedup_by_name(&mut got, |i| i.0);
+            assert_eq!(got, expected, "{input:?}");
+        }
+        // Each item remembers where it came from, to check stability.
+        let mut items: Vec<(&str, usize)> = ["c", "a", "b", "a", "c", "d", "a"]
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| (n, i))
+            .collect();
+        // Heap's algorithm: every permutation of the seven items.
+        let n = items.len();
+        let mut c = vec![0usize; n];
+        check(&items);
+        let mut i = 0;
+        let mut seen = 1;
+        while i < n {
+            if c[i] < i {
+                items.swap(if i % 2 == 0 { 0 } else { c[i] }, i);
+                check(&items);
+                seen += 1;
+                c[i] += 1;
+                i = 0;
+            } else {
+                c[i] = 0;
+                i += 1;
+            }
+        }
+        assert_eq!(seen, 5040);
     }
 }
