@@ -445,14 +445,20 @@ pub(crate) fn route_configuration(
             by_sources.insert(key, kept.len());
             kept.push(b);
         }
+        // The cache's references go first, so that a route list used by
+        // one virtual host only is moved into it rather than copied.
+        drop(cache);
         for b in kept {
-            // `SortVHostRoutes`: catch-all routes last, order kept (HOST-8).
-            let all = || b.lists.iter().flat_map(|l| l.iter());
-            let routes: Vec<Route> = all()
-                .filter(|r| !r.matcher.is_catch_all())
-                .chain(all().filter(|r| r.matcher.is_catch_all()))
-                .cloned()
-                .collect();
+            let mut routes: Vec<Route> = Vec::with_capacity(b.lists.iter().map(|l| l.len()).sum());
+            for list in b.lists {
+                match Arc::try_unwrap(list) {
+                    Ok(own) => routes.extend(own),
+                    Err(shared) => routes.extend(shared.iter().cloned()),
+                }
+            }
+            // `SortVHostRoutes`: catch-all routes last, order kept (HOST-8);
+            // the sort is stable.
+            routes.sort_by_key(|r| r.matcher.is_catch_all());
             vhosts.push(VirtualHost {
                 name: format!("{}:{}", b.domains[0], b.port),
                 domains: b.domains,
