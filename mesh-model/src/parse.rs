@@ -962,9 +962,12 @@ fn locate_in(chunk: &Chunk<'_>, d: &mut Diagnostic) {
             locate_path(chunk.text, &segs)
         };
         at_key = false;
-        // The locator stops at a node of the document, so its positions
-        // are inside the text.
+        // The locator stops at a node of the document; an empty node at
+        // the very end of a text without a final line break is reported
+        // on the line after the last one, which is clamped as for syntax
+        // errors.
         if let Some((line, col)) = found {
+            let (line, col) = clamp_to_text(chunk.text, line, col);
             d.line = Some(chunk.line_offset + line);
             d.column = Some(col);
             return;

@@ -67,3 +67,10 @@ fn errors_at_the_end_of_input_stay_on_the_last_line() {
     assert_eq!(d.code, "PARSE-YAML");
     assert_eq!((d.line, d.column), (Some(12), Some(49)));
 }
+
+/// Explicit keys (`?`) and a block scalar indicator at the end of the
+/// input: libyaml reports its error on the line after the last one.
+#[test]
+fn explicit_keys_then_a_bare_block_scalar() {
+    check(b"?\n?\n|");
+}
