@@ -5,7 +5,7 @@ use crate::compile::{Compiled, compile};
 use crate::config::{
     Mismatch, Route, RouteAction, RouteConfiguration, RouteScope, VirtualHost, VirtualHostKind,
 };
-use crate::index::{DomainIndex, RouteIndex};
+use crate::index::{DomainIndex, RouteIndex, hash_ci};
 use crate::l4::{Connection, L4Decision, L4Listener, select_chain};
 use crate::proxy::ProxyContext;
 use crate::request::Request;
@@ -336,13 +336,14 @@ impl RouteTable {
         }
     }
 
-    /// The route configuration serving `req`.
-    fn config_for(&self, req: &Request<'_>, port: u16) -> Option<usize> {
+    /// The route configuration serving `req`, whose host is `host` with
+    /// [`hash_ci`] `key`.
+    fn config_for(&self, req: &Request<'_>, port: u16, host: &str, key: u64) -> Option<usize> {
         if self.proxy.is_sidecar() {
             let i = self.ports.binary_search_by_key(&port, |p| p.port).ok()?;
             let p = &self.ports[i];
             if let Some((ix, list)) = &p.sniffed
-                && let Some(i) = ix.find(req.host_without_port())
+                && let Some(i) = ix.find_hashed(host, key)
             {
                 return Some(list[i]);
             }
@@ -352,7 +353,7 @@ impl RouteTable {
         if !tls {
             return lookup(&self.gateway_http, port).copied();
         }
-        let sni = req.sni.unwrap_or_else(|| req.host_without_port());
+        let sni = req.sni.unwrap_or(host);
         let list = lookup(&self.gateway_https, port)?;
         let mut best: Option<(usize, usize)> = None;
         for &i in list {
@@ -454,7 +455,9 @@ impl RouteTable {
             route: None,
             outcome: Outcome::UnknownHost,
         };
-        let Some(ci) = self.config_for(req, port) else {
+        let host = req.host_without_port();
+        let key = hash_ci(host.as_bytes());
+        let Some(ci) = self.config_for(req, port, host, key) else {
             return unknown;
         };
         let config = &self.configs[ci];
@@ -466,7 +469,7 @@ impl RouteTable {
             };
         }
         let ix = self.index(ci);
-        let Some(vi) = ix.domains.find(req.host_without_port()) else {
+        let Some(vi) = ix.domains.find_hashed(host, key) else {
             return Decision {
                 route_configuration: Some(config),
                 ..unknown
