@@ -75,7 +75,7 @@ fn short_word(s: &[u8]) -> u64 {
 /// last eight bytes, overlapping, or for a short `s` one [`short_word`].
 /// Two strings of the same length produce the same words exactly when
 /// they are equal.
-#[inline]
+#[inline(always)]
 fn for_words(s: &[u8], mut f: impl FnMut(u64)) {
     let n = s.len();
     if n < 8 {
@@ -116,7 +116,7 @@ pub(crate) fn hash_ci(s: &[u8]) -> u64 {
 /// Whether `a` equals `key` (of the same length), `a` ASCII-lower-cased
 /// first when `fold` (`key` is already lower case), compared a word at a
 /// time.
-#[inline]
+#[inline(always)]
 fn same(a: &[u8], key: &[u8], fold: bool) -> bool {
     debug_assert_eq!(a.len(), key.len());
     let n = a.len();
@@ -304,13 +304,34 @@ impl RadixBuilder {
 
     /// The tree laid out breadth first in flat arrays, each node's
     /// children side by side.
-    fn build(self) -> Radix {
+    fn build(mut self) -> Radix {
+        // A node's label length is a `u16`: chain longer labels.
+        let mut n = 0;
+        while n < self.nodes.len() {
+            for e in 0..self.nodes[n].edges.len() {
+                let (label, child) = &self.nodes[n].edges[e];
+                if label.len() > MAX_LABEL {
+                    let tail = label[MAX_LABEL..].to_vec();
+                    let child = *child;
+                    let mid = self.nodes.len();
+                    self.nodes.push(BuildNode {
+                        edges: vec![(tail, child)],
+                        ..BuildNode::default()
+                    });
+                    let edge = &mut self.nodes[n].edges[e];
+                    edge.0.truncate(MAX_LABEL);
+                    edge.1 = mid;
+                }
+            }
+            n += 1;
+        }
         let mut r = Radix {
             fold: self.fold,
             nodes: vec![Node::default()],
             firsts: vec![0],
             labels: Vec::new(),
-            entries: Vec::new(),
+            // Entry lists start after index 0, which means "none".
+            entries: vec![0],
         };
         let mut queue = VecDeque::from([(0usize, 0usize)]);
         while let Some((b, f)) = queue.pop_front() {
@@ -321,49 +342,35 @@ impl RadixBuilder {
             } = &self.nodes[b];
             let children = r.nodes.len() as u32;
             let node = &mut r.nodes[f];
-            node.prefix = span(&mut r.entries, prefix);
-            node.exact = span(&mut r.entries, exact);
+            if !prefix.is_empty() || !exact.is_empty() {
+                node.entries = r.entries.len() as u32;
+                r.entries.push(prefix.len() as u32);
+                r.entries.push(exact.len() as u32);
+                r.entries.extend_from_slice(prefix);
+                r.entries.extend_from_slice(exact);
+            }
             node.children = children;
-            node.n_children = edges.len() as u32;
+            node.n_children = edges.len() as u16;
             for (label, child) in edges {
                 queue.push_back((*child, r.nodes.len()));
                 r.firsts.push(label[0]);
                 r.nodes.push(Node {
-                    label: span(&mut r.labels, &label[1..]),
+                    label: r.labels.len() as u32,
+                    label_len: (label.len() - 1) as u16,
                     ..Node::default()
                 });
+                r.labels.extend_from_slice(&label[1..]);
             }
         }
         r
     }
 }
 
-/// Appends `items` to `arena` and returns where they are.
-fn span<T: Copy>(arena: &mut Vec<T>, items: &[T]) -> Span {
-    let start = arena.len() as u32;
-    arena.extend_from_slice(items);
-    Span {
-        start,
-        len: items.len() as u32,
-    }
-}
-
-/// A range of one of [`Radix`]'s arenas.
-#[derive(Debug, Default, Clone, Copy)]
-struct Span {
-    start: u32,
-    len: u32,
-}
-
-impl Span {
-    #[inline]
-    fn of<'a, T>(self, arena: &'a [T]) -> &'a [T] {
-        &arena[self.start as usize..][..self.len as usize]
-    }
-}
+/// The longest label after its first byte.
+const MAX_LABEL: usize = u16::MAX as usize + 1;
 
 /// A radix tree of byte strings whose nodes hold route entries, in flat
-/// arrays: a walk reads one small node, its children's first bytes and
+/// arrays: a walk reads one 16-byte node, its children's first bytes and
 /// its label, all by index, with no pointer per node or edge.
 #[derive(Debug, Default, Clone)]
 struct Radix {
@@ -376,61 +383,87 @@ struct Radix {
     firsts: Vec<u8>,
     /// The labels' bytes after the first.
     labels: Vec<u8>,
-    /// The nodes' entry lists.
+    /// The nodes' entry lists: the number of prefix entries, the number
+    /// of exact entries, then the entries.
     entries: Vec<Entry>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Node {
-    /// The label after its first byte, in `labels`.
-    label: Span,
-    /// Entries of routes matching every path that starts with the key.
-    prefix: Span,
-    /// Entries of routes matching exactly the key.
-    exact: Span,
+    /// The label after its first byte: `label_len` bytes from `label` in
+    /// `labels`.
+    label: u32,
     children: u32,
-    n_children: u32,
+    /// Where the node's entry lists start in `entries` (0: it has none).
+    entries: u32,
+    label_len: u16,
+    n_children: u16,
 }
 
 impl Radix {
+    /// The child of `node` whose label starts with `b`. A short list is
+    /// scanned with a branch per byte rather than searched word-wise: a
+    /// predicted branch lets the processor fetch the child before the
+    /// comparison is done.
+    #[inline]
+    fn child(&self, node: &Node, b: u8) -> Option<usize> {
+        let start = node.children as usize;
+        let kids = &self.firsts[start..start + usize::from(node.n_children)];
+        let at = if kids.len() > 16 {
+            kids.binary_search(&b).ok()
+        } else {
+            kids.iter().position(|k| *k == b)
+        };
+        at.map(|i| start + i)
+    }
+
     /// Calls `f` with the prefix entries of every node whose key is a
     /// prefix of `path`, shortest first, then with the exact entries of
     /// the node whose key is `path`, if any.
     #[inline]
-    fn walk(&self, path: &[u8], mut f: impl FnMut(&[Entry])) {
+    fn walk(&self, path: &[u8], f: impl FnMut(&[Entry])) {
+        if self.fold {
+            self.walk_as::<true>(path, f)
+        } else {
+            self.walk_as::<false>(path, f)
+        }
+    }
+
+    /// [`Radix::walk`] with `fold` known at compile time.
+    #[inline]
+    fn walk_as<const FOLD: bool>(&self, path: &[u8], mut f: impl FnMut(&[Entry])) {
         let mut node = &self.nodes[0];
         let mut rest = path;
         loop {
-            if node.prefix.len != 0 {
-                f(node.prefix.of(&self.entries));
+            let lists = node.entries as usize;
+            let n_prefix = if lists == 0 {
+                0
+            } else {
+                self.entries[lists] as usize
+            };
+            if n_prefix != 0 {
+                f(&self.entries[lists + 2..][..n_prefix]);
             }
             let Some((&first, tail)) = rest.split_first() else {
-                if node.exact.len != 0 {
-                    f(node.exact.of(&self.entries));
+                if lists != 0 {
+                    let n_exact = self.entries[lists + 1] as usize;
+                    if n_exact != 0 {
+                        f(&self.entries[lists + 2 + n_prefix..][..n_exact]);
+                    }
                 }
                 return;
             };
-            let first = if self.fold {
+            let first = if FOLD {
                 first.to_ascii_lowercase()
             } else {
                 first
             };
-            let kids = Span {
-                start: node.children,
-                len: node.n_children,
-            }
-            .of(&self.firsts);
-            let at = if kids.len() > 16 {
-                kids.binary_search(&first).ok()
-            } else {
-                kids.iter().position(|b| *b == first)
-            };
-            let Some(at) = at else {
+            let Some(child) = self.child(node, first) else {
                 return;
             };
-            node = &self.nodes[node.children as usize + at];
-            let label = node.label.of(&self.labels);
-            if tail.len() < label.len() || !same(&tail[..label.len()], label, self.fold) {
+            node = &self.nodes[child];
+            let label = &self.labels[node.label as usize..][..usize::from(node.label_len)];
+            if tail.len() < label.len() || !same(&tail[..label.len()], label, FOLD) {
                 return;
             }
             rest = &tail[label.len()..];
@@ -482,7 +515,8 @@ pub(crate) struct RouteIndex {
     by_header: Vec<(String, HashIndex<Ids>)>,
     /// Routes with no key.
     rest: Vec<Entry>,
-    /// More routes than an [`Entry`] can name: scan them in order.
+    /// More routes than an [`Entry`] can name, or more key bytes than a
+    /// `u32` can count: scan them in order.
     linear: bool,
 }
 
@@ -516,7 +550,14 @@ fn index_header(h: &HeaderMatcher) -> Option<&str> {
 impl RouteIndex {
     pub(crate) fn build(routes: &[Route]) -> RouteIndex {
         let mut ix = RouteIndex::default();
-        if routes.len() > ID as usize {
+        let key_bytes: usize = routes
+            .iter()
+            .map(|r| match &r.matcher.path {
+                PathMatch::Path(p) | PathMatch::Prefix(p) => p.len(),
+                PathMatch::SafeRegex(re) => re.pattern().len(),
+            })
+            .sum();
+        if routes.len() > ID as usize || key_bytes > u32::MAX as usize {
             ix.linear = true;
             return ix;
         }
@@ -527,7 +568,8 @@ impl RouteIndex {
             let m = &r.matcher;
             match &m.path {
                 PathMatch::Path(p) => {
-                    tree(&mut paths, &mut paths_ci, m.case_sensitive).insert_exact(p.as_bytes(), i | path_proof(m));
+                    tree(&mut paths, &mut paths_ci, m.case_sensitive)
+                        .insert_exact(p.as_bytes(), i | path_proof(m));
                 }
                 PathMatch::Prefix(p) => {
                     let header = if p == "/" {
@@ -545,9 +587,14 @@ impl RouteIndex {
                                 ix.by_header.len() - 1
                             }
                         };
-                        add_id(&mut ix.by_header[slot].1, hash_cs(v.as_bytes()), i | TEST_ALL);
+                        add_id(
+                            &mut ix.by_header[slot].1,
+                            hash_cs(v.as_bytes()),
+                            i | TEST_ALL,
+                        );
                     } else {
-                        tree(&mut paths, &mut paths_ci, m.case_sensitive).insert_prefix(p.as_bytes(), i | path_proof(m));
+                        tree(&mut paths, &mut paths_ci, m.case_sensitive)
+                            .insert_prefix(p.as_bytes(), i | path_proof(m));
                     }
                 }
                 PathMatch::SafeRegex(re) => {
@@ -556,7 +603,8 @@ impl RouteIndex {
                     if lit.is_empty() {
                         ix.rest.push(i | TEST_ALL);
                     } else {
-                        tree(&mut paths, &mut paths_ci, true).insert_prefix(lit.as_bytes(), i | TEST_ALL);
+                        tree(&mut paths, &mut paths_ci, true)
+                            .insert_prefix(lit.as_bytes(), i | TEST_ALL);
                     }
                 }
             }
@@ -613,6 +661,9 @@ impl RouteIndex {
     }
 }
 
+/// An exact domain (lower case) and its value.
+type Domain = (Box<str>, u32);
+
 /// Envoy's virtual host selection (`RouteMatcher::findVirtualHost`):
 /// exact domain, then the longest `*suffix`, then the longest `prefix*`,
 /// then `*`; host names compared case-insensitively.
@@ -622,6 +673,9 @@ pub(crate) struct DomainIndex {
     /// `collisions`.
     exact: HashIndex<(Box<str>, u32)>,
     collisions: Vec<(u64, Box<str>, u32)>,
+    /// All exact domains, when there are few: compared in turn, without
+    /// a hash table probe.
+    few: Option<Box<[Domain]>>,
     /// By suffix length, longest first.
     suffix: Vec<(usize, HashIndex<u32>)>,
     /// By prefix length, longest first.
@@ -668,6 +722,12 @@ impl DomainIndex {
         }
         ix.suffix.sort_by_key(|e| std::cmp::Reverse(e.0));
         ix.prefix.sort_by_key(|e| std::cmp::Reverse(e.0));
+        if ix.exact.len() + ix.collisions.len() <= FEW_DOMAINS {
+            let mut few: Vec<Domain> = ix.exact.values().cloned().collect();
+            few.extend(ix.collisions.iter().map(|(_, k, i)| (k.clone(), *i)));
+            few.sort();
+            ix.few = Some(few.into());
+        }
         ix
     }
 
@@ -681,12 +741,21 @@ impl DomainIndex {
     #[inline]
     pub(crate) fn find_hashed(&self, host: &str, key: u64) -> Option<usize> {
         let h = host.as_bytes();
-        if let Some((k, i)) = self.exact.get(&key) {
-            if k.as_bytes().eq_ignore_ascii_case(h) {
+        // Keys are stored lower case: compare the folded host to them a
+        // word at a time.
+        let is = |k: &str| k.len() == h.len() && same(h, k.as_bytes(), true);
+        if let Some(few) = &self.few {
+            for (k, i) in few.iter() {
+                if is(k) {
+                    return Some(*i as usize);
+                }
+            }
+        } else if let Some((k, i)) = self.exact.get(&key) {
+            if is(k) {
                 return Some(*i as usize);
             }
             for (ch, k, i) in &self.collisions {
-                if *ch == key && k.as_bytes().eq_ignore_ascii_case(h) {
+                if *ch == key && is(k) {
                     return Some(*i as usize);
                 }
             }
@@ -710,6 +779,9 @@ impl DomainIndex {
         self.any.map(|i| i as usize)
     }
 }
+
+/// Up to this many exact domains are compared in turn.
+const FEW_DOMAINS: usize = 4;
 
 fn add_wild(v: &mut Vec<(usize, HashIndex<u32>)>, key: &str, i: u32) {
     let slot = match v.iter().position(|(l, _)| *l == key.len()) {
@@ -792,6 +864,35 @@ mod tests {
         assert_eq!(walk(&ci, b"/fOO/bar-BAZ-qux/\xc3\x84"), [7, 9]);
         assert_eq!(walk(&ci, b"/fOO/bar-BAZ-qux/\xc3\xa4"), [7]);
         assert_eq!(walk(&ci, b"/fo"), Vec::<u32>::new());
+    }
+
+    /// Labels longer than a node holds are chained; wide nodes are
+    /// searched by bisection.
+    #[test]
+    fn radix_long_labels_and_wide_nodes() {
+        let long: Vec<u8> = (0..70_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut b = RadixBuilder::new(false);
+        b.insert_prefix(&long[..69_000], 1);
+        b.insert_exact(&long, 2);
+        for c in 0..=255u8 {
+            b.insert_prefix(&[b'/', c], 10 + u32::from(c));
+        }
+        let t = b.build();
+        assert_eq!(walk(&t, &long), [1, 2]);
+        assert_eq!(walk(&t, &long[..69_999]), [1]);
+        assert_eq!(walk(&t, &long[..68_999]), Vec::<u32>::new());
+        for c in 0..=255u8 {
+            assert_eq!(walk(&t, &[b'/', c, b'x']), [10 + u32::from(c)]);
+        }
+        let mut b = RadixBuilder::new(false);
+        for c in (b'a'..=b'z').rev() {
+            b.insert_prefix(&[c], u32::from(c));
+        }
+        let t = b.build();
+        for c in b'a'..=b'z' {
+            assert_eq!(walk(&t, &[c, c]), [u32::from(c)]);
+        }
+        assert_eq!(walk(&t, b"A"), Vec::<u32>::new());
     }
 
     /// Word-at-a-time comparison agrees with byte comparison at every
