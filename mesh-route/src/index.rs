@@ -18,6 +18,11 @@
 //! same matcher the linear scan uses. Hashed keys (header values) and the
 //! literal prefixes of regexes prove nothing, so those routes are tested
 //! in full.
+//!
+//! Paths live in a radix tree laid out in flat arrays (one tree for
+//! case-sensitive keys, one for case-insensitive ones): a prefix's entries
+//! at the node of its key, visited by every walk that passes it, an exact
+//! path's at the node of its key, visited only when the walk ends there.
 
 use crate::config::{HeaderMatcher, PathMatch, Route, RouteMatch, ValueMatch, VirtualHost};
 use crate::request::Request;
@@ -104,11 +109,13 @@ fn hash(s: &[u8], fold: bool) -> u64 {
     h
 }
 
+#[inline]
 fn hash_cs(s: &[u8]) -> u64 {
     hash(s, false)
 }
 
 /// The hash of the ASCII lower-cased form of `s`.
+#[inline]
 pub(crate) fn hash_ci(s: &[u8]) -> u64 {
     hash(s, true)
 }
@@ -623,41 +630,66 @@ impl RouteIndex {
                 .iter()
                 .position(|r| r.matcher.matches_at(req, path_only));
         }
-        let mut best = u32::MAX;
-        let mut visit = |list: &[Entry]| {
-            for &e in list {
-                let i = e & ID;
-                if i >= best {
-                    return;
-                }
-                let m = &routes[i as usize].matcher;
-                let hit = match e & !ID {
-                    PROVEN => true,
-                    TEST_REST => m.first_failure_beyond_path(req).is_none(),
-                    _ => m.matches_at(req, path_only),
-                };
-                if hit {
-                    best = i;
-                    return;
-                }
-            }
+        let mut best = Best {
+            routes,
+            req,
+            path_only,
+            best: u32::MAX,
         };
         let path = path_only.as_bytes();
         if let Some(t) = &self.paths {
-            t.walk(path, &mut visit);
+            t.walk(path, |l| best.visit(l));
         }
         if let Some(t) = &self.paths_ci {
-            t.walk(path, &mut visit);
+            t.walk(path, |l| best.visit(l));
         }
         for (name, values) in &self.by_header {
             for v in req.header_occurrences(name) {
                 if let Some(l) = values.get(&hash_cs(v.as_bytes())) {
-                    visit(l.as_slice());
+                    best.visit(l.as_slice());
                 }
             }
         }
-        visit(&self.rest);
-        (best != u32::MAX).then_some(best as usize)
+        best.visit(&self.rest);
+        (best.best != u32::MAX).then_some(best.best as usize)
+    }
+}
+
+/// The lowest route index found to match so far, and what testing a
+/// route takes.
+struct Best<'a, 'r> {
+    routes: &'a [Route],
+    req: &'a Request<'r>,
+    path_only: &'a str,
+    best: u32,
+}
+
+impl Best<'_, '_> {
+    /// Tries the entries of `list` in order, while they are below the
+    /// best match.
+    #[inline(always)]
+    fn visit(&mut self, list: &[Entry]) {
+        for &e in list {
+            let i = e & ID;
+            if i >= self.best {
+                return;
+            }
+            if e & !ID == PROVEN || self.test(e) {
+                self.best = i;
+                return;
+            }
+        }
+    }
+
+    /// Whether the route of entry `e` matches, testing what its tag does
+    /// not prove.
+    fn test(&self, e: Entry) -> bool {
+        let m = &self.routes[(e & ID) as usize].matcher;
+        if e & !ID == TEST_REST {
+            m.first_failure_beyond_path(self.req).is_none()
+        } else {
+            m.matches_at(self.req, self.path_only)
+        }
     }
 }
 
