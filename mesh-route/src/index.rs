@@ -7,14 +7,26 @@
 //! produce (its exact path, the literal prefix of its path, or an exact
 //! header value), in route order. A lookup walks the keys the request
 //! produces and, in each list, tries routes in order while their index is
-//! below the best match found so far, with the same matcher the linear
-//! scan uses. The answer is the lowest index that matches, which is what a
-//! linear scan returns; a property test checks it against an independent
-//! reference evaluator.
+//! below the best match found so far. The answer is the lowest index that
+//! matches, which is what a linear scan returns; a property test checks it
+//! against an independent reference evaluator.
+//!
+//! Where reaching a key already proves the route's path condition (an
+//! exact or prefix path filed under itself), the lookup does not test the
+//! path again: a route with no other condition matches outright, and one
+//! with headers, query parameters or claims has only those tested, by the
+//! same matcher the linear scan uses. Hashed keys (header values) and the
+//! literal prefixes of regexes prove nothing, so those routes are tested
+//! in full.
+//!
+//! Paths live in a radix tree laid out in flat arrays (one tree for
+//! case-sensitive keys, one for case-insensitive ones): a prefix's entries
+//! at the node of its key, visited by every walk that passes it, an exact
+//! path's at the node of its key, visited only when the walk ends there.
 
-use crate::config::{HeaderMatcher, PathMatch, Route, ValueMatch, VirtualHost};
+use crate::config::{HeaderMatcher, PathMatch, Route, RouteMatch, ValueMatch, VirtualHost};
 use crate::request::Request;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
 const K: u64 = 0x517c_c1b7_2722_0a95;
@@ -31,40 +43,108 @@ fn lower8(x: u64) -> u64 {
     x | (upper >> 2)
 }
 
+/// The eight bytes at `at` as a little-endian word.
+#[inline]
+fn word(s: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&s[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// The four bytes at `at` as a little-endian word.
+#[inline]
+fn word4(s: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&s[at..at + 4]);
+    u64::from(u32::from_le_bytes(w))
+}
+
+/// A word holding every byte of `s` (shorter than eight bytes), read with
+/// at most two loads: two overlapping four-byte reads, or the first,
+/// middle and last byte. Two strings of the same length give the same
+/// word exactly when they are equal.
+#[inline]
+fn short_word(s: &[u8]) -> u64 {
+    let n = s.len();
+    if n >= 4 {
+        word4(s, 0) | (word4(s, n - 4) << 32)
+    } else if n > 0 {
+        u64::from(s[0]) | (u64::from(s[n / 2]) << 8) | (u64::from(s[n - 1]) << 16)
+    } else {
+        0
+    }
+}
+
+/// Calls `f` with words that together hold every byte of `s`: the full
+/// eight-byte chunks, then (if the length is not a multiple of eight) the
+/// last eight bytes, overlapping, or for a short `s` one [`short_word`].
+/// Two strings of the same length produce the same words exactly when
+/// they are equal.
+#[inline(always)]
+fn for_words(s: &[u8], mut f: impl FnMut(u64)) {
+    let n = s.len();
+    if n < 8 {
+        return f(short_word(s));
+    }
+    let mut at = 0;
+    while at + 8 <= n {
+        f(word(s, at));
+        at += 8;
+    }
+    if at != n {
+        f(word(s, n - 8));
+    }
+}
+
 /// A word-at-a-time hash of `s` (FxHash-style), optionally of its ASCII
 /// lower-cased form. Only equality of hashes matters: candidates are
-/// always checked by the real matcher.
+/// always checked by the real matcher or compared in full.
 #[inline]
 fn hash(s: &[u8], fold: bool) -> u64 {
     let mut h: u64 = s.len() as u64;
-    let mut chunks = s.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        if fold {
-            w = lower8(w);
-        }
+    for_words(s, |w| {
+        let w = if fold { lower8(w) } else { w };
         h = (h.rotate_left(5) ^ w).wrapping_mul(K);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut w = 0u64;
-        for (i, b) in rest.iter().enumerate() {
-            w |= u64::from(*b) << (8 * i);
-        }
-        if fold {
-            w = lower8(w);
-        }
-        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
-    }
+    });
     h
 }
 
+#[inline]
 fn hash_cs(s: &[u8]) -> u64 {
     hash(s, false)
 }
 
-fn hash_ci(s: &[u8]) -> u64 {
+/// The hash of the ASCII lower-cased form of `s`.
+#[inline]
+pub(crate) fn hash_ci(s: &[u8]) -> u64 {
     hash(s, true)
+}
+
+/// Whether `a` equals `key` (of the same length), `a` ASCII-lower-cased
+/// first when `fold` (`key` is already lower case), compared a word at a
+/// time.
+#[inline(always)]
+fn same(a: &[u8], key: &[u8], fold: bool) -> bool {
+    debug_assert_eq!(a.len(), key.len());
+    let n = a.len();
+    if n < 8 {
+        let w = short_word(a);
+        return (if fold { lower8(w) } else { w }) == short_word(key);
+    }
+    let mut at = 0;
+    loop {
+        let w = word(a, at);
+        if (if fold { lower8(w) } else { w }) != word(key, at) {
+            return false;
+        }
+        at += 8;
+        if at >= n {
+            return true;
+        }
+        if at + 8 > n {
+            at = n - 8;
+        }
+    }
 }
 
 /// A hasher for keys that are already hashes.
@@ -87,24 +167,46 @@ impl Hasher for Identity {
 
 type HashIndex<V> = HashMap<u64, V, BuildHasherDefault<Identity>>;
 
-/// A list of route indexes, stored inline when it has one element (the
-/// common case), so a lookup does not chase a pointer.
+/// A route index in an index list, tagged with what reaching the list
+/// already proves about the route (the top two bits).
+type Entry = u32;
+
+/// The route index part of an [`Entry`].
+const ID: u32 = (1 << 30) - 1;
+/// Nothing is proven: test the whole route match.
+const TEST_ALL: u32 = 0;
+/// The path condition is proven: test the other conditions only.
+const TEST_REST: u32 = 1 << 30;
+/// The whole route match is proven.
+const PROVEN: u32 = 2 << 30;
+
+/// The tag of a route filed under its own exact or prefix path.
+fn path_proof(m: &RouteMatch) -> u32 {
+    if m.headers.is_empty() && m.query_parameters.is_empty() && m.claims.is_empty() {
+        PROVEN
+    } else {
+        TEST_REST
+    }
+}
+
+/// A list of entries, stored inline when it has one element (the common
+/// case), so a lookup does not chase a pointer.
 #[derive(Debug, Clone)]
 enum Ids {
-    One(u32),
-    Many(Vec<u32>),
+    One(Entry),
+    Many(Vec<Entry>),
 }
 
 impl Ids {
-    fn push(&mut self, i: u32) {
+    fn push(&mut self, e: Entry) {
         match self {
-            Ids::One(a) => *self = Ids::Many(vec![*a, i]),
-            Ids::Many(v) => v.push(i),
+            Ids::One(a) => *self = Ids::Many(vec![*a, e]),
+            Ids::Many(v) => v.push(e),
         }
     }
 
     #[inline]
-    fn as_slice(&self) -> &[u32] {
+    fn as_slice(&self) -> &[Entry] {
         match self {
             Ids::One(a) => std::slice::from_ref(a),
             Ids::Many(v) => v,
@@ -112,136 +214,266 @@ impl Ids {
     }
 }
 
-fn add_id(m: &mut HashIndex<Ids>, key: u64, i: u32) {
+fn add_id(m: &mut HashIndex<Ids>, key: u64, e: Entry) {
     match m.get_mut(&key) {
-        Some(ids) => ids.push(i),
+        Some(ids) => ids.push(e),
         None => {
-            m.insert(key, Ids::One(i));
+            m.insert(key, Ids::One(e));
         }
     }
 }
 
-/// A radix tree of byte strings whose nodes hold route lists.
-#[derive(Debug, Default, Clone)]
-struct Radix {
-    nodes: Vec<RadixNode>,
+/// A radix tree of byte strings under construction: nodes with owned
+/// edges, flattened by [`RadixBuilder::build`].
+#[derive(Debug, Default)]
+struct RadixBuilder {
+    nodes: Vec<BuildNode>,
     /// Whether keys and lookups are ASCII-lower-cased.
     fold: bool,
 }
 
-#[derive(Debug, Default, Clone)]
-struct RadixNode {
-    routes: Vec<u32>,
-    /// The first byte of each edge's label, sorted (searched without
-    /// touching the labels).
-    firsts: Vec<u8>,
-    /// Edges in the order of `firsts`: (label, child).
-    edges: Vec<(Box<[u8]>, u32)>,
+#[derive(Debug, Default)]
+struct BuildNode {
+    /// Entries of routes that match every path starting with the key.
+    prefix: Vec<Entry>,
+    /// Entries of routes that match only the key itself.
+    exact: Vec<Entry>,
+    /// Edges sorted by the first byte of their label: (label, child).
+    edges: Vec<(Vec<u8>, usize)>,
 }
 
-impl Radix {
-    fn new(fold: bool) -> Radix {
-        Radix {
-            nodes: vec![RadixNode::default()],
+impl RadixBuilder {
+    fn new(fold: bool) -> RadixBuilder {
+        RadixBuilder {
+            nodes: vec![BuildNode::default()],
             fold,
         }
     }
 
-    fn insert(&mut self, key: &[u8], route: u32) {
+    /// The node of `key`, created (splitting an edge if need be).
+    fn node(&mut self, key: &[u8]) -> usize {
         let key: Vec<u8> = if self.fold {
-            key.iter().map(u8::to_ascii_lowercase).collect()
+            key.to_ascii_lowercase()
         } else {
             key.to_vec()
         };
         let mut node = 0usize;
         let mut rest: &[u8] = &key;
         loop {
-            if rest.is_empty() {
-                self.nodes[node].routes.push(route);
-                return;
-            }
-            let first = rest[0];
-            let pos = self.nodes[node].firsts.binary_search(&first);
-            match pos {
+            let Some(&first) = rest.first() else {
+                return node;
+            };
+            let edges = &self.nodes[node].edges;
+            match edges.binary_search_by_key(&first, |(l, _)| l[0]) {
                 Err(at) => {
-                    let child = self.nodes.len() as u32;
-                    self.nodes.push(RadixNode {
-                        routes: vec![route],
-                        firsts: Vec::new(),
-                        edges: Vec::new(),
-                    });
-                    self.nodes[node].firsts.insert(at, first);
-                    self.nodes[node].edges.insert(at, (rest.into(), child));
-                    return;
+                    let child = self.nodes.len();
+                    self.nodes.push(BuildNode::default());
+                    self.nodes[node].edges.insert(at, (rest.to_vec(), child));
+                    return child;
                 }
                 Ok(at) => {
-                    let (label, child) = self.nodes[node].edges[at].clone();
+                    let (label, child) = &edges[at];
+                    let child = *child;
                     let common = label
                         .iter()
                         .zip(rest.iter())
                         .take_while(|(a, b)| a == b)
                         .count();
                     if common == label.len() {
-                        node = child as usize;
+                        node = child;
                         rest = &rest[common..];
                         continue;
                     }
                     // Split the edge at `common`.
-                    let mid = self.nodes.len() as u32;
-                    self.nodes.push(RadixNode {
-                        routes: Vec::new(),
-                        firsts: vec![label[common]],
-                        edges: vec![(label[common..].into(), child)],
+                    let label = label.clone();
+                    let mid = self.nodes.len();
+                    self.nodes.push(BuildNode {
+                        edges: vec![(label[common..].to_vec(), child)],
+                        ..BuildNode::default()
                     });
-                    self.nodes[node].edges[at] = (label[..common].into(), mid);
-                    node = mid as usize;
+                    self.nodes[node].edges[at] = (label[..common].to_vec(), mid);
+                    node = mid;
                     rest = &rest[common..];
                 }
             }
         }
     }
 
-    /// Calls `f` with the route list of every node whose key is a prefix
-    /// of `path`, shortest first.
+    fn insert_prefix(&mut self, key: &[u8], e: Entry) {
+        let n = self.node(key);
+        self.nodes[n].prefix.push(e);
+    }
+
+    fn insert_exact(&mut self, key: &[u8], e: Entry) {
+        let n = self.node(key);
+        self.nodes[n].exact.push(e);
+    }
+
+    /// The tree laid out breadth first in flat arrays, each node's
+    /// children side by side.
+    fn build(mut self) -> Radix {
+        // A node's label length is a `u16`: chain longer labels.
+        let mut n = 0;
+        while n < self.nodes.len() {
+            for e in 0..self.nodes[n].edges.len() {
+                let (label, child) = &self.nodes[n].edges[e];
+                if label.len() > MAX_LABEL {
+                    let tail = label[MAX_LABEL..].to_vec();
+                    let child = *child;
+                    let mid = self.nodes.len();
+                    self.nodes.push(BuildNode {
+                        edges: vec![(tail, child)],
+                        ..BuildNode::default()
+                    });
+                    let edge = &mut self.nodes[n].edges[e];
+                    edge.0.truncate(MAX_LABEL);
+                    edge.1 = mid;
+                }
+            }
+            n += 1;
+        }
+        let mut r = Radix {
+            fold: self.fold,
+            nodes: vec![Node::default()],
+            firsts: vec![0],
+            labels: Vec::new(),
+            // Entry lists start after index 0, which means "none".
+            entries: vec![0],
+        };
+        let mut queue = VecDeque::from([(0usize, 0usize)]);
+        while let Some((b, f)) = queue.pop_front() {
+            let BuildNode {
+                prefix,
+                exact,
+                edges,
+            } = &self.nodes[b];
+            let children = r.nodes.len() as u32;
+            let node = &mut r.nodes[f];
+            if !prefix.is_empty() || !exact.is_empty() {
+                node.entries = r.entries.len() as u32;
+                r.entries.push(prefix.len() as u32);
+                r.entries.push(exact.len() as u32);
+                r.entries.extend_from_slice(prefix);
+                r.entries.extend_from_slice(exact);
+            }
+            node.children = children;
+            node.n_children = edges.len() as u16;
+            for (label, child) in edges {
+                queue.push_back((*child, r.nodes.len()));
+                r.firsts.push(label[0]);
+                r.nodes.push(Node {
+                    label: r.labels.len() as u32,
+                    label_len: (label.len() - 1) as u16,
+                    ..Node::default()
+                });
+                r.labels.extend_from_slice(&label[1..]);
+            }
+        }
+        r
+    }
+}
+
+/// The longest label after its first byte.
+const MAX_LABEL: usize = u16::MAX as usize + 1;
+
+/// A radix tree of byte strings whose nodes hold route entries, in flat
+/// arrays: a walk reads one 16-byte node, its children's first bytes and
+/// its label, all by index, with no pointer per node or edge.
+#[derive(Debug, Default, Clone)]
+struct Radix {
+    /// Whether keys and lookups are ASCII-lower-cased.
+    fold: bool,
+    /// Node 0 is the root; a node's children are `n_children` nodes from
+    /// `children`, sorted by the first byte of their label.
+    nodes: Vec<Node>,
+    /// The first byte of node `n`'s label (the root's is unused).
+    firsts: Vec<u8>,
+    /// The labels' bytes after the first.
+    labels: Vec<u8>,
+    /// The nodes' entry lists: the number of prefix entries, the number
+    /// of exact entries, then the entries.
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Node {
+    /// The label after its first byte: `label_len` bytes from `label` in
+    /// `labels`.
+    label: u32,
+    children: u32,
+    /// Where the node's entry lists start in `entries` (0: it has none).
+    entries: u32,
+    label_len: u16,
+    n_children: u16,
+}
+
+impl Radix {
+    /// The child of `node` whose label starts with `b`. A short list is
+    /// scanned with a branch per byte rather than searched word-wise: a
+    /// predicted branch lets the processor fetch the child before the
+    /// comparison is done.
     #[inline]
-    fn walk(&self, path: &[u8], mut f: impl FnMut(&[u32])) {
+    fn child(&self, node: &Node, b: u8) -> Option<usize> {
+        let start = node.children as usize;
+        let kids = &self.firsts[start..start + usize::from(node.n_children)];
+        let at = if kids.len() > 16 {
+            kids.binary_search(&b).ok()
+        } else {
+            kids.iter().position(|k| *k == b)
+        };
+        at.map(|i| start + i)
+    }
+
+    /// Calls `f` with the prefix entries of every node whose key is a
+    /// prefix of `path`, shortest first, then with the exact entries of
+    /// the node whose key is `path`, if any.
+    #[inline]
+    fn walk(&self, path: &[u8], f: impl FnMut(&[Entry])) {
+        if self.fold {
+            self.walk_as::<true>(path, f)
+        } else {
+            self.walk_as::<false>(path, f)
+        }
+    }
+
+    /// [`Radix::walk`] with `fold` known at compile time.
+    #[inline]
+    fn walk_as<const FOLD: bool>(&self, path: &[u8], mut f: impl FnMut(&[Entry])) {
         let mut node = &self.nodes[0];
         let mut rest = path;
         loop {
-            if !node.routes.is_empty() {
-                f(&node.routes);
+            let lists = node.entries as usize;
+            let n_prefix = if lists == 0 {
+                0
+            } else {
+                self.entries[lists] as usize
+            };
+            if n_prefix != 0 {
+                f(&self.entries[lists + 2..][..n_prefix]);
             }
-            let Some(&first) = rest.first() else { return };
-            let first = if self.fold {
+            let Some((&first, tail)) = rest.split_first() else {
+                if lists != 0 {
+                    let n_exact = self.entries[lists + 1] as usize;
+                    if n_exact != 0 {
+                        f(&self.entries[lists + 2 + n_prefix..][..n_exact]);
+                    }
+                }
+                return;
+            };
+            let first = if FOLD {
                 first.to_ascii_lowercase()
             } else {
                 first
             };
-            let at = if node.firsts.len() > 16 {
-                node.firsts.binary_search(&first).ok()
-            } else {
-                node.firsts.iter().position(|b| *b == first)
-            };
-            let Some(at) = at else {
+            let Some(child) = self.child(node, first) else {
                 return;
             };
-            let (label, child) = &node.edges[at];
-            if rest.len() < label.len() {
+            node = &self.nodes[child];
+            let label = &self.labels[node.label as usize..][..usize::from(node.label_len)];
+            if tail.len() < label.len() || !same(&tail[..label.len()], label, FOLD) {
                 return;
             }
-            let head = &rest[..label.len()];
-            let same = if self.fold {
-                head.iter()
-                    .zip(label.iter())
-                    .all(|(a, b)| a.to_ascii_lowercase() == *b)
-            } else {
-                head.iter().zip(label.iter()).all(|(a, b)| a == b)
-            };
-            if !same {
-                return;
-            }
-            rest = &rest[label.len()..];
-            node = &self.nodes[*child as usize];
+            rest = &tail[label.len()..];
         }
     }
 }
@@ -281,14 +513,32 @@ pub(crate) fn regex_literal_prefix(pattern: &str) -> String {
 /// The index of one virtual host's routes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RouteIndex {
-    exact: HashIndex<Ids>,
-    exact_ci: HashIndex<Ids>,
-    prefix: Option<Radix>,
-    prefix_ci: Option<Radix>,
+    /// Exact and prefix paths (and regexes' literal prefixes), compared
+    /// as they are.
+    paths: Option<Radix>,
+    /// Case-insensitive exact and prefix paths.
+    paths_ci: Option<Radix>,
     /// Routes on `/` keyed by one exact header value: (header, values).
     by_header: Vec<(String, HashIndex<Ids>)>,
     /// Routes with no key.
-    rest: Vec<u32>,
+    rest: Vec<Entry>,
+    /// More routes than an [`Entry`] can name, or more key bytes than a
+    /// `u32` can count: scan them in order.
+    linear: bool,
+}
+
+/// The tree for case-sensitive keys or the one for case-insensitive keys,
+/// created on first use.
+fn tree<'a>(
+    paths: &'a mut Option<RadixBuilder>,
+    paths_ci: &'a mut Option<RadixBuilder>,
+    case_sensitive: bool,
+) -> &'a mut RadixBuilder {
+    if case_sensitive {
+        paths.get_or_insert_with(|| RadixBuilder::new(false))
+    } else {
+        paths_ci.get_or_insert_with(|| RadixBuilder::new(true))
+    }
 }
 
 /// The header matcher a route may be filed under: an exact value that a
@@ -307,18 +557,26 @@ fn index_header(h: &HeaderMatcher) -> Option<&str> {
 impl RouteIndex {
     pub(crate) fn build(routes: &[Route]) -> RouteIndex {
         let mut ix = RouteIndex::default();
-        let mut prefix: Option<Radix> = None;
-        let mut prefix_ci: Option<Radix> = None;
+        let key_bytes: usize = routes
+            .iter()
+            .map(|r| match &r.matcher.path {
+                PathMatch::Path(p) | PathMatch::Prefix(p) => p.len(),
+                PathMatch::SafeRegex(re) => re.pattern().len(),
+            })
+            .sum();
+        if routes.len() > ID as usize || key_bytes > u32::MAX as usize {
+            ix.linear = true;
+            return ix;
+        }
+        let mut paths: Option<RadixBuilder> = None;
+        let mut paths_ci: Option<RadixBuilder> = None;
         for (i, r) in routes.iter().enumerate() {
             let i = i as u32;
             let m = &r.matcher;
             match &m.path {
                 PathMatch::Path(p) => {
-                    if m.case_sensitive {
-                        add_id(&mut ix.exact, hash_cs(p.as_bytes()), i);
-                    } else {
-                        add_id(&mut ix.exact_ci, hash_ci(p.as_bytes()), i);
-                    }
+                    tree(&mut paths, &mut paths_ci, m.case_sensitive)
+                        .insert_exact(p.as_bytes(), i | path_proof(m));
                 }
                 PathMatch::Prefix(p) => {
                     let header = if p == "/" {
@@ -336,31 +594,30 @@ impl RouteIndex {
                                 ix.by_header.len() - 1
                             }
                         };
-                        add_id(&mut ix.by_header[slot].1, hash_cs(v.as_bytes()), i);
-                    } else if m.case_sensitive {
-                        prefix
-                            .get_or_insert_with(|| Radix::new(false))
-                            .insert(p.as_bytes(), i);
+                        add_id(
+                            &mut ix.by_header[slot].1,
+                            hash_cs(v.as_bytes()),
+                            i | TEST_ALL,
+                        );
                     } else {
-                        prefix_ci
-                            .get_or_insert_with(|| Radix::new(true))
-                            .insert(p.as_bytes(), i);
+                        tree(&mut paths, &mut paths_ci, m.case_sensitive)
+                            .insert_prefix(p.as_bytes(), i | path_proof(m));
                     }
                 }
                 PathMatch::SafeRegex(re) => {
+                    // VS-10: case sensitivity never applies to a regex.
                     let lit = regex_literal_prefix(re.pattern());
                     if lit.is_empty() {
-                        ix.rest.push(i);
+                        ix.rest.push(i | TEST_ALL);
                     } else {
-                        prefix
-                            .get_or_insert_with(|| Radix::new(false))
-                            .insert(lit.as_bytes(), i);
+                        tree(&mut paths, &mut paths_ci, true)
+                            .insert_prefix(lit.as_bytes(), i | TEST_ALL);
                     }
                 }
             }
         }
-        ix.prefix = prefix;
-        ix.prefix_ci = prefix_ci;
+        ix.paths = paths.map(RadixBuilder::build);
+        ix.paths_ci = paths_ci.map(RadixBuilder::build);
         ix
     }
 
@@ -368,46 +625,76 @@ impl RouteIndex {
     #[inline]
     pub(crate) fn first_match(&self, routes: &[Route], req: &Request<'_>) -> Option<usize> {
         let path_only = req.path_only();
-        let mut best = u32::MAX;
-        let mut visit = |list: &[u32]| {
-            for &i in list {
-                if i >= best {
-                    return;
-                }
-                if routes[i as usize].matcher.matches_at(req, path_only) {
-                    best = i;
-                    return;
-                }
-            }
+        if self.linear {
+            return routes
+                .iter()
+                .position(|r| r.matcher.matches_at(req, path_only));
+        }
+        let mut best = Best {
+            routes,
+            req,
+            path_only,
+            best: u32::MAX,
         };
         let path = path_only.as_bytes();
-        if !self.exact.is_empty()
-            && let Some(l) = self.exact.get(&hash_cs(path))
-        {
-            visit(l.as_slice());
+        if let Some(t) = &self.paths {
+            t.walk(path, |l| best.visit(l));
         }
-        if !self.exact_ci.is_empty()
-            && let Some(l) = self.exact_ci.get(&hash_ci(path))
-        {
-            visit(l.as_slice());
-        }
-        if let Some(t) = &self.prefix {
-            t.walk(path, &mut visit);
-        }
-        if let Some(t) = &self.prefix_ci {
-            t.walk(path, &mut visit);
+        if let Some(t) = &self.paths_ci {
+            t.walk(path, |l| best.visit(l));
         }
         for (name, values) in &self.by_header {
             for v in req.header_occurrences(name) {
                 if let Some(l) = values.get(&hash_cs(v.as_bytes())) {
-                    visit(l.as_slice());
+                    best.visit(l.as_slice());
                 }
             }
         }
-        visit(&self.rest);
-        (best != u32::MAX).then_some(best as usize)
+        best.visit(&self.rest);
+        (best.best != u32::MAX).then_some(best.best as usize)
     }
 }
+
+/// The lowest route index found to match so far, and what testing a
+/// route takes.
+struct Best<'a, 'r> {
+    routes: &'a [Route],
+    req: &'a Request<'r>,
+    path_only: &'a str,
+    best: u32,
+}
+
+impl Best<'_, '_> {
+    /// Tries the entries of `list` in order, while they are below the
+    /// best match.
+    #[inline(always)]
+    fn visit(&mut self, list: &[Entry]) {
+        for &e in list {
+            let i = e & ID;
+            if i >= self.best {
+                return;
+            }
+            if e & !ID == PROVEN || self.test(e) {
+                self.best = i;
+                return;
+            }
+        }
+    }
+
+    /// Whether the route of entry `e` matches, testing what its tag does
+    /// not prove.
+    fn test(&self, e: Entry) -> bool {
+        let m = &self.routes[(e & ID) as usize].matcher;
+        if e & !ID == TEST_REST {
+            m.first_failure_beyond_path(self.req).is_none()
+        } else {
+            m.matches_at(self.req, self.path_only)
+        }
+    }
+}
+
+/// An exact domain (lower case) and its value.
+type Domain = (Box<str>, u32);
 
 /// Envoy's virtual host selection (`RouteMatcher::findVirtualHost`):
 /// exact domain, then the longest `*suffix`, then the longest `prefix*`,
@@ -418,6 +705,9 @@ pub(crate) struct DomainIndex {
     /// `collisions`.
     exact: HashIndex<(Box<str>, u32)>,
     collisions: Vec<(u64, Box<str>, u32)>,
+    /// All exact domains, when there are few: compared in turn, without
+    /// a hash table probe.
+    few: Option<Box<[Domain]>>,
     /// By suffix length, longest first.
     suffix: Vec<(usize, HashIndex<u32>)>,
     /// By prefix length, longest first.
@@ -464,19 +754,40 @@ impl DomainIndex {
         }
         ix.suffix.sort_by_key(|e| std::cmp::Reverse(e.0));
         ix.prefix.sort_by_key(|e| std::cmp::Reverse(e.0));
+        if ix.exact.len() + ix.collisions.len() <= FEW_DOMAINS {
+            let mut few: Vec<Domain> = ix.exact.values().cloned().collect();
+            few.extend(ix.collisions.iter().map(|(_, k, i)| (k.clone(), *i)));
+            few.sort();
+            ix.few = Some(few.into());
+        }
         ix
     }
 
     /// The virtual host serving `host` (the port already removed).
     pub(crate) fn find(&self, host: &str) -> Option<usize> {
+        self.find_hashed(host, hash_ci(host.as_bytes()))
+    }
+
+    /// [`DomainIndex::find`] with `key`, the [`hash_ci`] of `host`,
+    /// computed once by a caller that asks several indexes.
+    #[inline]
+    pub(crate) fn find_hashed(&self, host: &str, key: u64) -> Option<usize> {
         let h = host.as_bytes();
-        let key = hash_ci(h);
-        if let Some((k, i)) = self.exact.get(&key) {
-            if k.as_bytes().eq_ignore_ascii_case(h) {
+        // Keys are stored lower case: compare the folded host to them a
+        // word at a time.
+        let is = |k: &str| k.len() == h.len() && same(h, k.as_bytes(), true);
+        if let Some(few) = &self.few {
+            for (k, i) in few.iter() {
+                if is(k) {
+                    return Some(*i as usize);
+                }
+            }
+        } else if let Some((k, i)) = self.exact.get(&key) {
+            if is(k) {
                 return Some(*i as usize);
             }
             for (ch, k, i) in &self.collisions {
-                if *ch == key && k.as_bytes().eq_ignore_ascii_case(h) {
+                if *ch == key && is(k) {
                     return Some(*i as usize);
                 }
             }
@@ -500,6 +811,9 @@ impl DomainIndex {
         self.any.map(|i| i as usize)
     }
 }
+
+/// Up to this many exact domains are compared in turn.
+const FEW_DOMAINS: usize = 4;
 
 fn add_wild(v: &mut Vec<(usize, HashIndex<u32>)>, key: &str, i: u32) {
     let slot = match v.iter().position(|(l, _)| *l == key.len()) {
@@ -548,26 +862,87 @@ mod tests {
         assert_ne!(hash_cs(b"abc"), hash_cs(b"abd"));
     }
 
+    fn walk(t: &Radix, path: &[u8]) -> Vec<u32> {
+        let mut seen = Vec::new();
+        t.walk(path, |l| seen.extend(l.iter().map(|e| e & ID)));
+        seen.sort();
+        seen
+    }
+
     #[test]
     fn radix_walk() {
-        let mut t = Radix::new(false);
-        t.insert(b"/api", 0);
-        t.insert(b"/apple", 1);
-        t.insert(b"/", 2);
-        t.insert(b"/api/v1", 3);
-        t.insert(b"/ap", 4);
-        let mut seen = Vec::new();
-        t.walk(b"/api/v1/x", |l| seen.extend_from_slice(l));
-        seen.sort();
-        assert_eq!(seen, [0, 2, 3, 4]);
-        let mut seen = Vec::new();
-        t.walk(b"/apples", |l| seen.extend_from_slice(l));
-        seen.sort();
-        assert_eq!(seen, [1, 2, 4]);
-        let mut ci = Radix::new(true);
-        ci.insert(b"/Foo", 7);
-        let mut seen = Vec::new();
-        ci.walk(b"/fOO/bar", |l| seen.extend_from_slice(l));
-        assert_eq!(seen, [7]);
+        let mut b = RadixBuilder::new(false);
+        b.insert_prefix(b"/api", 0);
+        b.insert_prefix(b"/apple", 1);
+        b.insert_prefix(b"/", 2);
+        b.insert_prefix(b"/api/v1", 3);
+        b.insert_prefix(b"/ap", 4);
+        b.insert_exact(b"/api/v1/x", 5);
+        b.insert_exact(b"/api/v1", 6);
+        b.insert_exact(b"/api/v1/xy", 7);
+        b.insert_prefix(b"", 8);
+        let t = b.build();
+        assert_eq!(walk(&t, b"/api/v1/x"), [0, 2, 3, 4, 5, 8]);
+        assert_eq!(walk(&t, b"/api/v1/"), [0, 2, 3, 4, 8]);
+        assert_eq!(walk(&t, b"/api/v1"), [0, 2, 3, 4, 6, 8]);
+        assert_eq!(walk(&t, b"/apples"), [1, 2, 4, 8]);
+        assert_eq!(walk(&t, b"/API"), [2, 8]);
+        assert_eq!(walk(&t, b""), [8]);
+        let mut ci = RadixBuilder::new(true);
+        ci.insert_prefix(b"/Foo", 7);
+        ci.insert_exact(b"/Foo/BAR-baz-QUX/\xc3\x84", 9);
+        let ci = ci.build();
+        assert_eq!(walk(&ci, b"/fOO/bar"), [7]);
+        assert_eq!(walk(&ci, b"/fOO/bar-BAZ-qux/\xc3\x84"), [7, 9]);
+        assert_eq!(walk(&ci, b"/fOO/bar-BAZ-qux/\xc3\xa4"), [7]);
+        assert_eq!(walk(&ci, b"/fo"), Vec::<u32>::new());
+    }
+
+    /// Labels longer than a node holds are chained; wide nodes are
+    /// searched by bisection.
+    #[test]
+    fn radix_long_labels_and_wide_nodes() {
+        let long: Vec<u8> = (0..70_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut b = RadixBuilder::new(false);
+        b.insert_prefix(&long[..69_000], 1);
+        b.insert_exact(&long, 2);
+        for c in 0..=255u8 {
+            b.insert_prefix(&[b'/', c], 10 + u32::from(c));
+        }
+        let t = b.build();
+        assert_eq!(walk(&t, &long), [1, 2]);
+        assert_eq!(walk(&t, &long[..69_999]), [1]);
+        assert_eq!(walk(&t, &long[..68_999]), Vec::<u32>::new());
+        for c in 0..=255u8 {
+            assert_eq!(walk(&t, &[b'/', c, b'x']), [10 + u32::from(c)]);
+        }
+        let mut b = RadixBuilder::new(false);
+        for c in (b'a'..=b'z').rev() {
+            b.insert_prefix(&[c], u32::from(c));
+        }
+        let t = b.build();
+        for c in b'a'..=b'z' {
+            assert_eq!(walk(&t, &[c, c]), [u32::from(c)]);
+        }
+        assert_eq!(walk(&t, b"A"), Vec::<u32>::new());
+    }
+
+    /// Word-at-a-time comparison agrees with byte comparison at every
+    /// length and position of a difference.
+    #[test]
+    fn same_is_byte_equality() {
+        let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+        for n in 0..base.len() {
+            let a = &base[..n];
+            assert!(same(a, a, false));
+            assert!(same(&a.to_ascii_uppercase(), a, true));
+            for at in 0..n {
+                let mut b = a.to_vec();
+                b[at] = b'#';
+                assert!(!same(&b, a, false), "{n} {at}");
+                assert!(!same(&b, a, true), "{n} {at}");
+                assert_ne!(hash_cs(&b), hash_cs(a), "{n} {at}");
+            }
+        }
     }
 }

@@ -128,6 +128,13 @@ impl RouteMatch {
         if !self.path.matches(path_only, self.case_sensitive) {
             return Some(Failure::Path);
         }
+        self.first_failure_beyond_path(req)
+    }
+
+    /// The first condition after the path that `req` fails: for a router
+    /// that already knows the path matches.
+    #[inline]
+    pub(crate) fn first_failure_beyond_path(&self, req: &Request<'_>) -> Option<Failure<'_>> {
         for h in &self.headers {
             if !h.matches(req) {
                 return Some(Failure::Header(h));

@@ -5,7 +5,7 @@ use crate::compile::{Compiled, compile};
 use crate::config::{
     Mismatch, Route, RouteAction, RouteConfiguration, RouteScope, VirtualHost, VirtualHostKind,
 };
-use crate::index::{DomainIndex, RouteIndex};
+use crate::index::{DomainIndex, RouteIndex, hash_ci};
 use crate::l4::{Connection, L4Decision, L4Listener, select_chain};
 use crate::proxy::ProxyContext;
 use crate::request::Request;
@@ -55,19 +55,44 @@ fn lookup<T>(v: &[(u16, T)], port: u16) -> Option<&T> {
 #[derive(Debug, Clone)]
 struct ConfigIndex {
     domains: DomainIndex,
-    routes: Vec<RouteIndex>,
+    vhosts: Vec<VhostIndex>,
+}
+
+/// The evaluation index of one virtual host.
+#[derive(Debug, Clone)]
+struct VhostIndex {
+    routes: RouteIndex,
+    /// The outcome of each route, so that a route the index proves is
+    /// answered without reading it.
+    outcomes: Box<[Outcome]>,
 }
 
 impl ConfigIndex {
     fn build(c: &RouteConfiguration) -> ConfigIndex {
         ConfigIndex {
             domains: DomainIndex::build(&c.virtual_hosts),
-            routes: c
+            vhosts: c
                 .virtual_hosts
                 .iter()
-                .map(|v| RouteIndex::build(&v.routes))
+                .map(|v| VhostIndex {
+                    routes: RouteIndex::build(&v.routes),
+                    outcomes: v.routes.iter().map(|r| outcome(v.kind, r)).collect(),
+                })
                 .collect(),
         }
+    }
+}
+
+/// What happens to a request that route `r` of a virtual host of kind
+/// `kind` matches.
+fn outcome(kind: VirtualHostKind, r: &Route) -> Outcome {
+    match (kind, &r.action, &r.origin) {
+        (VirtualHostKind::AllowAny | VirtualHostKind::BlockAll, _, _) => Outcome::UnknownHost,
+        (_, RouteAction::Unsupported { .. }, _) => Outcome::Rejected,
+        (_, RouteAction::Route(_), None) => Outcome::Default,
+        (_, RouteAction::Route(_), Some(_)) => Outcome::Route,
+        (_, RouteAction::Redirect(_), _) => Outcome::Redirect,
+        (_, RouteAction::DirectResponse(_), _) => Outcome::DirectResponse,
     }
 }
 
@@ -336,13 +361,15 @@ impl RouteTable {
         }
     }
 
-    /// The route configuration serving `req`.
-    fn config_for(&self, req: &Request<'_>, port: u16) -> Option<usize> {
+    /// The route configuration serving `req`, whose host is `host` with
+    /// [`hash_ci`] `key`.
+    #[inline]
+    fn config_for(&self, req: &Request<'_>, port: u16, host: &str, key: u64) -> Option<usize> {
         if self.proxy.is_sidecar() {
             let i = self.ports.binary_search_by_key(&port, |p| p.port).ok()?;
             let p = &self.ports[i];
             if let Some((ix, list)) = &p.sniffed
-                && let Some(i) = ix.find(req.host_without_port())
+                && let Some(i) = ix.find_hashed(host, key)
             {
                 return Some(list[i]);
             }
@@ -352,7 +379,7 @@ impl RouteTable {
         if !tls {
             return lookup(&self.gateway_http, port).copied();
         }
-        let sni = req.sni.unwrap_or_else(|| req.host_without_port());
+        let sni = req.sni.unwrap_or(host);
         let list = lookup(&self.gateway_https, port)?;
         let mut best: Option<(usize, usize)> = None;
         for &i in list {
@@ -405,9 +432,13 @@ impl RouteTable {
     /// Evaluates a request by trying every route in order (Envoy's own
     /// linear matcher): the baseline the index is measured against.
     pub fn route_linear<'t>(&'t self, req: &Request<'_>) -> Decision<'t> {
-        self.evaluate_with(req, |routes, _, req| {
+        self.evaluate_with(req, |vhost, _, req| {
             let path = req.path_only();
-            routes.iter().position(|r| r.matcher.matches_at(req, path))
+            let i = vhost
+                .routes
+                .iter()
+                .position(|r| r.matcher.matches_at(req, path))?;
+            Some((i, outcome(vhost.kind, &vhost.routes[i])))
         })
     }
 
@@ -417,9 +448,12 @@ impl RouteTable {
         trace: Option<&mut Vec<ExplainStep>>,
     ) -> Decision<'t> {
         match trace {
-            None => self.evaluate_with(req, |routes, ix, req| ix.first_match(routes, req)),
-            Some(steps) => self.evaluate_with(req, |routes, _, req| {
-                for (i, r) in routes.iter().enumerate() {
+            None => self.evaluate_with(req, |vhost, ix, req| {
+                let i = ix.routes.first_match(&vhost.routes, req)?;
+                Some((i, ix.outcomes[i]))
+            }),
+            Some(steps) => self.evaluate_with(req, |vhost, _, req| {
+                for (i, r) in vhost.routes.iter().enumerate() {
                     let mismatch = r.matcher.mismatch(req);
                     let o = r.origin.as_ref();
                     steps.push(ExplainStep {
@@ -433,7 +467,7 @@ impl RouteTable {
                         mismatch: mismatch.clone(),
                     });
                     if mismatch.is_none() {
-                        return Some(i);
+                        return Some((i, outcome(vhost.kind, r)));
                     }
                 }
                 None
@@ -445,16 +479,22 @@ impl RouteTable {
     fn evaluate_with<'t>(
         &'t self,
         req: &Request<'_>,
-        pick: impl FnOnce(&'t [Route], &'t RouteIndex, &Request<'_>) -> Option<usize>,
+        pick: impl FnOnce(&'t VirtualHost, &'t VhostIndex, &Request<'_>) -> Option<(usize, Outcome)>,
     ) -> Decision<'t> {
-        let port = self.request_port(req);
+        let port = if req.port != 0 {
+            req.port
+        } else {
+            self.request_port(req)
+        };
         let unknown = Decision {
             route_configuration: None,
             virtual_host: None,
             route: None,
             outcome: Outcome::UnknownHost,
         };
-        let Some(ci) = self.config_for(req, port) else {
+        let host = req.host_without_port();
+        let key = hash_ci(host.as_bytes());
+        let Some(ci) = self.config_for(req, port, host, key) else {
             return unknown;
         };
         let config = &self.configs[ci];
@@ -466,7 +506,7 @@ impl RouteTable {
             };
         }
         let ix = self.index(ci);
-        let Some(vi) = ix.domains.find(req.host_without_port()) else {
+        let Some(vi) = ix.domains.find_hashed(host, key) else {
             return Decision {
                 route_configuration: Some(config),
                 ..unknown
@@ -485,18 +525,10 @@ impl RouteTable {
                 ..base
             };
         }
-        let Some(ri) = pick(&vhost.routes, &ix.routes[vi], req) else {
+        let Some((ri, outcome)) = pick(vhost, &ix.vhosts[vi], req) else {
             return base;
         };
         let route = &vhost.routes[ri];
-        let outcome = match (vhost.kind, &route.action, &route.origin) {
-            (VirtualHostKind::AllowAny | VirtualHostKind::BlockAll, _, _) => Outcome::UnknownHost,
-            (_, RouteAction::Unsupported { .. }, _) => Outcome::Rejected,
-            (_, RouteAction::Route(_), None) => Outcome::Default,
-            (_, RouteAction::Route(_), Some(_)) => Outcome::Route,
-            (_, RouteAction::Redirect(_), _) => Outcome::Redirect,
-            (_, RouteAction::DirectResponse(_), _) => Outcome::DirectResponse,
-        };
         Decision {
             route: Some(RouteHit { index: ri, route }),
             outcome,
