@@ -708,10 +708,10 @@ pub(crate) struct DomainIndex {
     /// All exact domains, when there are few: compared in turn, without
     /// a hash table probe.
     few: Option<Box<[Domain]>>,
-    /// By suffix length, longest first.
-    suffix: Vec<(usize, HashIndex<u32>)>,
-    /// By prefix length, longest first.
-    prefix: Vec<(usize, HashIndex<u32>)>,
+    /// By suffix length, longest first; suffixes (lower case) by hash.
+    suffix: Vec<(usize, HashIndex<Vec<Domain>>)>,
+    /// By prefix length, longest first; prefixes (lower case) by hash.
+    prefix: Vec<(usize, HashIndex<Vec<Domain>>)>,
     any: Option<u32>,
 }
 
@@ -796,16 +796,17 @@ impl DomainIndex {
             if *len >= h.len() {
                 continue;
             }
-            if let Some(i) = map.get(&hash_ci(&h[h.len() - len..])) {
-                return Some(*i as usize);
+            let tail = &h[h.len() - len..];
+            if let Some(i) = wild_get(map, tail) {
+                return Some(i);
             }
         }
         for (len, map) in &self.prefix {
             if *len >= h.len() {
                 continue;
             }
-            if let Some(i) = map.get(&hash_ci(&h[..*len])) {
-                return Some(*i as usize);
+            if let Some(i) = wild_get(map, &h[..*len]) {
+                return Some(i);
             }
         }
         self.any.map(|i| i as usize)
@@ -815,7 +816,7 @@ impl DomainIndex {
 /// Up to this many exact domains are compared in turn.
 const FEW_DOMAINS: usize = 4;
 
-fn add_wild(v: &mut Vec<(usize, HashIndex<u32>)>, key: &str, i: u32) {
+fn add_wild(v: &mut Vec<(usize, HashIndex<Vec<Domain>>)>, key: &str, i: u32) {
     let slot = match v.iter().position(|(l, _)| *l == key.len()) {
         Some(s) => s,
         None => {
@@ -823,7 +824,22 @@ fn add_wild(v: &mut Vec<(usize, HashIndex<u32>)>, key: &str, i: u32) {
             v.len() - 1
         }
     };
-    v[slot].1.entry(hash_ci(key.as_bytes())).or_insert(i);
+    // The first virtual host with a suffix (or prefix) serves it; keys
+    // whose hashes collide are kept side by side.
+    let same_hash = v[slot].1.entry(hash_ci(key.as_bytes())).or_default();
+    if !same_hash.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)) {
+        same_hash.push((key.to_ascii_lowercase().into(), i));
+    }
+}
+
+/// The value of the wildcard part `part` of a host (a suffix or prefix of
+/// the length the map holds), compared by name, not by hash alone.
+#[inline]
+fn wild_get(map: &HashIndex<Vec<Domain>>, part: &[u8]) -> Option<usize> {
+    map.get(&hash_ci(part))?
+        .iter()
+        .find(|(k, _)| same(part, k.as_bytes(), true))
+        .map(|(_, i)| *i as usize)
 }
 
 #[cfg(test)]
@@ -929,6 +945,28 @@ mod tests {
 
     /// Word-at-a-time comparison agrees with byte comparison at every
     /// length and position of a difference.
+    /// A wildcard part is found by its name: an entry filed under the same
+    /// hash with another name (a collision) does not answer for it.
+    #[test]
+    fn wildcard_parts_are_compared_by_name() {
+        let mut map: HashIndex<Vec<Domain>> = HashIndex::default();
+        map.entry(hash_ci(b".aaa.com"))
+            .or_default()
+            .push((".bbb.com".into(), 7));
+        assert_eq!(wild_get(&map, b".aaa.com"), None);
+        map.entry(hash_ci(b".aaa.com"))
+            .or_default()
+            .push((".aaa.com".into(), 3));
+        assert_eq!(wild_get(&map, b".AAA.com"), Some(3));
+        let ix = DomainIndex::from_domains([
+            &["*.example.com".to_string()][..],
+            &["*.EXAMPLE.com".to_string(), "api.*".to_string()][..],
+        ]);
+        assert_eq!(ix.find("www.Example.COM"), Some(0));
+        assert_eq!(ix.find("api.other"), Some(1));
+        assert_eq!(ix.find("example.com"), None);
+    }
+
     #[test]
     fn same_is_byte_equality() {
         let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
