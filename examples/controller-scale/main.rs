@@ -175,7 +175,7 @@ async fn run_controller(args: &Args) -> ExitCode {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let server = tokio::spawn(serve(hub.clone(), listener, shutdown_rx));
+        let server = tokio::spawn(controller::serve_ads(hub.clone(), listener, shutdown_rx));
         let rss0 = rss_bytes();
         // Compile the shared config once before the clients come.
         let probe = mesh_xds::proxy::Proxy {
@@ -290,21 +290,6 @@ async fn run_controller(args: &Args) -> ExitCode {
         drop(compiled);
     }
     ExitCode::SUCCESS
-}
-
-async fn serve(
-    hub: Arc<Hub>,
-    listener: tokio::net::TcpListener,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut stop = shutdown.clone();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let _ = tonic::transport::Server::builder()
-        .add_service(controller::ads::AdsService::new(hub, shutdown).into_server())
-        .serve_with_incoming_shutdown(incoming, async move {
-            let _ = stop.changed().await;
-        })
-        .await;
 }
 
 // ---------------------------------------------------------------------------
@@ -538,21 +523,24 @@ async fn delta_client(
             ..Default::default()
         })
         .map_err(|e| e.to_string())?;
-        let anys: Vec<_> = resp
-            .resources
-            .iter()
-            .filter_map(|r| r.resource.clone())
-            .collect();
+        // The packed resources, copied only by the one client that reads
+        // them for everyone.
+        let anys = || -> Vec<_> {
+            resp.resources
+                .iter()
+                .filter_map(|r| r.resource.clone())
+                .collect()
+        };
         match t {
             Some(ResourceType::Cluster) if !eds => {
                 eds = true;
-                let n = names.eds.get_or_init(|| eds_names(&anys)).clone();
+                let n = names.eds.get_or_init(|| eds_names(&anys())).clone();
                 tx.send(req(ResourceType::Endpoint, n))
                     .map_err(|e| e.to_string())?;
             }
             Some(ResourceType::Listener) if !rds => {
                 rds = true;
-                let n = names.rds.get_or_init(|| rds_names(&anys)).clone();
+                let n = names.rds.get_or_init(|| rds_names(&anys())).clone();
                 tx.send(req(ResourceType::Route, n))
                     .map_err(|e| e.to_string())?;
             }

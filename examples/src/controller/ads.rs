@@ -19,28 +19,48 @@
 //!   CDS, EDS, LDS, RDS, configuration kinds, SDS.
 //! * Workload certificates are renewed at half their lifetime and the new
 //!   `default` secret is pushed.
+//! * Responses are encoded once per resource set and shared by every
+//!   stream that sends them ([`super::grpc`]): a state-of-the-world
+//!   response is the set's shared body plus the stream's nonce, a delta
+//!   response the shared encoding of each resource it carries plus the
+//!   stream's removals and nonce. A stream keeps no encoded copy.
 
+use super::grpc::{self, Message, Outbound, Requests};
 use super::hub::{
-    Compiled, Generation, Hub, Nack, Names, ProxyStatus, TypeKey, TypeSet, TypeStatus, unix_now,
+    Compiled, Generation, Hub, Item, Nack, Names, ProxyStatus, TypeKey, TypeSet, TypeStatus,
+    unix_now,
 };
+use bytes::Bytes;
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse, Resource,
-    aggregated_discovery_service_server::{
-        AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
-    },
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
 };
 use envoy_types::pb::google::protobuf::value::Kind;
 use mesh_xds::proxy::{Interception, Proxy, ProxyKind};
 use mesh_xds::resources::ResourceType;
+use prost::Message as _;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
-use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status, Streaming};
+use tokio::sync::watch;
+use tonic::Status;
 
-/// The tonic service.
+/// The gRPC service name of ADS.
+const SERVICE: &str = "envoy.service.discovery.v3.AggregatedDiscoveryService";
+/// The state-of-the-world method.
+const SOTW_PATH: &str =
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
+/// The delta method.
+const DELTA_PATH: &str =
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
+/// The largest request accepted.
+const MAX_REQUEST: usize = 64 << 20;
+/// Responses a stream may have queued before its driver waits for HTTP/2.
+const QUEUED_RESPONSES: usize = 16;
+
+/// The ADS service: what every stream shares.
 #[derive(Debug, Clone)]
 pub struct AdsService {
     hub: Arc<Hub>,
@@ -53,50 +73,94 @@ impl AdsService {
         AdsService { hub, shutdown }
     }
 
-    /// The gRPC server of this service.
-    pub fn into_server(self) -> AggregatedDiscoveryServiceServer<AdsService> {
-        AggregatedDiscoveryServiceServer::new(self)
-            .max_decoding_message_size(64 << 20)
-            .max_encoding_message_size(usize::MAX)
+    /// The gRPC server of this service, for a tonic router.
+    pub fn into_server(self) -> AdsServer {
+        AdsServer { service: self }
     }
 }
 
-#[tonic::async_trait]
-impl AggregatedDiscoveryService for AdsService {
-    type StreamAggregatedResourcesStream = ReceiverStream<Result<DiscoveryResponse, Status>>;
-    type DeltaAggregatedResourcesStream = ReceiverStream<Result<DeltaDiscoveryResponse, Status>>;
+/// The gRPC server of [`AdsService`] (both ADS methods), written by hand
+/// rather than generated, served by a tonic router: responses are written
+/// as pieces shared across streams and requests decoded without keeping
+/// their buffers ([`super::grpc`]), so that a push to a thousand proxies of
+/// one shape encodes its resources once and no stream keeps an encode or
+/// decode buffer.
+#[derive(Debug, Clone)]
+pub struct AdsServer {
+    service: AdsService,
+}
 
-    async fn stream_aggregated_resources(
-        &self,
-        request: Request<Streaming<DiscoveryRequest>>,
-    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
-        let inbound = request.into_inner();
-        let (tx, rx) = mpsc::channel(16);
-        let hub = self.hub.clone();
-        let shutdown = self.shutdown.clone();
-        tokio::spawn(async move {
-            if let Err(e) = drive::<Sotw>(hub, inbound, tx.clone(), shutdown, "sotw").await {
-                let _ = tx.send(Err(e)).await;
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
+impl tonic::server::NamedService for AdsServer {
+    const NAME: &'static str = SERVICE;
+}
+
+impl<B> tower_service::Service<http::Request<B>> for AdsServer
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
     }
 
-    async fn delta_aggregated_resources(
-        &self,
-        request: Request<Streaming<DeltaDiscoveryRequest>>,
-    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        let inbound = request.into_inner();
-        let (tx, rx) = mpsc::channel(16);
-        let hub = self.hub.clone();
-        let shutdown = self.shutdown.clone();
-        tokio::spawn(async move {
-            if let Err(e) = drive::<Delta>(hub, inbound, tx.clone(), shutdown, "delta").await {
-                let _ = tx.send(Err(e)).await;
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let service = self.service.clone();
+        let response = match request.uri().path() {
+            SOTW_PATH => open(request, move |inbound, tx| {
+                tokio::spawn(service.run::<Sotw>(inbound, tx, "sotw"));
+            }),
+            DELTA_PATH => open(request, move |inbound, tx| {
+                tokio::spawn(service.run::<Delta>(inbound, tx, "delta"));
+            }),
+            path => Status::unimplemented(format!("no method {path}")).into_http(),
+        };
+        std::future::ready(Ok(response))
     }
+}
+
+/// Opens one ADS stream: `start` runs its driver, which writes to the
+/// response body.
+fn open<R, B>(
+    request: http::Request<B>,
+    start: impl FnOnce(Requests<R>, Outbound),
+) -> http::Response<tonic::body::Body>
+where
+    R: prost::Message + Default + Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let inbound = match Requests::<R>::new(request, MAX_REQUEST) {
+        Ok(s) => s,
+        Err(status) => return status.into_http(),
+    };
+    let (tx, body) = grpc::channel(QUEUED_RESPONSES);
+    start(inbound, tx);
+    body.into_response()
+}
+
+impl AdsService {
+    /// Serves one stream until it ends; an error ends it with that status.
+    async fn run<S: Session>(
+        self,
+        inbound: Requests<S::Request>,
+        tx: Outbound,
+        protocol: &'static str,
+    ) {
+        if let Err(e) = drive::<S>(self.hub, inbound, tx.clone(), self.shutdown, protocol).await {
+            let _ = tx.send(Err(e)).await;
+        }
+    }
+}
+
+/// Sends one response on a stream.
+async fn send(tx: &Outbound, pieces: Vec<Bytes>) -> Result<(), Status> {
+    tx.send(Ok(Message::new(pieces)?))
+        .await
+        .map_err(|_| Status::cancelled("stream closed"))
 }
 
 fn string_field(node: &Node, key: &str) -> Option<String> {
@@ -327,7 +391,7 @@ struct SotwType {
 
 struct Sotw {
     served: Served,
-    tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+    tx: Outbound,
     types: BTreeMap<TypeKey, SotwType>,
     nonce: u64,
 }
@@ -341,13 +405,12 @@ fn requested_names(t: TypeKey, names: &[String]) -> Option<BTreeSet<String>> {
 
 impl Session for Sotw {
     type Request = DiscoveryRequest;
-    type Response = DiscoveryResponse;
 
     fn node(r: &DiscoveryRequest) -> Option<&Node> {
         r.node.as_ref()
     }
 
-    fn new(served: Served, tx: mpsc::Sender<Result<DiscoveryResponse, Status>>) -> Sotw {
+    fn new(served: Served, tx: Outbound) -> Sotw {
         Sotw {
             served,
             tx,
@@ -432,27 +495,18 @@ impl Sotw {
         if st.nacked.as_deref() == Some(version.as_str()) {
             return Ok(());
         }
-        let resources = set
-            .items
-            .values()
-            .filter(|v| st.names.as_ref().is_none_or(|n| n.set.contains(&v.name)))
-            .map(|v| v.resource.clone())
-            .collect();
+        // The body (version, resources, type) is shared by every stream
+        // that sends it; this stream adds its nonce.
+        let body = set.sotw_body(t, st.names.as_ref());
         self.nonce += 1;
         let nonce = self.nonce.to_string();
-        st.nonce = nonce.clone();
-        st.sent = Some(version.clone());
-        let response = DiscoveryResponse {
-            version_info: version.clone(),
-            resources,
-            type_url: t.type_url(),
-            nonce,
+        let tail = DiscoveryResponse {
+            nonce: nonce.clone(),
             ..Default::default()
         };
-        self.tx
-            .send(Ok(response))
-            .await
-            .map_err(|_| Status::cancelled("stream closed"))?;
+        st.nonce = nonce;
+        st.sent = Some(version.clone());
+        send(&self.tx, vec![body, Bytes::from(tail.encode_to_vec())]).await?;
         self.served.hub.metrics.push(t, cause.map(|c| c.elapsed()));
         self.served.status(t, |s| {
             s.sent = Some(version);
@@ -466,14 +520,12 @@ impl Sotw {
 /// shared driver, [`drive`], asks of it.
 trait Session: Sized + Send {
     /// The requests the proxy sends.
-    type Request: Send + 'static;
-    /// The responses it gets.
-    type Response: Send + 'static;
+    type Request: prost::Message + Default + Send + 'static;
 
     /// The node of a request (the first one carries it).
     fn node(r: &Self::Request) -> Option<&Node>;
     /// A session answering on `tx`.
-    fn new(served: Served, tx: mpsc::Sender<Result<Self::Response, Status>>) -> Self;
+    fn new(served: Served, tx: Outbound) -> Self;
     /// What the stream serves.
     fn served(&mut self) -> &mut Served;
     /// Handles one request.
@@ -490,14 +542,11 @@ trait Session: Sized + Send {
 /// or the controller shuts down.
 async fn drive<S: Session>(
     hub: Arc<Hub>,
-    mut inbound: Streaming<S::Request>,
-    tx: mpsc::Sender<Result<S::Response, Status>>,
+    mut inbound: Requests<S::Request>,
+    tx: Outbound,
     mut shutdown: watch::Receiver<bool>,
     protocol: &'static str,
-) -> Result<(), Status>
-where
-    Streaming<S::Request>: Send,
-{
+) -> Result<(), Status> {
     let Some(first) = inbound.message().await? else {
         return Ok(());
     };
@@ -551,34 +600,108 @@ where
 // ---------------------------------------------------------------------------
 // Incremental (delta).
 
+/// A (name, version) pair whose strings are shared with the [`TypeSet`]
+/// the resource was sent from.
+type Key = (Arc<str>, Arc<str>);
+
+/// What a proxy holds of one type: (name, version) pairs sorted by name.
+/// The strings are shared with the sets they were sent from, so that a
+/// thousand proxies holding the same thousand resources do not each keep
+/// a copy of every name and version.
+#[derive(Debug, Default)]
+struct Held(Vec<Key>);
+
+impl Held {
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(n, _)| (**n).cmp(name))
+    }
+
+    fn remove(&mut self, name: &str) -> Option<Arc<str>> {
+        self.find(name).ok().map(|i| self.0.remove(i).1)
+    }
+
+    fn insert(&mut self, name: Arc<str>, version: Arc<str>) {
+        match self.find(&name) {
+            Ok(i) => self.0[i].1 = version,
+            Err(i) => self.0.insert(i, (name, version)),
+        }
+    }
+}
+
+/// Consecutive items of a set being added to a delta response: sent as
+/// one shared piece ([`TypeSet::delta_run`]).
+#[derive(Debug, Default)]
+struct Run<'a> {
+    items: Vec<Item<'a>>,
+}
+
+impl<'a> Run<'a> {
+    /// Adds `item`, after the items before it.
+    fn push(&mut self, set: &TypeSet, pieces: &mut Vec<Bytes>, item: Item<'a>) {
+        if self
+            .items
+            .last()
+            .is_some_and(|last| last.index + 1 != item.index)
+        {
+            self.flush(set, pieces);
+        }
+        self.items.push(item);
+    }
+
+    /// Ends the run: its piece joins `pieces`.
+    fn flush(&mut self, set: &TypeSet, pieces: &mut Vec<Bytes>) {
+        match self.items.as_slice() {
+            [] => {}
+            [one] => pieces.push(one.delta_entry()),
+            [first, .., last] => {
+                pieces.push(set.delta_run(first.index, last.index, || {
+                    self.items.iter().map(Item::delta_entry).collect()
+                }));
+            }
+        }
+        self.items.clear();
+    }
+}
+
 #[derive(Debug, Default)]
 struct DeltaType {
     wildcard: bool,
-    names: BTreeSet<String>,
-    /// What the proxy holds: name → version.
-    sent: HashMap<String, String>,
+    /// The names subscribed to (interned: proxies of a shape share them).
+    names: Option<Arc<Names>>,
+    /// What the proxy holds.
+    sent: Held,
     /// Versions rejected: name → version.
     nacked: HashMap<String, String>,
     /// Responses not yet answered: nonce → (system version, what was sent).
-    pending: HashMap<String, (String, Vec<(String, String)>)>,
+    pending: HashMap<String, (String, Vec<Key>)>,
+    /// The version of the set last compared with what the proxy holds,
+    /// while neither the subscription nor what it holds has changed since
+    /// (other than by that comparison's push): comparing again would find
+    /// nothing to send.
+    walked: Option<String>,
+}
+
+impl DeltaType {
+    fn wants(&self, name: &str) -> bool {
+        self.wildcard || self.names.as_ref().is_some_and(|n| n.set.contains(name))
+    }
 }
 
 struct Delta {
     served: Served,
-    tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
+    tx: Outbound,
     types: BTreeMap<TypeKey, DeltaType>,
     nonce: u64,
 }
 
 impl Session for Delta {
     type Request = DeltaDiscoveryRequest;
-    type Response = DeltaDiscoveryResponse;
 
     fn node(r: &DeltaDiscoveryRequest) -> Option<&Node> {
         r.node.as_ref()
     }
 
-    fn new(served: Served, tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>) -> Delta {
+    fn new(served: Served, tx: Outbound) -> Delta {
         Delta {
             served,
             tx,
@@ -622,8 +745,9 @@ impl Delta {
                 Some(err) => {
                     for (n, v) in sent {
                         st.sent.remove(&n);
-                        st.nacked.insert(n, v);
+                        st.nacked.insert(n.to_string(), v.to_string());
                     }
+                    st.walked = None;
                     self.served.nack(t, version, err.message.clone());
                 }
                 None => {
@@ -633,18 +757,30 @@ impl Delta {
             }
         }
         if first {
-            st.sent.extend(r.initial_resource_versions.clone());
+            for (n, v) in &r.initial_resource_versions {
+                st.sent.insert(n.as_str().into(), v.as_str().into());
+            }
             if t.wildcard() && r.resource_names_subscribe.is_empty() {
                 st.wildcard = true;
             }
         }
         let mut subscribed = false;
+        let mut names =
+            if r.resource_names_subscribe.is_empty() && r.resource_names_unsubscribe.is_empty() {
+                BTreeSet::new()
+            } else {
+                // The subscription changes: a new set, interned below.
+                st.names.as_ref().map(|n| n.set.clone()).unwrap_or_default()
+            };
+        let mut names_changed = false;
         for n in &r.resource_names_subscribe {
             if n == "*" {
                 subscribed |= !st.wildcard;
                 st.wildcard = true;
             } else {
-                subscribed |= st.names.insert(n.clone());
+                let added = names.insert(n.clone());
+                names_changed |= added;
+                subscribed |= added;
                 // A re-subscription asks for the resource again.
                 subscribed |= st.sent.remove(n).is_some();
             }
@@ -653,14 +789,20 @@ impl Delta {
             if n == "*" {
                 st.wildcard = false;
             } else {
-                st.names.remove(n);
+                names_changed |= names.remove(n);
                 st.sent.remove(n);
             }
+        }
+        if names_changed {
+            st.names = (!names.is_empty()).then(|| self.served.hub.intern(names));
+        }
+        if first || subscribed || !r.resource_names_unsubscribe.is_empty() {
+            st.walked = None;
         }
         let n = if st.wildcard {
             usize::MAX
         } else {
-            st.names.len()
+            st.names.as_ref().map_or(0, |n| n.set.len())
         };
         self.served.status(t, |s| s.subscribed = n);
         if first || subscribed {
@@ -674,40 +816,58 @@ impl Delta {
         let Some(st) = self.types.get_mut(&t) else {
             return Ok(());
         };
-        let wanted = |name: &str| st.wildcard || st.names.contains(name);
-        let mut resources = Vec::new();
-        let mut sent = Vec::new();
-        for v in set.items.values() {
-            if !wanted(&v.name)
-                || st.sent.get(&v.name) == Some(&v.version)
-                || st.nacked.get(&v.name) == Some(&v.version)
-            {
-                continue;
-            }
-            resources.push(Resource {
-                name: v.name.clone(),
-                version: v.version.clone(),
-                resource: Some(v.resource.clone()),
-                ..Default::default()
-            });
-            sent.push((v.name.clone(), v.version.clone()));
-        }
-        let mut removed: Vec<String> = st
-            .sent
-            .keys()
-            .filter(|n| !wanted(n) || !set.items.contains_key(*n))
-            .cloned()
-            .collect();
-        removed.sort();
-        if resources.is_empty() && removed.is_empty() {
+        if st.walked.as_deref() == Some(set.version.as_str()) {
             return Ok(());
         }
-        for n in &removed {
-            st.sent.remove(n);
+        st.walked = Some(set.version.clone());
+        // The message: the system version, each resource's shared
+        // encoding, then the type, the removals and the nonce.
+        let head = DeltaDiscoveryResponse {
+            system_version_info: set.version.clone(),
+            ..Default::default()
+        };
+        let mut pieces = vec![Bytes::from(head.encode_to_vec())];
+        let mut sent: Vec<Key> = Vec::new();
+        let mut removed: Vec<String> = Vec::new();
+        // What the proxy will hold; both lists are sorted by name, so they
+        // are walked side by side.
+        let mut held: Vec<Key> = Vec::with_capacity(st.sent.0.len());
+        let mut run = Run::default();
+        let mut old = st.sent.0.iter().peekable();
+        for item in set.iter() {
+            let v = item.resource;
+            let name = v.name.as_str();
+            // Held, but no longer in the set.
+            while let Some((n, _)) = old.next_if(|(n, _)| &**n < name) {
+                removed.push(n.to_string());
+            }
+            let had = old.next_if(|(n, _)| &**n == name);
+            if !st.wants(name) {
+                if let Some((n, _)) = had {
+                    removed.push(n.to_string());
+                }
+                continue;
+            }
+            if let Some(h) = had
+                && *h.1 == *v.version
+            {
+                held.push(h.clone());
+                continue;
+            }
+            if st.nacked.get(name) == Some(&v.version) {
+                held.extend(had.cloned());
+                continue;
+            }
+            run.push(&set, &mut pieces, item);
+            sent.push(item.key());
+            held.push(item.key());
         }
-        for (n, v) in &sent {
-            st.sent.insert(n.clone(), v.clone());
+        run.flush(&set, &mut pieces);
+        removed.extend(old.map(|(n, _)| n.to_string()));
+        if sent.is_empty() && removed.is_empty() {
+            return Ok(());
         }
+        st.sent = Held(held);
         self.nonce += 1;
         let nonce = self.nonce.to_string();
         if st.pending.len() > 64 {
@@ -715,18 +875,14 @@ impl Delta {
         }
         st.pending
             .insert(nonce.clone(), (set.version.clone(), sent));
-        let response = DeltaDiscoveryResponse {
-            system_version_info: set.version.clone(),
-            resources,
+        let tail = DeltaDiscoveryResponse {
             type_url: t.type_url(),
             removed_resources: removed,
             nonce,
             ..Default::default()
         };
-        self.tx
-            .send(Ok(response))
-            .await
-            .map_err(|_| Status::cancelled("stream closed"))?;
+        pieces.push(Bytes::from(tail.encode_to_vec()));
+        send(&self.tx, pieces).await?;
         self.served.hub.metrics.push(t, cause.map(|c| c.elapsed()));
         let version = set.version.clone();
         self.served.status(t, |s| {

@@ -3,14 +3,19 @@
 //! proxy of that shape), the mesh's own configuration for proxies that
 //! subscribe to it, the CA, the connected proxies' status and the metrics.
 
-use super::ca::Ca;
+use super::ca::{Ca, IssuedCert};
 use super::metrics::Metrics;
 use super::store::ConfigSet;
 use crate::config_xds::ConfigType;
+use bytes::Bytes;
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryResponse, DiscoveryResponse, Resource,
+};
 use mesh_model::labels::Labels;
 use mesh_model::snapshot::Snapshot;
 use mesh_xds::proxy::{Proxy, ProxyKind};
 use mesh_xds::resources::{ResourceType, Resources, Versioned};
+use prost::Message as _;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -172,7 +177,9 @@ impl Generation {
     }
 }
 
-/// The resources of one type, by name, with a version of the whole set.
+/// The resources of one type, by name, with a version of the whole set,
+/// and their encodings as ADS responses carry them, made once and shared
+/// by every stream that sends them ([`super::grpc`]).
 #[derive(Debug, Default)]
 pub struct TypeSet {
     /// Resources by name.
@@ -182,6 +189,69 @@ pub struct TypeSet {
     /// Versions of subsets already computed, by the subset's hash (every
     /// proxy of a shape subscribes to the same names).
     subsets: Mutex<HashMap<u64, String>>,
+    /// State-of-the-world response bodies already encoded, by type and
+    /// subscription (`None`: wildcard).
+    bodies: Mutex<HashMap<(TypeKey, Option<u64>), SotwBody>>,
+    /// Each item's name and version, shared, in item order.
+    keys: Vec<(Arc<str>, Arc<str>)>,
+    /// Each item's encoding as an entry of a delta response, in item order.
+    entries: Vec<OnceLock<Bytes>>,
+    /// Runs of consecutive items' delta entries already joined, by the
+    /// run's first and last item index.
+    runs: Mutex<HashMap<(usize, usize), Bytes>>,
+}
+
+/// An encoded state-of-the-world response body and the names it is for.
+#[derive(Debug)]
+struct SotwBody {
+    names: Option<Arc<Names>>,
+    body: Bytes,
+}
+
+/// At most this many state-of-the-world bodies are kept per set (the
+/// proxies of a shape subscribe alike: one or two are the rule).
+const MAX_BODIES: usize = 16;
+
+/// At most this many joined runs of delta entries are kept per set.
+const MAX_RUNS: usize = 64;
+
+/// One resource of a [`TypeSet`], with its shared encoding.
+#[derive(Debug, Clone, Copy)]
+pub struct Item<'a> {
+    /// Its position in the set.
+    pub index: usize,
+    /// The resource.
+    pub resource: &'a Versioned,
+    key: &'a (Arc<str>, Arc<str>),
+    encoded: &'a OnceLock<Bytes>,
+}
+
+impl Item<'_> {
+    /// Its name and version, as strings shared by every holder.
+    pub fn key(&self) -> (Arc<str>, Arc<str>) {
+        self.key.clone()
+    }
+
+    /// The resource as one entry of a delta response's `resources`: the
+    /// encoding of a `DeltaDiscoveryResponse` holding only this resource
+    /// (name, version and the packed resource), made once.
+    pub fn delta_entry(&self) -> Bytes {
+        self.encoded
+            .get_or_init(|| {
+                let v = self.resource;
+                let r = DeltaDiscoveryResponse {
+                    resources: vec![Resource {
+                        name: v.name.clone(),
+                        version: v.version.clone(),
+                        resource: Some(v.resource.clone()),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                };
+                Bytes::from(r.encode_to_vec())
+            })
+            .clone()
+    }
 }
 
 /// A set of subscribed resource names, interned: the proxies of one shape
@@ -216,11 +286,109 @@ impl TypeSet {
                 .values()
                 .map(|v| (v.name.as_str(), v.version.as_str())),
         );
+        let keys = items
+            .values()
+            .map(|v| (Arc::from(v.name.as_str()), Arc::from(v.version.as_str())))
+            .collect();
+        let entries = items.values().map(|_| OnceLock::new()).collect();
         TypeSet {
             items,
             version,
             subsets: Mutex::default(),
+            bodies: Mutex::default(),
+            keys,
+            entries,
+            runs: Mutex::default(),
         }
+    }
+
+    /// The items in name order, each with its shared encoding.
+    pub fn iter(&self) -> impl Iterator<Item = Item<'_>> {
+        self.items
+            .values()
+            .zip(&self.keys)
+            .zip(&self.entries)
+            .enumerate()
+            .map(|(index, ((resource, key), encoded))| Item {
+                index,
+                resource,
+                key,
+                encoded,
+            })
+    }
+
+    /// The delta entries of the consecutive items `first..=last`
+    /// ([`Item::delta_entry`], made by `entries` when not yet joined),
+    /// joined into one buffer
+    /// made once and shared by every stream that sends the same run: a
+    /// response is then a few large pieces rather than one per resource
+    /// (HTTP/2 queues each piece as a frame, and a connection keeps the
+    /// room of the most frames it ever queued).
+    pub fn delta_run(
+        &self,
+        first: usize,
+        last: usize,
+        entries: impl FnOnce() -> Vec<Bytes>,
+    ) -> Bytes {
+        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = runs.get(&(first, last)) {
+            return b.clone();
+        }
+        let entries = entries();
+        let mut joined = Vec::with_capacity(entries.iter().map(Bytes::len).sum());
+        for e in &entries {
+            joined.extend_from_slice(e);
+        }
+        let joined = Bytes::from(joined);
+        if runs.len() >= MAX_RUNS {
+            runs.clear();
+        }
+        runs.insert((first, last), joined.clone());
+        joined
+    }
+
+    /// A state-of-the-world response of type `t` with the resources among
+    /// `names` (all when `None`), without its nonce: the encoding of a
+    /// `DiscoveryResponse` holding only `version_info`, `resources` and
+    /// `type_url`, made once and shared by every stream that sends it. A
+    /// stream appends the encoding of its nonce (protobuf fields
+    /// concatenate).
+    pub fn sotw_body(&self, t: TypeKey, names: Option<&Arc<Names>>) -> Bytes {
+        let key = (t, names.map(|n| n.hash));
+        let mut bodies = self.bodies.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = bodies.get(&key) {
+            let same = match (&b.names, names) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a.set == b.set,
+                _ => false,
+            };
+            if same {
+                return b.body.clone();
+            }
+        }
+        let response = DiscoveryResponse {
+            version_info: self.version_of(names.map(|n| &**n)),
+            resources: self
+                .items
+                .values()
+                .filter(|v| names.is_none_or(|n| n.set.contains(&v.name)))
+                .map(|v| v.resource.clone())
+                .collect(),
+            type_url: t.type_url(),
+            ..Default::default()
+        };
+        let body = Bytes::from(response.encode_to_vec());
+        if bodies.len() >= MAX_BODIES {
+            bodies.clear();
+        }
+        bodies.insert(
+            key,
+            SotwBody {
+                names: names.cloned(),
+                body: body.clone(),
+            },
+        );
+        body
     }
 
     /// The version of the resources among `names` (all when `None`).
@@ -415,7 +583,11 @@ pub struct Hub {
     next_connection: std::sync::atomic::AtomicU64,
     config_status: Mutex<serde_json::Value>,
     names: Mutex<(usize, HashMap<u64, Arc<Names>>)>,
+    secret_sets: Mutex<SecretSets>,
 }
+
+/// The SDS secrets of each identity, with the certificate they hold.
+type SecretSets = HashMap<String, (Arc<IssuedCert>, Arc<TypeSet>)>;
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -452,6 +624,7 @@ impl Hub {
             next_connection: std::sync::atomic::AtomicU64::new(1),
             config_status: Mutex::new(serde_json::Value::Null),
             names: Mutex::new((64, HashMap::new())),
+            secret_sets: Mutex::new(HashMap::new()),
         })
     }
 
@@ -521,6 +694,13 @@ impl Hub {
                     return None;
                 }
             };
+        // The proxies of one identity share one set (and its encodings).
+        let mut sets = self.secret_sets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((issued, set)) = sets.get(&cert.spiffe_id)
+            && Arc::ptr_eq(issued, &cert)
+        {
+            return Some((set.clone(), cert.rotate_at));
+        }
         let r = Resources {
             secrets: vec![
                 mesh_xds::resources::certificate_secret(
@@ -532,10 +712,9 @@ impl Hub {
             ],
             ..Default::default()
         };
-        Some((
-            Arc::new(TypeSet::new(r.of_type(ResourceType::Secret))),
-            cert.rotate_at,
-        ))
+        let set = Arc::new(TypeSet::new(r.of_type(ResourceType::Secret)));
+        sets.insert(cert.spiffe_id.clone(), (cert.clone(), set.clone()));
+        Some((set, cert.rotate_at))
     }
 
     /// The shared copy of a set of subscribed names.
@@ -610,5 +789,87 @@ impl Hub {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::google::protobuf::Any;
+
+    fn set() -> TypeSet {
+        let items = (0..5)
+            .map(|i| {
+                let name = format!("r{i}");
+                let v = Versioned {
+                    name: name.clone(),
+                    version: format!("v{i}"),
+                    resource: Any {
+                        type_url: "type.googleapis.com/x".into(),
+                        value: vec![i; 3],
+                    },
+                };
+                (name, v)
+            })
+            .collect();
+        TypeSet::new(items)
+    }
+
+    #[test]
+    fn a_shared_body_and_a_nonce_make_the_whole_response() {
+        let s = set();
+        let t = TypeKey::Xds(ResourceType::Route);
+        let names = Arc::new(Names {
+            hash: 7,
+            set: ["r1".to_string(), "r3".to_string()].into(),
+        });
+        let mut wire = s.sotw_body(t, Some(&names)).to_vec();
+        wire.extend(
+            DiscoveryResponse {
+                nonce: "9".into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        );
+        let expected = DiscoveryResponse {
+            version_info: s.version_of(Some(&names)),
+            resources: vec![
+                s.items["r1"].resource.clone(),
+                s.items["r3"].resource.clone(),
+            ],
+            type_url: t.type_url(),
+            nonce: "9".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            DiscoveryResponse::decode(wire.as_slice()).unwrap(),
+            expected
+        );
+        // The same subscription gets the same shared bytes.
+        assert_eq!(
+            s.sotw_body(t, Some(&names)).as_ptr(),
+            s.sotw_body(t, Some(&names)).as_ptr()
+        );
+    }
+
+    #[test]
+    fn joined_runs_and_single_entries_make_the_whole_delta_response() {
+        let s = set();
+        let items: Vec<Item<'_>> = s.iter().collect();
+        let run = s.delta_run(1, 3, || {
+            items[1..=3].iter().map(Item::delta_entry).collect()
+        });
+        let again = s.delta_run(1, 3, || unreachable!("joined once"));
+        assert_eq!(run.as_ptr(), again.as_ptr());
+        let mut wire = items[0].delta_entry().to_vec();
+        wire.extend_from_slice(&run);
+        let r = DeltaDiscoveryResponse::decode(wire.as_slice()).unwrap();
+        let names: Vec<&str> = r.resources.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["r0", "r1", "r2", "r3"]);
+        assert_eq!(r.resources[2].version, "v2");
+        assert_eq!(
+            r.resources[2].resource,
+            Some(s.items["r2"].resource.clone())
+        );
     }
 }

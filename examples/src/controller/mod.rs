@@ -17,6 +17,7 @@ pub mod bootstrap;
 pub mod ca;
 pub mod debug;
 pub mod files;
+pub mod grpc;
 pub mod hub;
 #[cfg(feature = "kube")]
 pub mod kube;
@@ -266,7 +267,9 @@ impl Controller {
     }
 }
 
-async fn serve_ads(hub: Arc<Hub>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+/// Serves ADS on `listener` as the controller does (no Nagle delay on
+/// accepted connections, HTTP/2 keepalive) until `shutdown` turns true.
+pub async fn serve_ads(hub: Arc<Hub>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
     use tokio_stream::StreamExt;
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
         if let Ok(s) = &s {
