@@ -311,17 +311,7 @@ fn main() {
         let b = mesh_xds::resources::static_bootstrap(&r, &p.id, "bench", admin);
         let path = dir.join("envoy.json");
         std::fs::write(&path, mesh_xds::json::to_json(&b).to_string()).expect("write bootstrap");
-        let child = Command::new(bin)
-            .arg("-c")
-            .arg(&path)
-            .args([
-                "--concurrency",
-                "1",
-                "--disable-hot-restart",
-                "--log-level",
-                "error",
-            ])
-            .stdout(Stdio::null())
+        let child = mesh_examples::demo::envoy::command(&bin, &path, "error")
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn envoy");

@@ -291,12 +291,7 @@ fn run_case(file: &str, i: usize, c: &Case) -> Vec<String> {
             ..LoadOptions::default()
         },
     );
-    let errors: Vec<String> = loaded
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(ToString::to_string)
-        .collect();
+    let errors = loaded.errors();
     if !errors.is_empty() {
         return vec![format!("{name}: config does not load: {errors:?}")];
     }

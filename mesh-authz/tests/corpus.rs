@@ -45,12 +45,7 @@ fn authz(dir: &Path, file: &str, mesh: Option<MeshConfig>) -> Authz {
             ..LoadOptions::default()
         },
     );
-    let errors: Vec<String> = loaded
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(ToString::to_string)
-        .collect();
+    let errors = loaded.errors();
     assert!(errors.is_empty(), "{file}: {errors:#?}");
     Authz::compile(&loaded.snapshot, &AuthzOptions::default())
 }

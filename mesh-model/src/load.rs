@@ -35,6 +35,25 @@ impl Loaded {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
+
+    /// The error diagnostics, each rendered as one line
+    /// (`file:line:column: error[CODE]: …`): what a caller that refuses a
+    /// load with errors reports.
+    ///
+    /// ```
+    /// let loaded = mesh_model::load(&[("ns.yaml", "kind: Namespace\n")], &Default::default());
+    /// assert_eq!(
+    ///     loaded.errors(),
+    ///     ["ns.yaml:1:1: error[SCHEMA-REQUIRED]: Namespace: apiVersion: apiVersion is required: not a Kubernetes object"]
+    /// );
+    /// ```
+    pub fn errors(&self) -> Vec<String> {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(ToString::to_string)
+            .collect()
+    }
 }
 
 /// Parses `(label, text)` inputs, validates every object, and builds the

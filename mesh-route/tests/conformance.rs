@@ -229,12 +229,7 @@ fn run(case: &Case, label: &str) -> Result<Value, String> {
             ..LoadOptions::default()
         },
     );
-    let errors: Vec<String> = loaded
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(ToString::to_string)
-        .collect();
+    let errors = loaded.errors();
     if !errors.is_empty() {
         return Err(format!("config does not validate: {errors:#?}"));
     }

@@ -17,12 +17,7 @@ fn unfiltered_meshes_validate() {
             .current();
         let yaml = mesh.to_yaml(&Bindings::default());
         let loaded = mesh_model::load(&[("mesh.yaml", yaml.as_str())], &mesh.load_options());
-        let errors: Vec<String> = loaded
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(ToString::to_string)
-            .collect();
+        let errors = loaded.errors();
         if !errors.is_empty() {
             bad.push(format!("{errors:?}\n{yaml}"));
         }

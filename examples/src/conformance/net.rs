@@ -298,19 +298,8 @@ impl Envoy {
         let config = dir.join("envoy.json");
         std::fs::write(&config, bootstrap).map_err(|e| e.to_string())?;
         let log = std::fs::File::create(dir.join("envoy.log")).map_err(|e| e.to_string())?;
-        let mut cmd = std::process::Command::new(bin);
-        cmd.arg("-c")
-            .arg(&config)
-            .args([
-                "--concurrency",
-                "1",
-                "--disable-hot-restart",
-                "--log-level",
-                "error",
-            ])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(log);
+        let mut cmd = crate::demo::envoy::command(bin, &config, "error");
+        cmd.stderr(log);
         #[cfg(unix)]
         {
             use std::os::unix::process::CommandExt;

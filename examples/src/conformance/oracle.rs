@@ -122,12 +122,7 @@ impl World {
     ) -> Result<World, String> {
         let yaml = mesh.to_yaml(bindings);
         let loaded = mesh_model::load(&[("mesh.yaml", yaml.as_str())], &mesh.load_options());
-        let errors: Vec<String> = loaded
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(ToString::to_string)
-            .collect();
+        let errors = loaded.errors();
         if !errors.is_empty() {
             return Err(format!("mesh does not validate: {errors:?}"));
         }

@@ -69,6 +69,21 @@ pub fn find() -> Option<PathBuf> {
     })
 }
 
+/// The command that runs Envoy on the bootstrap file `config` as the
+/// tests, the conformance harness and the benchmarks run it: one worker
+/// thread, no hot restart, logging at `log_level`, standard input and
+/// output closed. The caller says where its log goes.
+pub fn command(bin: &Path, config: &Path, log_level: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin);
+    cmd.arg("-c")
+        .arg(config)
+        .args(["--concurrency", "1", "--disable-hot-restart"])
+        .args(["--log-level", log_level])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    cmd
+}
+
 /// The JSON access log every Envoy of the demo writes to its standard
 /// output.
 pub fn access_log() -> mesh_xds::http::AccessLog {

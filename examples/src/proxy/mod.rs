@@ -192,12 +192,7 @@ impl Shared {
     /// valid (Envoy's NACK: the last good configuration stays).
     pub fn apply_checked(self: &Arc<Self>, sources: &[(&str, &str)]) -> Result<(), Vec<String>> {
         let loaded = mesh_model::load(sources, &mesh_model::LoadOptions::default());
-        let errors: Vec<String> = loaded
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(ToString::to_string)
-            .collect();
+        let errors = loaded.errors();
         if !errors.is_empty() {
             tracing::warn!(?errors, "configuration rejected; keeping the last good one");
             return Err(errors);

@@ -305,12 +305,7 @@ pub fn workload(name: &str, app: &str, sa: &str) -> Workload {
 /// Loads YAML into a snapshot, failing on any error.
 pub fn snapshot(yaml: &str) -> mesh_model::snapshot::Snapshot {
     let loaded = mesh_model::load(&[("test.yaml", yaml)], &mesh_model::LoadOptions::default());
-    let errors: Vec<String> = loaded
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(ToString::to_string)
-        .collect();
+    let errors = loaded.errors();
     assert!(errors.is_empty(), "{errors:#?}");
     loaded.snapshot
 }
@@ -429,19 +424,8 @@ impl Envoy {
         let config = dir.join("envoy.json");
         std::fs::write(&config, bootstrap.to_string()).unwrap();
         let log = std::fs::File::create(dir.join("envoy.log")).unwrap();
-        let mut cmd = std::process::Command::new(bin);
-        cmd.arg("-c")
-            .arg(&config)
-            .args([
-                "--concurrency",
-                "1",
-                "--disable-hot-restart",
-                "--log-level",
-                "warn",
-            ])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(log);
+        let mut cmd = mesh_examples::demo::envoy::command(bin, &config, "warn");
+        cmd.stderr(log);
         {
             use std::os::unix::process::CommandExt;
             cmd.process_group(0);

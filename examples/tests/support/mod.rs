@@ -408,19 +408,8 @@ impl Envoy {
         let config = dir.join("envoy.json");
         std::fs::write(&config, v.to_string()).expect("write bootstrap");
         let log = std::fs::File::create(dir.join("envoy.log")).expect("log file");
-        let mut cmd = std::process::Command::new(bin);
-        cmd.arg("-c")
-            .arg(&config)
-            .args([
-                "--concurrency",
-                "1",
-                "--disable-hot-restart",
-                "--log-level",
-                "warn",
-            ])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(log);
+        let mut cmd = mesh_examples::demo::envoy::command(bin, &config, "warn");
+        cmd.stderr(log);
         #[cfg(unix)]
         {
             use std::os::unix::process::CommandExt;
