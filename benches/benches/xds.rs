@@ -7,8 +7,13 @@
 //! code are printed beside ours for reference.
 //!
 //! `cargo bench -p mesh-benches --bench xds`
+//!
+//! `xds_incremental` times what a server does after one VirtualService of
+//! a 10,000-service mesh changes: [`Compiler::recompile`] of the affected
+//! sidecar from its previous resources, beside the full compile it
+//! replaces, and the snapshot diff that finds what changed.
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use mesh_benches::istio_benchmark_config;
 use mesh_model::{LoadOptions, load};
 use mesh_xds::proxy::Proxy;
@@ -113,5 +118,72 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// One VirtualService of Istio's `virtualservice.yaml` at `n` services,
+/// changed in its HTTP routes only (a new URI prefix).
+fn change_one_virtual_service(yaml: &str, n: usize) -> String {
+    let target = format!("name: vs-{}\n", n / 2);
+    yaml.split("\n---")
+        .map(|doc| {
+            if doc.contains(&target) {
+                doc.replace("prefix: \"/foo\"", "prefix: \"/changed\"")
+            } else {
+                doc.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n---")
+}
+
+fn incremental(c: &mut Criterion) {
+    if !mesh_benches::corpus().is_dir() {
+        eprintln!("skipping: no corpus");
+        return;
+    }
+    let n = 10_000;
+    let file = "virtualservice.yaml";
+    let yaml = istio_benchmark_config(file, n, n);
+    let changed_yaml = change_one_virtual_service(&yaml, n);
+    assert_ne!(yaml, changed_yaml);
+    let before = load(&[(file, &yaml)], &LoadOptions::default()).snapshot;
+    let after = load(&[(file, &changed_yaml)], &LoadOptions::default()).snapshot;
+    let p = proxy(false);
+    let previous = Compiler::new(&before, CompileOptions::default()).compile(&p);
+    let compiler = Compiler::new(&after, CompileOptions::default());
+    let changed = after.changed_since(&before);
+    eprintln!(
+        "{file} x{n}: {} route configurations, {} virtual hosts, {} clusters; changed: {:?}",
+        previous.routes.len(),
+        previous
+            .routes
+            .iter()
+            .map(|r| r.virtual_hosts.len())
+            .sum::<usize>(),
+        previous.clusters.len(),
+        changed
+    );
+    assert_eq!(
+        compiler.recompile(&p, previous.clone(), &before, changed.as_ref()),
+        compiler.compile(&p)
+    );
+    let mut g = c.benchmark_group("xds_incremental");
+    g.sample_size(10);
+    let id = format!("{file}/{n}");
+    // Both drop their result outside the timing.
+    g.bench_function(BenchmarkId::new("compile", &id), |b| {
+        b.iter_batched(|| (), |()| compiler.compile(&p), BatchSize::PerIteration)
+    });
+    g.bench_function(BenchmarkId::new("recompile", &id), |b| {
+        b.iter_batched(
+            || previous.clone(),
+            |prev| compiler.recompile(&p, prev, &before, changed.as_ref()),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function(BenchmarkId::new("changed_since", &id), |b| {
+        b.iter(|| black_box(after.changed_since(&before)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, incremental);
 criterion_main!(benches);

@@ -47,6 +47,16 @@ impl Meta {
         format!("{}/{}", self.key.namespace, self.key.name)
     }
 
+    /// Whether two metadata are equal in everything but their
+    /// [`Meta::origin`].
+    pub fn same_content(&self, other: &Meta) -> bool {
+        self.key == other.key
+            && self.labels == other.labels
+            && self.annotations == other.annotations
+            && self.creation == other.creation
+            && self.generation == other.generation
+    }
+
     /// Istio's "oldest first" order (RES-8): creation time (unset first),
     /// then name, then namespace.
     pub fn age_cmp(&self, other: &Meta) -> std::cmp::Ordering {
@@ -226,6 +236,29 @@ impl Object {
     /// The kind.
     pub fn kind(&self) -> Kind {
         self.meta().key.kind
+    }
+
+    /// Whether two objects say the same thing: equal metadata and spec.
+    /// Where an object was read from ([`Meta::origin`]) is not compared:
+    /// moving a document within its file changes no configuration.
+    pub fn same_content(&self, other: &Object) -> bool {
+        fn same<T: PartialEq>(a: &Arc<Config<T>>, b: &Arc<Config<T>>) -> bool {
+            Arc::ptr_eq(a, b) || (a.meta.same_content(&b.meta) && a.spec == b.spec)
+        }
+        match (self, other) {
+            (Object::VirtualService(a), Object::VirtualService(b)) => same(a, b),
+            (Object::DestinationRule(a), Object::DestinationRule(b)) => same(a, b),
+            (Object::Gateway(a), Object::Gateway(b)) => same(a, b),
+            (Object::ServiceEntry(a), Object::ServiceEntry(b)) => same(a, b),
+            (Object::Sidecar(a), Object::Sidecar(b)) => same(a, b),
+            (Object::WorkloadEntry(a), Object::WorkloadEntry(b)) => same(a, b),
+            (Object::PeerAuthentication(a), Object::PeerAuthentication(b)) => same(a, b),
+            (Object::RequestAuthentication(a), Object::RequestAuthentication(b)) => same(a, b),
+            (Object::AuthorizationPolicy(a), Object::AuthorizationPolicy(b)) => same(a, b),
+            (Object::Other(a), Object::Other(b)) => same(a, b),
+            (Object::Kube(a), Object::Kube(b)) => same(a, b),
+            _ => false,
+        }
     }
 }
 

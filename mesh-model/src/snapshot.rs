@@ -20,7 +20,7 @@ use crate::security::{AuthorizationPolicy, PeerAuthentication, RequestAuthentica
 use crate::wire::mesh::MeshConfig;
 use crate::wire::networking::{Location, Resolution};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// A namespace of the mesh.
@@ -374,6 +374,53 @@ impl Snapshot {
     /// The DNS suffix of service names.
     pub fn domain_suffix(&self) -> &str {
         &self.inner.domain_suffix
+    }
+
+    /// The keys of the objects that differ between `before` and this
+    /// snapshot: added, removed, or changed in metadata or spec
+    /// ([`Object::same_content`]). `None` when something every object
+    /// depends on differs: the mesh config or the domain suffix.
+    ///
+    /// This is what a server hands to
+    /// `mesh_xds::Compiler::recompile` after a change, as Istio's push
+    /// requests carry the keys of the configs that were updated.
+    ///
+    /// ```
+    /// use mesh_model::{load, LoadOptions};
+    /// let a = "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: ns}\nspec: {ports: [{port: 80}]}\n";
+    /// let b = "apiVersion: v1\nkind: Service\nmetadata: {name: b, namespace: ns}\nspec: {ports: [{port: 80}]}\n";
+    /// let b2 = "apiVersion: v1\nkind: Service\nmetadata: {name: b, namespace: ns}\nspec: {ports: [{port: 81}]}\n";
+    /// let before = load(&[("a.yaml", a), ("b.yaml", b)], &LoadOptions::default()).snapshot;
+    /// let after = load(&[("a.yaml", a), ("b.yaml", b2)], &LoadOptions::default()).snapshot;
+    /// let changed = after.changed_since(&before).unwrap();
+    /// let names: Vec<&str> = changed.iter().map(|k| k.name.as_str()).collect();
+    /// assert_eq!(names, ["b"]);
+    /// ```
+    pub fn changed_since(&self, before: &Snapshot) -> Option<BTreeSet<ResourceKey>> {
+        if Arc::ptr_eq(&self.inner, &before.inner) {
+            return Some(BTreeSet::new());
+        }
+        if self.inner.mesh != before.inner.mesh
+            || self.inner.domain_suffix != before.inner.domain_suffix
+        {
+            return None;
+        }
+        let mut out = BTreeSet::new();
+        let (old, new) = (&before.inner.objects, &self.inner.objects);
+        for (k, o) in old {
+            match new.get(k) {
+                Some(n) if n.same_content(o) => {}
+                _ => {
+                    out.insert(k.clone());
+                }
+            }
+        }
+        for k in new.keys() {
+            if !old.contains_key(k) {
+                out.insert(k.clone());
+            }
+        }
+        Some(out)
     }
 
     /// Every object, by key.

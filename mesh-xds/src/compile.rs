@@ -7,6 +7,8 @@
 //! PeerAuthentication modes and policy attachment from `mesh-authz`, so the
 //! compiled Envoy configuration does what those crates decide.
 
+mod incremental;
+
 use crate::assemble::{self, ClusterInputs, InboundServicePort, ServicePolicy};
 use crate::authz::{self, Actions, AuthzInputs, BuildOptions, TrustDomainBundle};
 use crate::cluster;

@@ -340,15 +340,17 @@ fn cors(p: &c::CorsPolicy) -> CorsPerRoute {
     }
 }
 
-/// Istio's config provenance path for a VirtualService.
-fn config_path(vs: &c::ConfigRef) -> String {
+/// Istio's config provenance path for a VirtualService
+/// (`metadata.filter_metadata.istio.config` of its routes).
+pub(crate) fn config_path(vs: &c::ConfigRef) -> String {
     format!(
         "/apis/networking.istio.io/v1/namespaces/{}/virtual-service/{}",
         vs.namespace, vs.name
     )
 }
 
-fn route(x: &c::Route) -> r::Route {
+/// Translates one compiled route.
+pub fn route(x: &c::Route) -> r::Route {
     let action = match &x.action {
         RouteAction::Route(f) => Some(r::route::Action::Route(forward(f))),
         RouteAction::Redirect(rd) => Some(r::route::Action::Redirect(r::RedirectAction {

@@ -39,6 +39,52 @@ fn default_retry(snapshot: &Snapshot) -> Option<HttpRetry> {
     })
 }
 
+/// The routes VirtualService `namespace/name` gives a sidecar on port
+/// `port`: the route list of every virtual host it makes in the sidecar's
+/// route configurations for that port, built exactly as
+/// [`RouteTable::compile`](crate::RouteTable::compile) builds them. Empty
+/// when no route applies to this sidecar and port (VS-3); `None` when there
+/// is no such VirtualService or it is a delegate, whose routes exist only
+/// inside its roots (HOST-9).
+///
+/// A server that knows only one VirtualService changed uses this to
+/// rebuild the virtual hosts it owns and keep every other one.
+///
+/// ```
+/// use mesh_model::{load, LoadOptions};
+/// use mesh_route::{DestinationRules, sidecar_virtual_service_routes};
+/// let yaml = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r, namespace: shop}\nspec:\n  hosts: [ratings]\n  http:\n  - match: [{uri: {prefix: /v1}}]\n    route: [{destination: {host: ratings}}]\n";
+/// let snapshot = load(&[("vs.yaml", yaml)], &LoadOptions::default()).snapshot;
+/// let drs = DestinationRules::new(&snapshot);
+/// let labels = Default::default();
+/// let routes =
+///     sidecar_virtual_service_routes(&snapshot, &drs, "shop", &labels, ("shop", "r"), 80).unwrap();
+/// assert_eq!(routes.len(), 1);
+/// assert_eq!(routes[0].origin.as_ref().unwrap().virtual_service.name, "r");
+/// ```
+pub fn sidecar_virtual_service_routes(
+    snapshot: &Snapshot,
+    drs: &DestinationRules,
+    namespace: &str,
+    labels: &mesh_model::labels::Labels,
+    (vs_namespace, vs_name): (&str, &str),
+    port: u16,
+) -> Option<Vec<crate::config::Route>> {
+    let cfg = snapshot.virtual_service(vs_namespace, vs_name)?;
+    let merged = vs::merged_virtual_service(snapshot, cfg)?;
+    let retry = default_retry(snapshot);
+    let cx = sidecar::SidecarCx {
+        snapshot,
+        drs,
+        namespace,
+        labels,
+        default_retry: retry.as_ref(),
+        // Not read by the route builder: it belongs to the catch-all host.
+        catch_all: CatchAll::BlockAll,
+    };
+    Some(sidecar::vs_routes(&cx, &merged, port))
+}
+
 pub(crate) fn compile(snapshot: &Snapshot, proxy: &ProxyContext) -> Compiled {
     let vss = vs::merged_virtual_services(snapshot);
     let drs = DestinationRules::new(snapshot);

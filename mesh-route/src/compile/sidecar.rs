@@ -290,27 +290,9 @@ fn virtual_hosts(cx: &SidecarCx<'_>, scope: &EgressScope<'_>, port: u16) -> Vec<
             })
             .collect()
     };
-    let mesh = GatewayRef::Mesh;
-    let no_port = |_: &Hostname| None;
-    let hash = |d: &Destination| -> Option<HashPolicy> {
-        let svc = cx.snapshot.service_visible(&d.host, cx.namespace)?;
-        cx.drs
-            .for_client(cx.namespace, cx.labels, &svc.hostname, &svc.namespace)?
-            .hash_for_destination(d)
-    };
-    let rcx = RouteCx {
-        labels: cx.labels,
-        namespace: cx.namespace,
-        gateway: &mesh,
-        port,
-        is_tls: false,
-        default_retry: cx.default_retry,
-        single_port: &no_port,
-        hash: &hash,
-    };
     let mut wrappers: Vec<Wrapper> = Vec::new();
     for v in vss {
-        let routes = build_http_routes(v, &rcx);
+        let routes = vs_routes(cx, v, port);
         if routes.is_empty() {
             continue;
         }
@@ -418,6 +400,31 @@ fn virtual_hosts(cx: &SidecarCx<'_>, scope: &EgressScope<'_>, port: u16) -> Vec<
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// The routes of VirtualService `v` on a sidecar's port `port`: what every
+/// virtual host it makes there holds (`BuildHTTPRoutesForVirtualService`
+/// with the `mesh` gateway).
+pub(crate) fn vs_routes(cx: &SidecarCx<'_>, v: &MergedVs, port: u16) -> Vec<Route> {
+    let mesh = GatewayRef::Mesh;
+    let no_port = |_: &Hostname| None;
+    let hash = |d: &Destination| -> Option<HashPolicy> {
+        let svc = cx.snapshot.service_visible(&d.host, cx.namespace)?;
+        cx.drs
+            .for_client(cx.namespace, cx.labels, &svc.hostname, &svc.namespace)?
+            .hash_for_destination(d)
+    };
+    let rcx = RouteCx {
+        labels: cx.labels,
+        namespace: cx.namespace,
+        gateway: &mesh,
+        port,
+        is_tls: false,
+        default_retry: cx.default_retry,
+        single_port: &no_port,
+        hash: &hash,
+    };
+    build_http_routes(v, &rcx)
 }
 
 /// `separateVSHostsAndServices`: a VirtualService's hosts that are

@@ -123,57 +123,67 @@ impl VsSet {
 /// Every root VirtualService of the snapshot, oldest first, delegates
 /// merged (HOST-9; VSM `mergeVirtualServices`).
 pub(crate) fn merged_virtual_services(snapshot: &Snapshot) -> VsSet {
+    VsSet::new(
+        snapshot
+            .virtual_services()
+            .filter_map(|cfg| merged_virtual_service(snapshot, cfg))
+            .collect(),
+    )
+}
+
+/// One root VirtualService with its delegates merged in; `None` for a
+/// delegate, which applies only through its roots.
+pub(crate) fn merged_virtual_service(
+    snapshot: &Snapshot,
+    cfg: &Arc<Config<VirtualService>>,
+) -> Option<MergedVs> {
     let defaults = &snapshot.mesh().default_virtual_service_export_to;
-    let mut out = Vec::new();
-    for cfg in snapshot.virtual_services() {
-        let vs = &cfg.spec;
-        if vs.is_delegate() {
+    let vs = &cfg.spec;
+    if vs.is_delegate() {
+        return None;
+    }
+    let ns = cfg.meta.namespace();
+    let mut http = Vec::new();
+    for (i, r) in vs.http.iter().enumerate() {
+        let HttpAction::Delegate { name, namespace } = &r.action else {
+            http.push(MergedRoute {
+                merged: None,
+                route_index: i,
+                delegate: None,
+            });
+            continue;
+        };
+        // A missing delegate, or one not exported to the root's
+        // namespace, drops only this root route.
+        let Some(d) = snapshot.virtual_service(namespace, name) else {
+            continue;
+        };
+        if !d.spec.is_delegate() {
             continue;
         }
-        let ns = cfg.meta.namespace();
-        let mut http = Vec::new();
-        for (i, r) in vs.http.iter().enumerate() {
-            let HttpAction::Delegate { name, namespace } = &r.action else {
+        let dexport = export_set(&d.spec.export_to, namespace, defaults);
+        if !dexport.contains("*") && !dexport.contains(ns) {
+            continue;
+        }
+        for (j, leaf) in d.spec.http.iter().enumerate() {
+            if let Some(merged) = merge_route(r, leaf) {
                 http.push(MergedRoute {
-                    merged: None,
+                    merged: Some(merged),
                     route_index: i,
-                    delegate: None,
+                    delegate: Some(DelegateOrigin {
+                        virtual_service: ConfigRef::new(namespace, name),
+                        route_index: j,
+                    }),
                 });
-                continue;
-            };
-            // A missing delegate, or one not exported to the root's
-            // namespace, drops only this root route.
-            let Some(d) = snapshot.virtual_service(namespace, name) else {
-                continue;
-            };
-            if !d.spec.is_delegate() {
-                continue;
-            }
-            let dexport = export_set(&d.spec.export_to, namespace, defaults);
-            if !dexport.contains("*") && !dexport.contains(ns) {
-                continue;
-            }
-            for (j, leaf) in d.spec.http.iter().enumerate() {
-                if let Some(merged) = merge_route(r, leaf) {
-                    http.push(MergedRoute {
-                        merged: Some(merged),
-                        route_index: i,
-                        delegate: Some(DelegateOrigin {
-                            virtual_service: ConfigRef::new(namespace, name),
-                            route_index: j,
-                        }),
-                    });
-                }
             }
         }
-        out.push(MergedVs {
-            key: Arc::new(ConfigRef::new(ns, cfg.meta.name())),
-            export: export_set(&vs.export_to, ns, defaults),
-            cfg: cfg.clone(),
-            http,
-        });
     }
-    VsSet::new(out)
+    Some(MergedVs {
+        key: Arc::new(ConfigRef::new(ns, cfg.meta.name())),
+        export: export_set(&vs.export_to, ns, defaults),
+        cfg: cfg.clone(),
+        http,
+    })
 }
 
 /// `mergeHTTPRoute`: leaf fields win, unset ones come from the root;
