@@ -405,19 +405,38 @@ impl Snapshot {
         {
             return None;
         }
+        // Both maps are sorted by key: walk them side by side.
         let mut out = BTreeSet::new();
-        let (old, new) = (&before.inner.objects, &self.inner.objects);
-        for (k, o) in old {
-            match new.get(k) {
-                Some(n) if n.same_content(o) => {}
-                _ => {
-                    out.insert(k.clone());
+        let mut old = before.inner.objects.iter().peekable();
+        let mut new = self.inner.objects.iter().peekable();
+        loop {
+            match (old.peek(), new.peek()) {
+                (None, None) => break,
+                (Some((k, _)), None) => {
+                    out.insert((*k).clone());
+                    old.next();
                 }
-            }
-        }
-        for k in new.keys() {
-            if !old.contains_key(k) {
-                out.insert(k.clone());
+                (None, Some((k, _))) => {
+                    out.insert((*k).clone());
+                    new.next();
+                }
+                (Some((ko, o)), Some((kn, n))) => match ko.cmp(kn) {
+                    std::cmp::Ordering::Less => {
+                        out.insert((*ko).clone());
+                        old.next();
+                    }
+                    std::cmp::Ordering::Greater => {
+                        out.insert((*kn).clone());
+                        new.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        if !o.same_content(n) {
+                            out.insert((*ko).clone());
+                        }
+                        old.next();
+                        new.next();
+                    }
+                },
             }
         }
         Some(out)
