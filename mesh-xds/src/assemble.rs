@@ -5,7 +5,7 @@
 //!
 //! The policy decisions that other crates own (DestinationRule resolution,
 //! PeerAuthentication modes, authorization filters, route tables) come in
-//! through [`Inputs`], so this module is only about Istio's resource shapes.
+//! through [`ClusterInputs`], so this module is only about Istio's resource shapes.
 
 use crate::cluster::{
     self, ClusterPolicy, Discovery, OutboundClusterSpec, UpstreamProtocol, UpstreamSecurity,
