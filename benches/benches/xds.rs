@@ -8,10 +8,11 @@
 //!
 //! `cargo bench -p mesh-benches --bench xds`
 //!
-//! `xds_incremental` times what a server does after one VirtualService of
-//! a 10,000-service mesh changes: [`Compiler::recompile`] of the affected
-//! sidecar from its previous resources, beside the full compile it
-//! replaces, and the snapshot diff that finds what changed.
+//! `xds_incremental` times what a server does after one VirtualService
+//! changes, in a 10,000-service mesh (a sidecar) and in the 1,000-gateway
+//! mesh (the gateway): [`Compiler::recompile`] of the affected proxy from
+//! its previous resources, beside the full compile it replaces, and the
+//! snapshot diff that finds what changed.
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use mesh_benches::istio_benchmark_config;
@@ -118,14 +119,14 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-/// One VirtualService of Istio's `virtualservice.yaml` at `n` services,
+/// One VirtualService, `vs-<n/2>`, of one of Istio's benchmark meshes,
 /// changed in its HTTP routes only (a new URI prefix).
 fn change_one_virtual_service(yaml: &str, n: usize) -> String {
     let target = format!("name: vs-{}\n", n / 2);
     yaml.split("\n---")
         .map(|doc| {
             if doc.contains(&target) {
-                doc.replace("prefix: \"/foo\"", "prefix: \"/changed\"")
+                doc.replace("prefix: \"/", "prefix: \"/changed")
             } else {
                 doc.to_string()
             }
@@ -139,49 +140,52 @@ fn incremental(c: &mut Criterion) {
         eprintln!("skipping: no corpus");
         return;
     }
-    let n = 10_000;
-    let file = "virtualservice.yaml";
-    let yaml = istio_benchmark_config(file, n, n);
-    let changed_yaml = change_one_virtual_service(&yaml, n);
-    assert_ne!(yaml, changed_yaml);
-    let before = load(&[(file, &yaml)], &LoadOptions::default()).snapshot;
-    let after = load(&[(file, &changed_yaml)], &LoadOptions::default()).snapshot;
-    let p = proxy(false);
-    let previous = Compiler::new(&before, CompileOptions::default()).compile(&p);
-    let compiler = Compiler::new(&after, CompileOptions::default());
-    let changed = after.changed_since(&before);
-    eprintln!(
-        "{file} x{n}: {} route configurations, {} virtual hosts, {} clusters; changed: {:?}",
-        previous.routes.len(),
-        previous
-            .routes
-            .iter()
-            .map(|r| r.virtual_hosts.len())
-            .sum::<usize>(),
-        previous.clusters.len(),
-        changed
-    );
-    assert_eq!(
-        compiler.recompile(&p, previous.clone(), &before, changed.as_ref()),
-        compiler.compile(&p)
-    );
     let mut g = c.benchmark_group("xds_incremental");
     g.sample_size(10);
-    let id = format!("{file}/{n}");
-    // Both drop their result outside the timing.
-    g.bench_function(BenchmarkId::new("compile", &id), |b| {
-        b.iter_batched(|| (), |()| compiler.compile(&p), BatchSize::PerIteration)
-    });
-    g.bench_function(BenchmarkId::new("recompile", &id), |b| {
-        b.iter_batched(
-            || previous.clone(),
-            |prev| compiler.recompile(&p, prev, &before, changed.as_ref()),
-            BatchSize::PerIteration,
-        )
-    });
-    g.bench_function(BenchmarkId::new("changed_since", &id), |b| {
-        b.iter(|| black_box(after.changed_since(&before)))
-    });
+    // (config, services, router)
+    for (file, n, router) in [
+        ("virtualservice.yaml", 10_000, false),
+        ("gateways.yaml", 1000, true),
+    ] {
+        let yaml = istio_benchmark_config(file, n, n);
+        let changed_yaml = change_one_virtual_service(&yaml, n);
+        assert_ne!(yaml, changed_yaml);
+        let before = load(&[(file, &yaml)], &LoadOptions::default()).snapshot;
+        let after = load(&[(file, &changed_yaml)], &LoadOptions::default()).snapshot;
+        let p = proxy(router);
+        let previous = Compiler::new(&before, CompileOptions::default()).compile(&p);
+        let compiler = Compiler::new(&after, CompileOptions::default());
+        let changed = after.changed_since(&before);
+        eprintln!(
+            "{file} x{n}: {} route configurations, {} virtual hosts, {} clusters; changed: {:?}",
+            previous.routes.len(),
+            previous
+                .routes
+                .iter()
+                .map(|r| r.virtual_hosts.len())
+                .sum::<usize>(),
+            previous.clusters.len(),
+            changed
+        );
+        let next = compiler.recompile(&p, previous.clone(), &before, changed.as_ref());
+        assert_eq!(next, compiler.compile(&p));
+        assert_ne!(next, previous);
+        let id = format!("{file}/{n}");
+        // Both drop their result outside the timing.
+        g.bench_function(BenchmarkId::new("compile", &id), |b| {
+            b.iter_batched(|| (), |()| compiler.compile(&p), BatchSize::PerIteration)
+        });
+        g.bench_function(BenchmarkId::new("recompile", &id), |b| {
+            b.iter_batched(
+                || previous.clone(),
+                |prev| compiler.recompile(&p, prev, &before, changed.as_ref()),
+                BatchSize::PerIteration,
+            )
+        });
+        g.bench_function(BenchmarkId::new("changed_since", &id), |b| {
+            b.iter(|| black_box(after.changed_since(&before)))
+        });
+    }
     g.finish();
 }
 

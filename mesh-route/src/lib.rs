@@ -84,7 +84,9 @@ pub mod request;
 pub mod table;
 pub mod weighted;
 
-pub use compile::sidecar_virtual_service_routes;
+pub use compile::{
+    GatewayServerRoutes, gateway_virtual_service_routes, sidecar_virtual_service_routes,
+};
 pub use config::{RouteConfiguration, RouteOrigin};
 pub use destination_rule::DestinationRules;
 pub use proxy::ProxyContext;

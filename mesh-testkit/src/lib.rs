@@ -182,15 +182,27 @@ pub struct HttpRoute {
     pub headers: Option<HeaderOps>,
 }
 
-/// A VirtualService bound to the mesh.
+/// A VirtualService (bound to the mesh unless `gateways` says otherwise).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VirtualService {
     /// `metadata.name`.
     pub name: String,
     /// `hosts` (service short names).
     pub hosts: Vec<String>,
+    /// `gateways` as written; empty: the mesh. The generators leave it
+    /// empty.
+    pub gateways: Vec<String>,
     /// `http` routes.
     pub http: Vec<HttpRoute>,
+}
+
+impl VirtualService {
+    /// The VirtualService as YAML in namespace `namespace`, created `age`
+    /// minutes after the first of its kind (`creationTimestamp` orders
+    /// VirtualServices, oldest first).
+    pub fn to_yaml(&self, namespace: &str, age: usize) -> String {
+        yaml::virtual_service(self, namespace, age)
+    }
 }
 
 /// A DestinationRule whose subsets select `version: <subset>`.

@@ -278,6 +278,7 @@ pub fn virtual_service(services: Vec<Service>) -> impl Strategy<Value = VirtualS
         .prop_map(|(hosts, http)| VirtualService {
             name: String::new(),
             hosts,
+            gateways: Vec::new(),
             http,
         })
 }

@@ -2,6 +2,7 @@
 
 use crate::{
     Action, AuthzAction, Bindings, Fields, HttpMatch, Mesh, NAMESPACE, SERVER_PORT, StringMatch,
+    VirtualService,
 };
 use std::fmt::Write;
 
@@ -153,109 +154,7 @@ pub(crate) fn render(mesh: &Mesh, b: &Bindings) -> String {
         ));
     }
     for (age, vs) in mesh.virtual_services.iter().enumerate() {
-        let mut s = format!(
-            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {}, namespace: {ns}, creationTimestamp: \"2024-01-01T00:{:02}:00Z\"}}\nspec:\n  hosts: {}\n  http:\n",
-            vs.name,
-            age % 60,
-            list(&vs.hosts)
-        );
-        for r in &vs.http {
-            s.push_str("  - ");
-            let mut first = true;
-            let mut field = |s: &mut String, text: String| {
-                if !first {
-                    s.push_str("    ");
-                }
-                first = false;
-                s.push_str(&text);
-                s.push('\n');
-            };
-            if let Some(n) = &r.name {
-                field(&mut s, format!("name: {}", q(n)));
-            }
-            if !r.matches.is_empty() {
-                let ms: Vec<String> = r.matches.iter().map(http_match).collect();
-                field(&mut s, format!("match: [{}]", ms.join(", ")));
-            }
-            match &r.action {
-                Action::Route {
-                    destinations,
-                    rewrite,
-                } => {
-                    let ds: Vec<String> = destinations
-                        .iter()
-                        .map(|d| {
-                            let mut dest = format!("host: {}", d.host);
-                            if let Some(sub) = &d.subset {
-                                let _ = write!(dest, ", subset: {sub}");
-                            }
-                            if let Some(p) = d.port {
-                                let _ = write!(dest, ", port: {{number: {p}}}");
-                            }
-                            match d.weight {
-                                Some(w) => format!("{{destination: {{{dest}}}, weight: {w}}}"),
-                                None => format!("{{destination: {{{dest}}}}}"),
-                            }
-                        })
-                        .collect();
-                    field(&mut s, format!("route: [{}]", ds.join(", ")));
-                    if let Some(rw) = rewrite {
-                        let mut f = Vec::new();
-                        if let Some(u) = &rw.uri {
-                            f.push(format!("uri: {}", q(u)));
-                        }
-                        if let Some(a) = &rw.authority {
-                            f.push(format!("authority: {}", q(a)));
-                        }
-                        field(&mut s, format!("rewrite: {{{}}}", f.join(", ")));
-                    }
-                }
-                Action::Redirect(rd) => {
-                    let mut f = Vec::new();
-                    if let Some(u) = &rd.uri {
-                        f.push(format!("uri: {}", q(u)));
-                    }
-                    if let Some(a) = &rd.authority {
-                        f.push(format!("authority: {}", q(a)));
-                    }
-                    if let Some(c) = rd.code {
-                        f.push(format!("redirectCode: {c}"));
-                    }
-                    field(&mut s, format!("redirect: {{{}}}", f.join(", ")));
-                }
-                Action::DirectResponse { status, body } => field(
-                    &mut s,
-                    format!(
-                        "directResponse: {{status: {status}, body: {{string: {}}}}}",
-                        q(body)
-                    ),
-                ),
-            }
-            if let Some(h) = &r.headers {
-                let mut f = Vec::new();
-                let map = |v: &[(String, String)]| {
-                    let items: Vec<String> = v
-                        .iter()
-                        .map(|(k, v)| format!("{}: {}", q(k), q(v)))
-                        .collect();
-                    format!("{{{}}}", items.join(", "))
-                };
-                if !h.set.is_empty() {
-                    f.push(format!("set: {}", map(&h.set)));
-                }
-                if !h.add.is_empty() {
-                    f.push(format!("add: {}", map(&h.add)));
-                }
-                if !h.remove.is_empty() {
-                    f.push(format!("remove: {}", list(&h.remove)));
-                }
-                field(
-                    &mut s,
-                    format!("headers: {{request: {{{}}}}}", f.join(", ")),
-                );
-            }
-        }
-        docs.push(s);
+        docs.push(virtual_service(vs, ns, age));
     }
     for ap in &mesh.authorization_policies {
         let annotations = if ap.dry_run {
@@ -343,4 +242,117 @@ pub(crate) fn render(mesh: &Mesh, b: &Bindings) -> String {
         docs.push(s);
     }
     docs.join("---\n")
+}
+
+/// One VirtualService in namespace `ns`, created `age` minutes after the
+/// first (Istio orders VirtualServices oldest first).
+pub(crate) fn virtual_service(vs: &VirtualService, ns: &str, age: usize) -> String {
+    let gateways = if vs.gateways.is_empty() {
+        String::new()
+    } else {
+        format!("  gateways: {}\n", list(&vs.gateways))
+    };
+    let mut s = format!(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {}, namespace: {ns}, creationTimestamp: \"2024-01-01T00:{:02}:00Z\"}}\nspec:\n  hosts: {}\n{gateways}  http:\n",
+        vs.name,
+        age % 60,
+        list(&vs.hosts)
+    );
+    for r in &vs.http {
+        s.push_str("  - ");
+        let mut first = true;
+        let mut field = |s: &mut String, text: String| {
+            if !first {
+                s.push_str("    ");
+            }
+            first = false;
+            s.push_str(&text);
+            s.push('\n');
+        };
+        if let Some(n) = &r.name {
+            field(&mut s, format!("name: {}", q(n)));
+        }
+        if !r.matches.is_empty() {
+            let ms: Vec<String> = r.matches.iter().map(http_match).collect();
+            field(&mut s, format!("match: [{}]", ms.join(", ")));
+        }
+        match &r.action {
+            Action::Route {
+                destinations,
+                rewrite,
+            } => {
+                let ds: Vec<String> = destinations
+                    .iter()
+                    .map(|d| {
+                        let mut dest = format!("host: {}", d.host);
+                        if let Some(sub) = &d.subset {
+                            let _ = write!(dest, ", subset: {sub}");
+                        }
+                        if let Some(p) = d.port {
+                            let _ = write!(dest, ", port: {{number: {p}}}");
+                        }
+                        match d.weight {
+                            Some(w) => format!("{{destination: {{{dest}}}, weight: {w}}}"),
+                            None => format!("{{destination: {{{dest}}}}}"),
+                        }
+                    })
+                    .collect();
+                field(&mut s, format!("route: [{}]", ds.join(", ")));
+                if let Some(rw) = rewrite {
+                    let mut f = Vec::new();
+                    if let Some(u) = &rw.uri {
+                        f.push(format!("uri: {}", q(u)));
+                    }
+                    if let Some(a) = &rw.authority {
+                        f.push(format!("authority: {}", q(a)));
+                    }
+                    field(&mut s, format!("rewrite: {{{}}}", f.join(", ")));
+                }
+            }
+            Action::Redirect(rd) => {
+                let mut f = Vec::new();
+                if let Some(u) = &rd.uri {
+                    f.push(format!("uri: {}", q(u)));
+                }
+                if let Some(a) = &rd.authority {
+                    f.push(format!("authority: {}", q(a)));
+                }
+                if let Some(c) = rd.code {
+                    f.push(format!("redirectCode: {c}"));
+                }
+                field(&mut s, format!("redirect: {{{}}}", f.join(", ")));
+            }
+            Action::DirectResponse { status, body } => field(
+                &mut s,
+                format!(
+                    "directResponse: {{status: {status}, body: {{string: {}}}}}",
+                    q(body)
+                ),
+            ),
+        }
+        if let Some(h) = &r.headers {
+            let mut f = Vec::new();
+            let map = |v: &[(String, String)]| {
+                let items: Vec<String> = v
+                    .iter()
+                    .map(|(k, v)| format!("{}: {}", q(k), q(v)))
+                    .collect();
+                format!("{{{}}}", items.join(", "))
+            };
+            if !h.set.is_empty() {
+                f.push(format!("set: {}", map(&h.set)));
+            }
+            if !h.add.is_empty() {
+                f.push(format!("add: {}", map(&h.add)));
+            }
+            if !h.remove.is_empty() {
+                f.push(format!("remove: {}", list(&h.remove)));
+            }
+            field(
+                &mut s,
+                format!("headers: {{request: {{{}}}}}", f.join(", ")),
+            );
+        }
+    }
+    s
 }

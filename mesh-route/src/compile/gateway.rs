@@ -2,7 +2,7 @@
 //! GWM `MergeGateways`; HOST-8, GW-2..GW-9).
 
 use super::translate::{RouteCx, build_http_routes};
-use super::vs::{VsSet, for_gateway};
+use super::vs::{MergedVs, VsSet, for_gateway};
 use crate::config::{
     ConfigRef, HashPolicy, Route, RouteConfiguration, RouteScope, VirtualHost, VirtualHostKind,
 };
@@ -297,6 +297,99 @@ impl GatewayCx<'_> {
     }
 }
 
+/// The routes of VirtualService `v` through a server of `gateway` on
+/// `port` (`BuildHTTPRoutesForVirtualService` on a gateway): what the
+/// virtual hosts of its hosts there hold, before catch-all routes are
+/// moved last (HOST-8).
+pub(crate) fn vs_routes(
+    cx: &GatewayCx<'_>,
+    v: &MergedVs,
+    gateway: &GatewayRef,
+    port: u16,
+    is_tls: bool,
+) -> Vec<Route> {
+    let vs_ns = v.namespace();
+    let single = |h: &Hostname| {
+        cx.service_for(h, vs_ns)
+            .filter(|s| s.ports.len() == 1)
+            .map(|s| s.ports[0].number)
+    };
+    let hash = |d: &Destination| -> Option<HashPolicy> {
+        let svc = cx.service_for(&d.host, vs_ns)?;
+        cx.drs
+            .for_client(cx.namespace, cx.labels, &svc.hostname, &svc.namespace)?
+            .hash_for_destination(d)
+    };
+    let rcx = RouteCx {
+        labels: cx.labels,
+        namespace: cx.namespace,
+        gateway,
+        port,
+        is_tls,
+        default_retry: cx.default_retry,
+        single_port: &single,
+        hash: &hash,
+    };
+    build_http_routes(v, &rcx)
+}
+
+/// Where a VirtualService's HTTP routes reach a gateway workload: each
+/// server of a Gateway the workload runs and the VirtualService is bound
+/// to, sharing a host with it (GW-5), with the routes built there.
+/// Servers that `MergeGateways` drops are included: a superset.
+pub(crate) fn vs_routes_by_server(
+    cx: &GatewayCx<'_>,
+    v: &MergedVs,
+) -> Vec<(ConfigRef, u16, bool, Vec<Route>)> {
+    let mut out = Vec::new();
+    // GW-4: a VirtualService not exported to the workload's namespace is
+    // not used there.
+    if !v.export.contains("*") && !v.export.contains(cx.namespace) {
+        return out;
+    }
+    let mut seen: BTreeSet<&GatewayRef> = BTreeSet::new();
+    for g in &v.vs().gateways {
+        let GatewayRef::Named { namespace, name } = g else {
+            continue;
+        };
+        if !seen.insert(g) {
+            continue;
+        }
+        let Some(gw) = cx.snapshot.gateway(namespace, name) else {
+            continue;
+        };
+        if !gw.spec.selector.matches(cx.labels) {
+            continue;
+        }
+        for server in &gw.spec.servers {
+            let Ok(port) = u16::try_from(server.port.number) else {
+                continue;
+            };
+            let s = GwServer {
+                gateway: ConfigRef::new(namespace, name),
+                server,
+                server_port: port,
+                target_port: port,
+            };
+            if !s.is_http_server() {
+                continue;
+            }
+            let server_hosts: Vec<Hostname> = server
+                .hosts
+                .iter()
+                .filter(|h| h.namespace == "*" || h.namespace == v.namespace())
+                .map(|h| h.host.clone())
+                .collect();
+            if intersection(&server_hosts, &v.vs().hosts).is_empty() {
+                continue;
+            }
+            let routes = vs_routes(cx, v, g, port, server.tls.is_some());
+            out.push((s.gateway, port, server.tls.is_some(), routes));
+        }
+    }
+    out
+}
+
 /// A virtual host being assembled: its route lists stay shared (one per
 /// gateway and VirtualService) until the duplicates are collapsed.
 struct Building {
@@ -342,29 +435,7 @@ pub(crate) fn route_configuration(
             let routes = match cache.get(&key) {
                 Some(r) => r.clone(),
                 None => {
-                    let vs_ns = v.namespace().to_string();
-                    let single = |h: &Hostname| {
-                        cx.service_for(h, &vs_ns)
-                            .filter(|s| s.ports.len() == 1)
-                            .map(|s| s.ports[0].number)
-                    };
-                    let hash = |d: &Destination| -> Option<HashPolicy> {
-                        let svc = cx.service_for(&d.host, &vs_ns)?;
-                        cx.drs
-                            .for_client(cx.namespace, cx.labels, &svc.hostname, &svc.namespace)?
-                            .hash_for_destination(d)
-                    };
-                    let rcx = RouteCx {
-                        labels: cx.labels,
-                        namespace: cx.namespace,
-                        gateway: &gw,
-                        port,
-                        is_tls: s.server.tls.is_some(),
-                        default_retry: cx.default_retry,
-                        single_port: &single,
-                        hash: &hash,
-                    };
-                    let r = Arc::new(build_http_routes(v, &rcx));
+                    let r = Arc::new(vs_routes(cx, v, &gw, port, s.server.tls.is_some()));
                     cache.insert(key.clone(), r.clone());
                     r
                 }

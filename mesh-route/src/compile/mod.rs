@@ -85,6 +85,77 @@ pub fn sidecar_virtual_service_routes(
     Some(sidecar::vs_routes(&cx, &merged, port))
 }
 
+/// The routes a VirtualService gives a gateway workload through one server
+/// of one of its Gateways (see [`gateway_virtual_service_routes`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayServerRoutes {
+    /// The Gateway.
+    pub gateway: crate::config::ConfigRef,
+    /// The server's port number (the suffix of the virtual host names it
+    /// creates).
+    pub server_port: u16,
+    /// Whether the server has TLS settings.
+    pub tls: bool,
+    /// The routes, in VirtualService order: a virtual host built from this
+    /// server and VirtualService alone holds them with catch-all routes
+    /// moved last (HOST-8).
+    pub routes: Vec<crate::config::Route>,
+}
+
+/// The routes VirtualService `namespace/name` gives a gateway workload:
+/// one list per server of a Gateway the workload runs (its selector matches
+/// `labels`), that the VirtualService is bound to and shares a host with
+/// (GW-4, GW-5), built exactly as
+/// [`RouteTable::compile`](crate::RouteTable::compile) builds them. Servers
+/// that merging the workload's Gateways drops (GW-6, GW-8) are included.
+/// Empty when the VirtualService is not exported to `namespace`; `None`
+/// when there is no such VirtualService or it is a delegate.
+///
+/// ```
+/// use mesh_model::{load, LoadOptions};
+/// use mesh_route::{DestinationRules, gateway_virtual_service_routes};
+/// let yaml = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: edge}\nspec:\n  selector: {istio: ingress}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r, namespace: edge}\nspec:\n  hosts: [shop.example.com]\n  gateways: [gw]\n  http:\n  - route: [{destination: {host: web.shop.svc.cluster.local}}]\n";
+/// let snapshot = load(&[("gw.yaml", yaml)], &LoadOptions::default()).snapshot;
+/// let drs = DestinationRules::new(&snapshot);
+/// let labels = [("istio".to_string(), "ingress".to_string())].into();
+/// let by_server =
+///     gateway_virtual_service_routes(&snapshot, &drs, "edge", &labels, ("edge", "r")).unwrap();
+/// assert_eq!(by_server.len(), 1);
+/// assert_eq!((by_server[0].server_port, by_server[0].routes.len()), (80, 1));
+/// ```
+pub fn gateway_virtual_service_routes(
+    snapshot: &Snapshot,
+    drs: &DestinationRules,
+    namespace: &str,
+    labels: &mesh_model::labels::Labels,
+    (vs_namespace, vs_name): (&str, &str),
+) -> Option<Vec<GatewayServerRoutes>> {
+    let cfg = snapshot.virtual_service(vs_namespace, vs_name)?;
+    let merged = vs::merged_virtual_service(snapshot, cfg)?;
+    let retry = default_retry(snapshot);
+    // Not read by the route builder: it finds no VirtualService itself.
+    let vss = vs::VsSet::default();
+    let cx = gateway::GatewayCx {
+        snapshot,
+        drs,
+        vss: &vss,
+        namespace,
+        labels,
+        default_retry: retry.as_ref(),
+    };
+    Some(
+        gateway::vs_routes_by_server(&cx, &merged)
+            .into_iter()
+            .map(|(gateway, server_port, tls, routes)| GatewayServerRoutes {
+                gateway,
+                server_port,
+                tls,
+                routes,
+            })
+            .collect(),
+    )
+}
+
 pub(crate) fn compile(snapshot: &Snapshot, proxy: &ProxyContext) -> Compiled {
     let vss = vs::merged_virtual_services(snapshot);
     let drs = DestinationRules::new(snapshot);

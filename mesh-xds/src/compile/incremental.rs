@@ -1,5 +1,5 @@
 //! Recompiling one proxy after a change: when only VirtualServices changed,
-//! and only in their HTTP routes, a sidecar keeps every resource but the
+//! and only in their HTTP routes, a proxy keeps every resource but the
 //! virtual hosts those VirtualServices own.
 //!
 //! Why this is exact: a VirtualService's hosts, gateways, visibility, age
@@ -84,9 +84,6 @@ impl Compiler {
         before: &Snapshot,
         keys: &BTreeSet<ResourceKey>,
     ) -> Option<Plan> {
-        if proxy.kind != ProxyKind::Sidecar {
-            return None;
-        }
         let mut plan = Plan::default();
         for key in keys {
             if key.kind != Kind::Istio(IstioKind::VirtualService) {
@@ -97,17 +94,137 @@ impl Compiler {
             if !only_http_differs(old, new) {
                 return None;
             }
-            if !new.spec.applies_to_mesh() {
-                continue;
+            match proxy.kind {
+                // Not bound to `mesh`: no sidecar sees it (VS-4).
+                ProxyKind::Sidecar if !new.spec.applies_to_mesh() => {}
+                ProxyKind::Sidecar => self.plan_sidecar(proxy, previous, before, key, &mut plan)?,
+                ProxyKind::Router => self.plan_gateway(proxy, previous, before, key, &mut plan)?,
             }
-            self.plan_one(proxy, previous, before, key, &mut plan)?;
         }
         Some(plan)
     }
 
-    /// Finds the virtual hosts VirtualService `key` owns in `previous` and
-    /// their new route lists.
-    fn plan_one(
+    /// Finds the virtual hosts VirtualService `key` owns in a gateway's
+    /// `previous` resources and their new route lists. A gateway virtual
+    /// host may join the routes of several VirtualServices, or of one
+    /// through several servers (GWC `buildGatewayHTTPRouteConfig`): only
+    /// those holding one server's routes of this VirtualService alone are
+    /// rebuilt; meeting any other gives up.
+    fn plan_gateway(
+        &self,
+        proxy: &Proxy,
+        previous: &Resources,
+        before: &Snapshot,
+        key: &ResourceKey,
+        plan: &mut Plan,
+    ) -> Option<()> {
+        let path = rds::config_path(&ConfigRef::new(&key.namespace, &key.name));
+        let vs = (key.namespace.as_str(), key.name.as_str());
+        let by_server = |snapshot: &Snapshot| {
+            mesh_route::gateway_virtual_service_routes(
+                snapshot,
+                &self.drs,
+                &proxy.namespace,
+                &proxy.labels,
+                vs,
+            )
+        };
+        let (old, new) = (by_server(before)?, by_server(&self.snapshot)?);
+        if old.len() != new.len() {
+            return None;
+        }
+        // (server port, old routes, new routes), as a virtual host built
+        // from that server alone holds them.
+        let mut lists: Vec<(u16, Vec<Route>, Arc<Vec<Route>>)> = Vec::new();
+        for (o, n) in old.into_iter().zip(new) {
+            if (&o.gateway, o.server_port, o.tls) != (&n.gateway, n.server_port, n.tls) {
+                return None;
+            }
+            // A server where it starts or stops making virtual hosts moves
+            // hosts and domains.
+            if o.routes.is_empty() != n.routes.is_empty() {
+                return None;
+            }
+            if o.routes.is_empty() {
+                continue;
+            }
+            lists.push((
+                o.server_port,
+                catch_all_last(o.routes),
+                Arc::new(catch_all_last(n.routes)),
+            ));
+        }
+        // Gateway virtual hosts are named `<first domain>:<server port>`,
+        // sorted by name; with no wildcard host the first domain is one of
+        // the VirtualService's hosts (GW-5).
+        let cfg = self.snapshot.virtual_service(&key.namespace, &key.name)?;
+        let names: Option<Vec<String>> =
+            (!cfg.spec.hosts.iter().any(|h| h.is_wildcard())).then(|| {
+                let mut ports: Vec<u16> = lists.iter().map(|l| l.0).collect();
+                ports.sort_unstable();
+                ports.dedup();
+                let mut n: Vec<String> = cfg
+                    .spec
+                    .hosts
+                    .iter()
+                    .flat_map(|h| {
+                        let h = h.as_str().to_ascii_lowercase();
+                        ports.iter().map(move |p| format!("{h}:{p}"))
+                    })
+                    .collect();
+                n.sort();
+                n.dedup();
+                n
+            });
+        for (rc_index, rc) in previous.routes.iter().enumerate() {
+            let found: Vec<usize> = match &names {
+                None => (0..rc.virtual_hosts.len()).collect(),
+                Some(names) => {
+                    let mut f: Vec<usize> = names
+                        .iter()
+                        .filter_map(|n| {
+                            rc.virtual_hosts
+                                .binary_search_by(|v| v.name.as_str().cmp(n))
+                                .ok()
+                        })
+                        .collect();
+                    f.sort_unstable();
+                    f.dedup();
+                    f
+                }
+            };
+            for vh_index in found {
+                let vh = &rc.virtual_hosts[vh_index];
+                let owned = vh.routes.iter().filter(|r| from(r, &path)).count();
+                if owned == 0 {
+                    continue;
+                }
+                if owned != vh.routes.len() {
+                    return None;
+                }
+                // Every server whose old routes these are: a gateway's
+                // routes are built once per route configuration, at the
+                // first of its servers there (the name may carry another's
+                // port), so any of them may be the source. They must agree.
+                let mut next: Option<&Arc<Vec<Route>>> = None;
+                for (_, old_routes, new_routes) in &lists {
+                    if *old_routes != vh.routes {
+                        continue;
+                    }
+                    match next {
+                        Some(n) if **n != **new_routes => return None,
+                        _ => next = Some(new_routes),
+                    }
+                }
+                plan.replace.push((rc_index, vh_index, Arc::clone(next?)));
+            }
+        }
+        Some(())
+    }
+
+    /// Finds the virtual hosts VirtualService `key` owns in a sidecar's
+    /// `previous` resources and their new route lists.
+    fn plan_sidecar(
         &self,
         proxy: &Proxy,
         previous: &Resources,
@@ -225,13 +342,22 @@ fn candidates(vhosts: &[VirtualHost], hosts: Option<&[String]>, port: u16) -> Ve
     out
 }
 
+/// Translated routes with catch-all routes moved last, order otherwise kept
+/// (`SortVHostRoutes`, HOST-8).
+fn catch_all_last(mut routes: Vec<mesh_route::config::Route>) -> Vec<Route> {
+    routes.sort_by_key(|r| r.matcher.is_catch_all());
+    routes.iter().map(rds::route).collect()
+}
+
 /// Whether a virtual host's routes come from the VirtualService at `path`
 /// (on a sidecar each virtual host holds one VirtualService's routes).
 fn owned_by(vh: &VirtualHost, path: &str) -> bool {
-    let Some(first) = vh.routes.first() else {
-        return false;
-    };
-    first
+    vh.routes.first().is_some_and(|r| from(r, path))
+}
+
+/// Whether a route comes from the VirtualService at `path`.
+fn from(route: &Route, path: &str) -> bool {
+    route
         .metadata
         .as_ref()
         .and_then(|m| m.filter_metadata.get("istio"))
