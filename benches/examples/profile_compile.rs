@@ -1,5 +1,5 @@
 //! Compiles one of Istio's benchmark configurations many times, for a
-//! profiler: `cargo run --release -p mesh-benches --example profile_compile -- gateways.yaml 1000 router 20 [routes|clusters]`.
+//! profiler: `cargo run --release -p mesh-benches --example profile_compile -- gateways.yaml 1000 router 20 [routes|clusters|clusters_and_endpoints]`.
 
 use mesh_model::{LoadOptions, load};
 use mesh_xds::proxy::Proxy;
@@ -26,7 +26,8 @@ fn main() {
     for _ in 0..iters {
         total += match what {
             "routes" => compiler.routes(&p).len(),
-            "clusters" => compiler.outbound_clusters(&p).0.len(),
+            "clusters" => compiler.clusters(&p).len(),
+            "clusters_and_endpoints" => compiler.outbound_clusters(&p).0.len(),
             _ => compiler.compile(&p).clusters.len(),
         };
     }

@@ -178,6 +178,23 @@ pub fn outbound_clusters(
     services: &[&Arc<Service>],
     inputs: &ClusterInputs<'_>,
 ) -> (Vec<Cluster>, Vec<ClusterLoadAssignment>) {
+    build_outbound(services, inputs, true)
+}
+
+/// The outbound clusters alone (CDS), as [`outbound_clusters`] builds them,
+/// without the endpoints of EDS clusters: what a CDS push needs.
+pub fn outbound_cluster_list(
+    services: &[&Arc<Service>],
+    inputs: &ClusterInputs<'_>,
+) -> Vec<Cluster> {
+    build_outbound(services, inputs, false).0
+}
+
+fn build_outbound(
+    services: &[&Arc<Service>],
+    inputs: &ClusterInputs<'_>,
+    with_endpoints: bool,
+) -> (Vec<Cluster>, Vec<ClusterLoadAssignment>) {
     // Cluster messages are large values (several kilobytes inline): the
     // names are worked out and sorted first, and each cluster is built in
     // its final place, so that neither sorting nor growing the list moves
@@ -216,7 +233,7 @@ pub fn outbound_clusters(
     }
     plan.sort_by(|a, b| a.0.cmp(&b.0));
     let mut clusters = Vec::with_capacity(plan.len());
-    let mut assignments = Vec::with_capacity(plan.len());
+    let mut assignments = Vec::with_capacity(if with_endpoints { plan.len() } else { 0 });
     for (name, si, pi, subset) in plan {
         let f = &facts[si];
         let (s, sp, mtls_ok) = (f.service, &f.policy, f.mtls_ok);
@@ -233,7 +250,16 @@ pub fn outbound_clusters(
             }
             None => (None, None),
         };
-        let eps = endpoint_specs(s, port.number, labels, mtls_ok);
+        // Endpoints are inline only in DNS clusters; EDS sends the others'.
+        let dns = matches!(
+            s.resolution,
+            Resolution::Dns | Resolution::DnsRoundRobin | Resolution::DynamicDns
+        );
+        let eps = if with_endpoints || dns {
+            endpoint_specs(s, port.number, labels, mtls_ok)
+        } else {
+            Vec::new()
+        };
         let policy = sp.policy(port.number, subset);
         let cp = ClusterPolicy {
             load_balancer: policy.and_then(|p| p.load_balancer.as_ref()),
@@ -251,7 +277,7 @@ pub fn outbound_clusters(
         };
         let disc = discovery(s, &name, &eps);
         let eds = matches!(disc, Discovery::Eds);
-        if eds {
+        if eds && with_endpoints {
             assignments.push(endpoint::assignment(&name, &eps));
         }
         clusters.push(cluster::outbound(&OutboundClusterSpec {

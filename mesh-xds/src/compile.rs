@@ -189,6 +189,59 @@ impl Compiler {
         routes
     }
 
+    /// The clusters (CDS) of one proxy alone, as [`Compiler::compile`] has
+    /// them: outbound, inbound, passthrough and blackhole clusters, without
+    /// building the endpoints (EDS) of any. What a server recomputes for a
+    /// CDS push; Istio's own cluster generation is timed the same way.
+    ///
+    /// ```
+    /// use mesh_model::{load, LoadOptions};
+    /// use mesh_xds::{Compiler, CompileOptions, proxy::Proxy};
+    /// let yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: ratings, namespace: shop}\nspec:\n  selector: {app: ratings}\n  ports: [{name: http, port: 9080}]\n";
+    /// let snapshot = load(&[("m.yaml", yaml)], &LoadOptions::default()).snapshot;
+    /// let compiler = Compiler::new(&snapshot, CompileOptions::default());
+    /// let proxy = Proxy::sidecar("shop", [("app".to_string(), "ratings".to_string())].into(), "ratings");
+    /// let clusters = compiler.clusters(&proxy);
+    /// assert!(clusters.iter().any(|c| c.name == "inbound|9080||"));
+    /// assert_eq!(clusters, compiler.compile(&proxy).clusters);
+    /// ```
+    pub fn clusters(
+        &self,
+        proxy: &Proxy,
+    ) -> Vec<envoy_types::pb::envoy::config::cluster::v3::Cluster> {
+        let timeout = connect_timeout(&self.snapshot);
+        let mut clusters = match proxy.kind {
+            ProxyKind::Sidecar => {
+                let scope =
+                    mesh_model::scope::sidecar_for(&self.snapshot, &proxy.namespace, &proxy.labels);
+                let services = mesh_model::scope::visible_services(
+                    &self.snapshot,
+                    &proxy.namespace,
+                    scope.map(|s| &s.spec),
+                );
+                let (mut clusters, _) =
+                    self.outbound_with(&services, &proxy.namespace, &proxy.labels, false);
+                clusters.push(cluster::passthrough(timeout));
+                clusters.push(cluster::blackhole(timeout));
+                clusters.push(cluster::inbound_passthrough(timeout));
+                for p in self.inbound_ports(proxy, scope.map(|s| &s.spec)) {
+                    clusters.push(self.inbound_cluster(&p, timeout));
+                }
+                clusters
+            }
+            ProxyKind::Router => {
+                let services =
+                    mesh_model::scope::visible_services(&self.snapshot, &proxy.namespace, None);
+                let (mut clusters, _) =
+                    self.outbound_with(&services, &proxy.namespace, &proxy.labels, false);
+                clusters.push(cluster::blackhole(timeout));
+                clusters
+            }
+        };
+        crate::resources::sort_dedup_by_name(&mut clusters, |c| &c.name);
+        clusters
+    }
+
     /// The outbound clusters (CDS) and their endpoints (EDS) of one proxy
     /// alone, as [`Compiler::compile`] has them, without the fixed
     /// clusters (passthrough, blackhole, inbound): what a server recomputes
@@ -311,18 +364,7 @@ impl Compiler {
         labels: &Labels,
         out: &mut Resources,
     ) {
-        let policy = |s: &Service| self.service_policy(namespace, labels, s);
-        let accepts = |s: &Service| {
-            namespace_mtls_mode(&self.snapshot, &s.namespace) != Some(MtlsMode::Disable)
-        };
-        let inputs = ClusterInputs {
-            trust_domain: self.snapshot.trust_domain(),
-            auto_mtls: self.snapshot.mesh().auto_mtls(),
-            server_accepts_mtls: &accepts,
-            policy: &policy,
-            connect_timeout: connect_timeout(&self.snapshot),
-        };
-        let (clusters, endpoints) = assemble::outbound_clusters(services, &inputs);
+        let (clusters, endpoints) = self.outbound_with(services, namespace, labels, true);
         // Clusters are large values: take the lists rather than copy them
         // when nothing came before.
         if out.clusters.is_empty() {
@@ -335,6 +377,59 @@ impl Compiler {
         } else {
             out.endpoints.extend(endpoints);
         }
+    }
+
+    /// The outbound clusters of `services` for a client, and their
+    /// endpoints when `with_endpoints`.
+    fn outbound_with(
+        &self,
+        services: &[&Arc<Service>],
+        namespace: &str,
+        labels: &Labels,
+        with_endpoints: bool,
+    ) -> (
+        Vec<envoy_types::pb::envoy::config::cluster::v3::Cluster>,
+        Vec<envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment>,
+    ) {
+        let policy = |s: &Service| self.service_policy(namespace, labels, s);
+        let accepts = |s: &Service| {
+            namespace_mtls_mode(&self.snapshot, &s.namespace) != Some(MtlsMode::Disable)
+        };
+        let inputs = ClusterInputs {
+            trust_domain: self.snapshot.trust_domain(),
+            auto_mtls: self.snapshot.mesh().auto_mtls(),
+            server_accepts_mtls: &accepts,
+            policy: &policy,
+            connect_timeout: connect_timeout(&self.snapshot),
+        };
+        if with_endpoints {
+            assemble::outbound_clusters(services, &inputs)
+        } else {
+            (
+                assemble::outbound_cluster_list(services, &inputs),
+                Vec::new(),
+            )
+        }
+    }
+
+    /// The inbound cluster of an inbound port: the application, at the
+    /// Sidecar's `defaultEndpoint` or the configured address.
+    fn inbound_cluster(
+        &self,
+        p: &InboundPortSpec,
+        timeout: Duration,
+    ) -> envoy_types::pb::envoy::config::cluster::v3::Cluster {
+        let (app_addr, app_port) = p
+            .endpoint
+            .clone()
+            .unwrap_or((self.options.app_address.clone(), p.target_port));
+        cluster::inbound(
+            p.target_port,
+            &app_addr,
+            app_port,
+            timeout,
+            p.protocol.is_http2(),
+        )
     }
 
     fn sidecar(&self, proxy: &Proxy) -> Resources {
@@ -418,17 +513,7 @@ impl Compiler {
             let mode = peer.effective(Some(p.target_port)).mode;
             let http = p.protocol.is_http();
             let cluster_name = format!("inbound|{}||", p.target_port);
-            let (app_addr, app_port) = p
-                .endpoint
-                .clone()
-                .unwrap_or((self.options.app_address.clone(), p.target_port));
-            out.clusters.push(cluster::inbound(
-                p.target_port,
-                &app_addr,
-                app_port,
-                timeout,
-                p.protocol.is_http2(),
-            ));
+            out.clusters.push(self.inbound_cluster(p, timeout));
             inbound.push((
                 InboundPort {
                     target_port: p.target_port,

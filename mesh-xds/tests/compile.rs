@@ -281,6 +281,7 @@ fn per_type_compiles_match_the_full_compile() {
         let full = compiler.compile(&p);
         assert!(!full.routes.is_empty());
         assert_eq!(compiler.routes(&p), full.routes);
+        assert_eq!(compiler.clusters(&p), full.clusters);
         let (clusters, endpoints) = compiler.outbound_clusters(&p);
         assert!(clusters.iter().any(|c| c.name.starts_with("outbound|")));
         assert!(

@@ -339,6 +339,7 @@ fn istio_samples_compile_into_configs_envoy_accepts() {
         let mut namespaces: Vec<String> = snapshot.namespaces().map(|n| n.name.clone()).collect();
         namespaces.push("default".into());
         namespaces.dedup();
+        let compiler = mesh_xds::Compiler::new(&snapshot, opts.clone());
         for ns in &namespaces {
             let proxy = Proxy::sidecar(
                 ns,
@@ -346,6 +347,9 @@ fn istio_samples_compile_into_configs_envoy_accepts() {
                 "default",
             );
             let r = compile(&snapshot, &proxy, &opts);
+            // The per-type entry points agree with the full compile.
+            assert_eq!(compiler.clusters(&proxy), r.clusters, "{label}");
+            assert_eq!(compiler.routes(&proxy), r.routes, "{label}");
             let json = bootstrap_json(&r, &proxy.id, &certs);
             if let Err(e) = validate(&envoy, &format!("{label}-sidecar-{ns}"), &json) {
                 failures.push(e);
@@ -355,6 +359,8 @@ fn istio_samples_compile_into_configs_envoy_accepts() {
         for w in snapshot.workloads().filter(|w| w.name().starts_with("gw-")) {
             let proxy = Proxy::router(w.namespace(), w.labels.clone(), "default");
             let r = compile(&snapshot, &proxy, &opts);
+            assert_eq!(compiler.clusters(&proxy), r.clusters, "{label}");
+            assert_eq!(compiler.routes(&proxy), r.routes, "{label}");
             let json = bootstrap_json(&r, &proxy.id, &certs);
             if let Err(e) = validate(&envoy, &format!("{label}-{}", w.name()), &json) {
                 failures.push(e);
