@@ -82,22 +82,12 @@ pub fn visible_services<'s>(
             .flat_map(|e| e.hosts.iter().cloned())
             .collect()
     });
-    let mut out: Vec<&Arc<Service>> = Vec::new();
-    let mut last: Option<&Hostname> = None;
-    for s in snapshot.services() {
-        if last == Some(&s.hostname) {
-            continue;
-        }
-        let Some(chosen) = snapshot.service_visible(&s.hostname, namespace) else {
-            continue;
-        };
-        last = Some(&s.hostname);
-        if let Some(imp) = &imports
-            && !egress_admits(imp, &chosen.namespace, &chosen.hostname)
-        {
-            continue;
-        }
-        out.push(chosen);
-    }
-    out
+    snapshot
+        .services_visible_to(namespace)
+        .filter(|chosen| {
+            imports
+                .as_ref()
+                .is_none_or(|imp| egress_admits(imp, &chosen.namespace, &chosen.hostname))
+        })
+        .collect()
 }

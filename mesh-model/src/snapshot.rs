@@ -252,6 +252,23 @@ fn sort_by_age<T>(v: &mut [Arc<Config<T>>]) {
     v.sort_by(|a, b| a.meta.age_cmp(&b.meta));
 }
 
+/// `service_visible` over one host's services, oldest first: the first
+/// visible to `namespace`, unless one in `namespace` itself is (HOST-6).
+fn pick_visible<'a>(
+    services: impl Iterator<Item = &'a Arc<Service>>,
+    namespace: &str,
+    mesh: &MeshConfig,
+) -> Option<&'a Arc<Service>> {
+    let defaults = &mesh.default_service_export_to;
+    let mut visible =
+        services.filter(|s| s.export_to.visible_to(namespace, &s.namespace, defaults));
+    let first = visible.next()?;
+    if first.namespace == namespace {
+        return Some(first);
+    }
+    Some(visible.find(|s| s.namespace == namespace).unwrap_or(first))
+}
+
 impl Snapshot {
     /// Builds a snapshot from validated objects. Later objects with the same
     /// kind, namespace and name replace earlier ones.
@@ -569,15 +586,48 @@ impl Snapshot {
     /// The service for `host` visible from `namespace` (the first visible
     /// one: the own namespace's definition first, then oldest).
     pub fn service_visible(&self, host: &Hostname, namespace: &str) -> Option<&Arc<Service>> {
-        let defaults = &self.inner.mesh.default_service_export_to;
-        let mut visible = self
-            .services_for_host(host)
-            .filter(|s| s.export_to.visible_to(namespace, &s.namespace, defaults));
-        let first = visible.next()?;
-        if first.namespace == namespace {
-            return Some(first);
-        }
-        Some(visible.find(|s| s.namespace == namespace).unwrap_or(first))
+        pick_visible(self.services_for_host(host), namespace, self.mesh())
+    }
+
+    /// For every host, in host order, the service [`Snapshot::service_visible`]
+    /// picks for `namespace` (hosts with none visible are skipped), found
+    /// in one pass over the services rather than a lookup per host.
+    ///
+    /// ```
+    /// use mesh_model::{load, LoadOptions};
+    /// let se = |ns: &str, export: &str| format!("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: api, namespace: {ns}}}\nspec: {{hosts: [api.example.com], exportTo: [{export}], ports: [{{number: 80, name: http, protocol: HTTP}}], resolution: DNS}}\n");
+    /// let snapshot = load(
+    ///     &[("a.yaml", &se("a", "'*'")), ("b.yaml", &se("b", "'.'"))],
+    ///     &LoadOptions::default(),
+    /// )
+    /// .snapshot;
+    /// let pick = |ns| snapshot.services_visible_to(ns).map(|s| s.namespace.clone()).collect::<Vec<_>>();
+    /// assert_eq!(pick("b"), ["b"]); // its own namespace's first
+    /// assert_eq!(pick("c"), ["a"]); // `b` exports to itself only
+    /// for ns in ["a", "b", "c"] {
+    ///     let host = "api.example.com".into();
+    ///     assert_eq!(snapshot.services_visible_to(ns).next(), snapshot.service_visible(&host, ns));
+    /// }
+    /// ```
+    pub fn services_visible_to<'a, 'n>(
+        &'a self,
+        namespace: &'n str,
+    ) -> impl Iterator<Item = &'a Arc<Service>> + use<'a, 'n> {
+        // Services are sorted by host: each host's services are one run.
+        let all = &self.inner.services;
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            while at < all.len() {
+                let host = &all[at].hostname;
+                let end = at + all[at..].iter().take_while(|s| &s.hostname == host).count();
+                let run = &all[at..end];
+                at = end;
+                if let Some(s) = pick_visible(run.iter(), namespace, self.mesh()) {
+                    return Some(s);
+                }
+            }
+            None
+        })
     }
 
     /// Every workload.
