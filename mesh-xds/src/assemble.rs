@@ -178,7 +178,7 @@ pub fn outbound_clusters(
     services: &[&Arc<Service>],
     inputs: &ClusterInputs<'_>,
 ) -> (Vec<Cluster>, Vec<ClusterLoadAssignment>) {
-    build_outbound(services, inputs, true)
+    build_outbound(Vec::new(), services, inputs, true)
 }
 
 /// The outbound clusters alone (CDS), as [`outbound_clusters`] builds them,
@@ -187,10 +187,14 @@ pub fn outbound_cluster_list(
     services: &[&Arc<Service>],
     inputs: &ClusterInputs<'_>,
 ) -> Vec<Cluster> {
-    build_outbound(services, inputs, false).0
+    build_outbound(Vec::new(), services, inputs, false).0
 }
 
-fn build_outbound(
+/// The outbound clusters, appended to `before` (clusters whose names sort
+/// before `outbound|`, already in order), and the endpoints of the EDS ones
+/// when `with_endpoints`.
+pub(crate) fn build_outbound(
+    mut clusters: Vec<Cluster>,
     services: &[&Arc<Service>],
     inputs: &ClusterInputs<'_>,
     with_endpoints: bool,
@@ -226,13 +230,13 @@ fn build_outbound(
             let subsets = std::iter::once(None).chain((0..f.policy.subsets.len()).map(Some));
             for subset in subsets {
                 let subset_name = subset.map_or("", |i| f.policy.subsets[i].0.as_str());
-                let name = format!("outbound|{}|{}|{}", port.number, subset_name, s.hostname);
+                let name = cluster::outbound_name(port.number, subset_name, s.hostname.as_str());
                 plan.push((name, si, pi, subset));
             }
         }
     }
     plan.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut clusters = Vec::with_capacity(plan.len());
+    clusters.reserve_exact(plan.len());
     let mut assignments = Vec::with_capacity(if with_endpoints { plan.len() } else { 0 });
     for (name, si, pi, subset) in plan {
         let f = &facts[si];

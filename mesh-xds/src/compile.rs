@@ -209,8 +209,7 @@ impl Compiler {
         &self,
         proxy: &Proxy,
     ) -> Vec<envoy_types::pb::envoy::config::cluster::v3::Cluster> {
-        let timeout = connect_timeout(&self.snapshot);
-        let mut clusters = match proxy.kind {
+        let (services, fixed) = match proxy.kind {
             ProxyKind::Sidecar => {
                 let scope =
                     mesh_model::scope::sidecar_for(&self.snapshot, &proxy.namespace, &proxy.labels);
@@ -219,25 +218,16 @@ impl Compiler {
                     &proxy.namespace,
                     scope.map(|s| &s.spec),
                 );
-                let (mut clusters, _) =
-                    self.outbound_with(&services, &proxy.namespace, &proxy.labels, false);
-                clusters.push(cluster::passthrough(timeout));
-                clusters.push(cluster::blackhole(timeout));
-                clusters.push(cluster::inbound_passthrough(timeout));
-                for p in self.inbound_ports(proxy, scope.map(|s| &s.spec)) {
-                    clusters.push(self.inbound_cluster(&p, timeout));
-                }
-                clusters
+                let ports = self.inbound_ports(proxy, scope.map(|s| &s.spec));
+                (services, self.fixed_clusters(proxy, &ports))
             }
-            ProxyKind::Router => {
-                let services =
-                    mesh_model::scope::visible_services(&self.snapshot, &proxy.namespace, None);
-                let (mut clusters, _) =
-                    self.outbound_with(&services, &proxy.namespace, &proxy.labels, false);
-                clusters.push(cluster::blackhole(timeout));
-                clusters
-            }
+            ProxyKind::Router => (
+                mesh_model::scope::visible_services(&self.snapshot, &proxy.namespace, None),
+                self.fixed_clusters(proxy, &[]),
+            ),
         };
+        let (mut clusters, _) =
+            self.outbound_with(fixed, &services, &proxy.namespace, &proxy.labels, false);
         crate::resources::sort_dedup_by_name(&mut clusters, |c| &c.name);
         clusters
     }
@@ -364,25 +354,51 @@ impl Compiler {
         labels: &Labels,
         out: &mut Resources,
     ) {
-        let (clusters, endpoints) = self.outbound_with(services, namespace, labels, true);
-        // Clusters are large values: take the lists rather than copy them
-        // when nothing came before.
-        if out.clusters.is_empty() {
-            out.clusters = clusters;
-        } else {
-            out.clusters.extend(clusters);
-        }
-        if out.endpoints.is_empty() {
-            out.endpoints = endpoints;
-        } else {
-            out.endpoints.extend(endpoints);
-        }
+        let (clusters, endpoints) = self.outbound_with(
+            std::mem::take(&mut out.clusters),
+            services,
+            namespace,
+            labels,
+            true,
+        );
+        out.clusters = clusters;
+        out.endpoints = endpoints;
     }
 
-    /// The outbound clusters of `services` for a client, and their
-    /// endpoints when `with_endpoints`.
+    /// The clusters a proxy has besides the outbound ones: for a sidecar,
+    /// passthrough, blackhole, inbound passthrough and one per inbound port
+    /// (`ports`); for a gateway, blackhole. Sorted: every name sorts before
+    /// `outbound|`, so the outbound clusters are built after them, in
+    /// place, and the list is never moved or sorted again (a `Cluster` is
+    /// several kilobytes).
+    fn fixed_clusters(
+        &self,
+        proxy: &Proxy,
+        ports: &[InboundPortSpec],
+    ) -> Vec<envoy_types::pb::envoy::config::cluster::v3::Cluster> {
+        let timeout = connect_timeout(&self.snapshot);
+        let mut fixed = match proxy.kind {
+            ProxyKind::Sidecar => {
+                let mut v = vec![
+                    cluster::passthrough(timeout),
+                    cluster::blackhole(timeout),
+                    cluster::inbound_passthrough(timeout),
+                ];
+                v.extend(ports.iter().map(|p| self.inbound_cluster(p, timeout)));
+                v
+            }
+            ProxyKind::Router => vec![cluster::blackhole(timeout)],
+        };
+        fixed.sort_by(|a, b| a.name.cmp(&b.name));
+        debug_assert!(fixed.iter().all(|c| c.name.as_str() < "outbound|"));
+        fixed
+    }
+
+    /// The outbound clusters of `services` for a client, after `before`,
+    /// and their endpoints when `with_endpoints`.
     fn outbound_with(
         &self,
+        before: Vec<envoy_types::pb::envoy::config::cluster::v3::Cluster>,
         services: &[&Arc<Service>],
         namespace: &str,
         labels: &Labels,
@@ -402,14 +418,7 @@ impl Compiler {
             policy: &policy,
             connect_timeout: connect_timeout(&self.snapshot),
         };
-        if with_endpoints {
-            assemble::outbound_clusters(services, &inputs)
-        } else {
-            (
-                assemble::outbound_cluster_list(services, &inputs),
-                Vec::new(),
-            )
-        }
+        assemble::build_outbound(before, services, &inputs, with_endpoints)
     }
 
     /// The inbound cluster of an inbound port: the application, at the
@@ -436,17 +445,15 @@ impl Compiler {
         let mut out = Resources::default();
         let ctx = ProxyContext::sidecar(&proxy.namespace, proxy.labels.clone());
         let table = RouteTable::compile(&self.snapshot, &ctx);
-        let timeout = connect_timeout(&self.snapshot);
         let scope = mesh_model::scope::sidecar_for(&self.snapshot, &proxy.namespace, &proxy.labels);
         let services = mesh_model::scope::visible_services(
             &self.snapshot,
             &proxy.namespace,
             scope.map(|s| &s.spec),
         );
+        let ports = self.inbound_ports(proxy, scope.map(|s| &s.spec));
+        out.clusters = self.fixed_clusters(proxy, &ports);
         self.outbound(&services, &proxy.namespace, &proxy.labels, &mut out);
-        out.clusters.push(cluster::passthrough(timeout));
-        out.clusters.push(cluster::blackhole(timeout));
-        out.clusters.push(cluster::inbound_passthrough(timeout));
         out.routes
             .extend(table.route_configurations().iter().map(rds::translate));
 
@@ -505,7 +512,6 @@ impl Compiler {
 
         // Inbound.
         let peer = PeerPolicies::select(&self.snapshot, &proxy.namespace, &proxy.labels);
-        let ports = self.inbound_ports(proxy, scope.map(|s| &s.spec));
         let http_filters = self.http_filters(&proxy.namespace, &proxy.labels);
         let tcp_filters = self.tcp_filters(&proxy.namespace, &proxy.labels);
         let mut inbound: Vec<(InboundPort, Option<(String, u16)>)> = Vec::new();
@@ -513,7 +519,6 @@ impl Compiler {
             let mode = peer.effective(Some(p.target_port)).mode;
             let http = p.protocol.is_http();
             let cluster_name = format!("inbound|{}||", p.target_port);
-            out.clusters.push(self.inbound_cluster(p, timeout));
             inbound.push((
                 InboundPort {
                     target_port: p.target_port,
@@ -612,10 +617,9 @@ impl Compiler {
         let ctx =
             ProxyContext::gateway_workload(&self.snapshot, &proxy.namespace, proxy.labels.clone());
         let table = RouteTable::compile(&self.snapshot, &ctx);
-        let timeout = connect_timeout(&self.snapshot);
         let services = mesh_model::scope::visible_services(&self.snapshot, &proxy.namespace, None);
+        out.clusters = self.fixed_clusters(proxy, &[]);
         self.outbound(&services, &proxy.namespace, &proxy.labels, &mut out);
-        out.clusters.push(cluster::blackhole(timeout));
         out.routes
             .extend(table.route_configurations().iter().map(rds::translate));
         let filters = self.http_filters(&proxy.namespace, &proxy.labels);
