@@ -288,6 +288,24 @@ impl RouteTable {
         &self.configs
     }
 
+    /// The route configurations, taken out of the table (what a caller
+    /// that translates them and needs nothing else uses, so nothing is
+    /// copied).
+    ///
+    /// ```
+    /// use mesh_model::{load, LoadOptions};
+    /// use mesh_route::{ProxyContext, RouteTable};
+    /// let yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: ratings, namespace: shop}\nspec: {ports: [{name: http, port: 9080}]}\n";
+    /// let snapshot = load(&[("s.yaml", yaml)], &LoadOptions::default()).snapshot;
+    /// let table = RouteTable::compile(&snapshot, &ProxyContext::sidecar("shop", Default::default()));
+    /// let names: Vec<String> = table.route_configurations().iter().map(|r| r.name.clone()).collect();
+    /// let owned = table.into_route_configurations();
+    /// assert_eq!(owned.iter().map(|r| &r.name).collect::<Vec<_>>(), names.iter().collect::<Vec<_>>());
+    /// ```
+    pub fn into_route_configurations(self) -> Vec<RouteConfiguration> {
+        self.configs
+    }
+
     /// The route configuration named `name`.
     pub fn route_configuration(&self, name: &str) -> Option<&RouteConfiguration> {
         self.configs.iter().find(|c| c.name == name)

@@ -181,9 +181,9 @@ impl Compiler {
         };
         let table = RouteTable::compile(&self.snapshot, &ctx);
         let mut routes: Vec<RouteConfiguration> = table
-            .route_configurations()
-            .iter()
-            .map(rds::translate)
+            .into_route_configurations()
+            .into_iter()
+            .map(rds::into_route_configuration)
             .collect();
         crate::resources::sort_dedup_by_name(&mut routes, |r| &r.name);
         routes
@@ -454,8 +454,6 @@ impl Compiler {
         let ports = self.inbound_ports(proxy, scope.map(|s| &s.spec));
         out.clusters = self.fixed_clusters(proxy, &ports);
         self.outbound(&services, &proxy.namespace, &proxy.labels, &mut out);
-        out.routes
-            .extend(table.route_configurations().iter().map(rds::translate));
 
         // Explicit egress listeners of the Sidecar (captureMode NONE or a
         // bind address) are bound; the rest hang off virtualOutbound.
@@ -509,6 +507,12 @@ impl Compiler {
             }
             out.listeners.push(l4_listener(l4, bind));
         }
+        // The table is done with: its routes are moved, not copied.
+        out.routes = table
+            .into_route_configurations()
+            .into_iter()
+            .map(rds::into_route_configuration)
+            .collect();
 
         // Inbound.
         let peer = PeerPolicies::select(&self.snapshot, &proxy.namespace, &proxy.labels);
@@ -620,8 +624,6 @@ impl Compiler {
         let services = mesh_model::scope::visible_services(&self.snapshot, &proxy.namespace, None);
         out.clusters = self.fixed_clusters(proxy, &[]);
         self.outbound(&services, &proxy.namespace, &proxy.labels, &mut out);
-        out.routes
-            .extend(table.route_configurations().iter().map(rds::translate));
         let filters = self.http_filters(&proxy.namespace, &proxy.labels);
         let mut listeners: BTreeMap<(String, u16), Vec<FilterChain>> = BTreeMap::new();
         for rc in table.route_configurations() {
@@ -683,6 +685,11 @@ impl Compiler {
                 ));
             }
         }
+        out.routes = table
+            .into_route_configurations()
+            .into_iter()
+            .map(rds::into_route_configuration)
+            .collect();
         for ((bind, port), chains) in listeners {
             // A port with no usable server yields no listener (Envoy
             // rejects a listener without filter chains).

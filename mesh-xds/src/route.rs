@@ -27,20 +27,27 @@ use mesh_route::config::{self as c, ClusterSpecifier, PathMatch, RouteAction, Va
 
 /// Translates one compiled route configuration.
 pub fn translate(rc: &c::RouteConfiguration) -> r::RouteConfiguration {
+    into_route_configuration(rc.clone())
+}
+
+/// Translates one compiled route configuration, taking its strings rather
+/// than copying them (what a compile that no longer needs the route table
+/// does).
+pub fn into_route_configuration(rc: c::RouteConfiguration) -> r::RouteConfiguration {
     r::RouteConfiguration {
-        name: rc.name.clone(),
-        virtual_hosts: rc.virtual_hosts.iter().map(virtual_host).collect(),
+        name: rc.name,
+        virtual_hosts: rc.virtual_hosts.into_iter().map(virtual_host).collect(),
         ignore_port_in_host_matching: rc.ignore_port_in_host_matching,
         validate_clusters: Some(crate::util::boolv(false)),
         ..Default::default()
     }
 }
 
-fn virtual_host(v: &c::VirtualHost) -> r::VirtualHost {
+fn virtual_host(v: c::VirtualHost) -> r::VirtualHost {
     r::VirtualHost {
-        name: v.name.clone(),
-        domains: v.domains.clone(),
-        routes: v.routes.iter().map(route).collect(),
+        name: v.name,
+        domains: v.domains,
+        routes: v.routes.into_iter().map(into_route).collect(),
         require_tls: if v.require_tls {
             r::virtual_host::TlsRequirementType::All as i32
         } else {
@@ -51,11 +58,11 @@ fn virtual_host(v: &c::VirtualHost) -> r::VirtualHost {
     }
 }
 
-fn string_matcher(m: &c::StringMatcher) -> StringMatcher {
+fn string_matcher(m: c::StringMatcher) -> StringMatcher {
     StringMatcher {
         match_pattern: Some(match m {
-            c::StringMatcher::Exact(s) => MatchPattern::Exact(s.clone()),
-            c::StringMatcher::Prefix(s) => MatchPattern::Prefix(s.clone()),
+            c::StringMatcher::Exact(s) => MatchPattern::Exact(s),
+            c::StringMatcher::Prefix(s) => MatchPattern::Prefix(s),
             c::StringMatcher::SafeRegex(re) => MatchPattern::SafeRegex(regex(re.pattern())),
         }),
         ..Default::default()
@@ -69,11 +76,11 @@ fn regex(pattern: &str) -> RegexMatcher {
     }
 }
 
-fn header_value(h: &c::HeaderValueOption) -> HeaderValueOption {
+fn header_value(h: c::HeaderValueOption) -> HeaderValueOption {
     HeaderValueOption {
         header: Some(HeaderValue {
-            key: h.key.clone(),
-            value: h.value.clone(),
+            key: h.key,
+            value: h.value,
             ..Default::default()
         }),
         append_action: match h.append_action {
@@ -94,25 +101,25 @@ fn fraction(f: &c::FractionalPercent) -> FractionalPercent {
     }
 }
 
-fn route_match(m: &c::RouteMatch) -> r::RouteMatch {
+fn route_match(m: c::RouteMatch) -> r::RouteMatch {
     use r::route_match::PathSpecifier;
     r::RouteMatch {
-        path_specifier: Some(match &m.path {
-            PathMatch::Prefix(p) => PathSpecifier::Prefix(p.clone()),
-            PathMatch::Path(p) => PathSpecifier::Path(p.clone()),
+        path_specifier: Some(match m.path {
+            PathMatch::Prefix(p) => PathSpecifier::Prefix(p),
+            PathMatch::Path(p) => PathSpecifier::Path(p),
             PathMatch::SafeRegex(re) => PathSpecifier::SafeRegex(regex(re.pattern())),
         }),
         case_sensitive: (!m.case_sensitive).then(|| crate::util::boolv(false)),
         headers: m
             .headers
-            .iter()
+            .into_iter()
             .map(|h| {
                 use r::header_matcher::HeaderMatchSpecifier;
                 r::HeaderMatcher {
-                    name: h.name.clone(),
+                    name: h.name,
                     invert_match: h.invert_match,
                     treat_missing_header_as_empty: h.treat_missing_header_as_empty,
-                    header_match_specifier: Some(match &h.value {
+                    header_match_specifier: Some(match h.value {
                         ValueMatch::Present => HeaderMatchSpecifier::PresentMatch(true),
                         ValueMatch::String(s) => HeaderMatchSpecifier::StringMatch(string_matcher(s)),
                     }),
@@ -121,12 +128,12 @@ fn route_match(m: &c::RouteMatch) -> r::RouteMatch {
             .collect(),
         query_parameters: m
             .query_parameters
-            .iter()
+            .into_iter()
             .map(|q| {
                 use r::query_parameter_matcher::QueryParameterMatchSpecifier;
                 r::QueryParameterMatcher {
-                    name: q.name.clone(),
-                    query_parameter_match_specifier: Some(match &q.value {
+                    name: q.name,
+                    query_parameter_match_specifier: Some(match q.value {
                         ValueMatch::Present => QueryParameterMatchSpecifier::PresentMatch(true),
                         ValueMatch::String(s) => QueryParameterMatchSpecifier::StringMatch(string_matcher(s)),
                     }),
@@ -135,18 +142,18 @@ fn route_match(m: &c::RouteMatch) -> r::RouteMatch {
             .collect(),
         dynamic_metadata: m
             .claims
-            .iter()
+            .into_iter()
             .map(|cm| {
                 let mut path = vec![PathSegment {
                     segment: Some(path_segment::Segment::Key("payload".into())),
                 }];
-                path.extend(cm.claim.iter().map(|k| PathSegment {
-                    segment: Some(path_segment::Segment::Key(k.clone())),
+                path.extend(cm.claim.into_iter().map(|k| PathSegment {
+                    segment: Some(path_segment::Segment::Key(k)),
                 }));
-                let string = |s: &c::StringMatcher| ValueMatcher {
+                let string = |s: c::StringMatcher| ValueMatcher {
                     match_pattern: Some(value_matcher::MatchPattern::StringMatch(string_matcher(s))),
                 };
-                let value = match &cm.value {
+                let value = match cm.value {
                     ValueMatch::Present => ValueMatcher {
                         match_pattern: Some(value_matcher::MatchPattern::PresentMatch(true)),
                     },
@@ -155,7 +162,7 @@ fn route_match(m: &c::RouteMatch) -> r::RouteMatch {
                         match_pattern: Some(value_matcher::MatchPattern::OrMatch(
                             envoy_types::pb::envoy::r#type::matcher::v3::OrMatcher {
                                 value_matchers: vec![
-                                    string(s),
+                                    string(s.clone()),
                                     ValueMatcher {
                                         match_pattern: Some(value_matcher::MatchPattern::ListMatch(Box::new(ListMatcher {
                                             match_pattern: Some(
@@ -182,28 +189,35 @@ fn route_match(m: &c::RouteMatch) -> r::RouteMatch {
     }
 }
 
-fn cluster_weight(d: &c::DestinationCluster) -> r::weighted_cluster::ClusterWeight {
+fn cluster_weight(d: c::DestinationCluster) -> r::weighted_cluster::ClusterWeight {
     r::weighted_cluster::ClusterWeight {
-        name: d.name.clone(),
+        name: d.name,
         weight: Some(u32v(d.weight)),
-        request_headers_to_add: d.request_headers_to_add.iter().map(header_value).collect(),
-        request_headers_to_remove: d.request_headers_to_remove.clone(),
-        response_headers_to_add: d.response_headers_to_add.iter().map(header_value).collect(),
-        response_headers_to_remove: d.response_headers_to_remove.clone(),
+        request_headers_to_add: d
+            .request_headers_to_add
+            .into_iter()
+            .map(header_value)
+            .collect(),
+        request_headers_to_remove: d.request_headers_to_remove,
+        response_headers_to_add: d
+            .response_headers_to_add
+            .into_iter()
+            .map(header_value)
+            .collect(),
+        response_headers_to_remove: d.response_headers_to_remove,
         host_rewrite_specifier: d
             .host_rewrite_literal
-            .clone()
             .map(r::weighted_cluster::cluster_weight::HostRewriteSpecifier::HostRewriteLiteral),
         ..Default::default()
     }
 }
 
-fn retry(p: &c::RetryPolicy) -> r::RetryPolicy {
+fn retry(p: c::RetryPolicy) -> r::RetryPolicy {
     r::RetryPolicy {
-        retry_on: p.retry_on.clone(),
+        retry_on: p.retry_on,
         num_retries: Some(u32v(p.num_retries)),
         per_try_timeout: p.per_try_timeout.map(duration),
-        retriable_status_codes: p.retriable_status_codes.clone(),
+        retriable_status_codes: p.retriable_status_codes,
         host_selection_retry_max_attempts: i64::from(p.host_selection_retry_max_attempts),
         retry_host_predicate: if p.retry_previous_hosts {
             vec![r::retry_policy::RetryHostPredicate {
@@ -231,19 +245,19 @@ fn retry(p: &c::RetryPolicy) -> r::RetryPolicy {
     }
 }
 
-fn hash_policy(h: &c::HashPolicy) -> r::route_action::HashPolicy {
+fn hash_policy(h: c::HashPolicy) -> r::route_action::HashPolicy {
     use r::route_action::hash_policy::{
         ConnectionProperties, Cookie, Header, PolicySpecifier, QueryParameter,
     };
     r::route_action::HashPolicy {
         policy_specifier: Some(match h {
             c::HashPolicy::Header(name) => PolicySpecifier::Header(Header {
-                header_name: name.clone(),
+                header_name: name,
                 ..Default::default()
             }),
             c::HashPolicy::Cookie { name, path, ttl } => PolicySpecifier::Cookie(Cookie {
-                name: name.clone(),
-                path: path.clone().unwrap_or_default(),
+                name,
+                path: path.unwrap_or_default(),
                 ttl: ttl.map(duration),
                 ..Default::default()
             }),
@@ -251,20 +265,20 @@ fn hash_policy(h: &c::HashPolicy) -> r::route_action::HashPolicy {
                 PolicySpecifier::ConnectionProperties(ConnectionProperties { source_ip: true })
             }
             c::HashPolicy::QueryParameter(name) => {
-                PolicySpecifier::QueryParameter(QueryParameter { name: name.clone() })
+                PolicySpecifier::QueryParameter(QueryParameter { name })
             }
         }),
         terminal: false,
     }
 }
 
-fn forward(f: &c::ForwardAction) -> r::RouteAction {
+fn forward(f: c::ForwardAction) -> r::RouteAction {
     use r::route_action::ClusterSpecifier as Cs;
     r::RouteAction {
-        cluster_specifier: Some(match &f.clusters {
-            ClusterSpecifier::Cluster(d) => Cs::Cluster(d.name.clone()),
+        cluster_specifier: Some(match f.clusters {
+            ClusterSpecifier::Cluster(d) => Cs::Cluster(d.name),
             ClusterSpecifier::WeightedClusters(ds) => Cs::WeightedClusters(r::WeightedCluster {
-                clusters: ds.iter().map(cluster_weight).collect(),
+                clusters: ds.into_iter().map(cluster_weight).collect(),
                 ..Default::default()
             }),
         }),
@@ -275,21 +289,20 @@ fn forward(f: &c::ForwardAction) -> r::RouteAction {
             grpc_timeout_header_max: Some(duration(f.max_grpc_timeout.unwrap_or_default())),
             ..Default::default()
         }),
-        retry_policy: f.retry_policy.as_ref().map(retry),
-        prefix_rewrite: f.prefix_rewrite.clone().unwrap_or_default(),
-        regex_rewrite: f.regex_rewrite.as_ref().map(|rr| RegexMatchAndSubstitute {
+        retry_policy: f.retry_policy.map(retry),
+        prefix_rewrite: f.prefix_rewrite.unwrap_or_default(),
+        regex_rewrite: f.regex_rewrite.map(|rr| RegexMatchAndSubstitute {
             pattern: Some(regex(rr.pattern.as_str())),
-            substitution: rr.substitution.clone(),
+            substitution: rr.substitution,
         }),
         host_rewrite_specifier: f
             .host_rewrite_literal
-            .clone()
             .map(r::route_action::HostRewriteSpecifier::HostRewriteLiteral),
         request_mirror_policies: f
             .request_mirror_policies
-            .iter()
+            .into_iter()
             .map(|m| r::route_action::RequestMirrorPolicy {
-                cluster: m.cluster.clone(),
+                cluster: m.cluster,
                 runtime_fraction: Some(RuntimeFractionalPercent {
                     default_value: Some(fraction(&m.runtime_fraction)),
                     ..Default::default()
@@ -298,7 +311,7 @@ fn forward(f: &c::ForwardAction) -> r::RouteAction {
                 ..Default::default()
             })
             .collect(),
-        hash_policy: f.hash_policy.iter().map(hash_policy).collect(),
+        hash_policy: f.hash_policy.into_iter().map(hash_policy).collect(),
         ..Default::default()
     }
 }
@@ -326,6 +339,7 @@ fn cors(p: &c::CorsPolicy) -> CorsPerRoute {
         allow_origin_string_match: p
             .allow_origin_string_match
             .iter()
+            .cloned()
             .map(string_matcher)
             .collect(),
         allow_methods: p.allow_methods.clone(),
@@ -351,10 +365,28 @@ pub(crate) fn config_path(vs: &c::ConfigRef) -> String {
 
 /// Translates one compiled route.
 pub fn route(x: &c::Route) -> r::Route {
-    let action = match &x.action {
-        RouteAction::Route(f) => Some(r::route::Action::Route(forward(f))),
+    into_route(x.clone())
+}
+
+/// Translates one compiled route, taking its strings.
+pub fn into_route(x: c::Route) -> r::Route {
+    let mut typed = std::collections::HashMap::new();
+    if let Some(f) = &x.fault {
+        typed.insert("envoy.filters.http.fault".to_string(), any(&fault(f)));
+    }
+    if let Some(p) = &x.cors {
+        typed.insert("envoy.filters.http.cors".to_string(), any(&cors(p)));
+    }
+    let metadata = x.origin.as_ref().map(|o| {
+        metadata(
+            "istio",
+            vec![("config", string_value(config_path(&o.virtual_service)))],
+        )
+    });
+    let action = match x.action {
+        RouteAction::Route(f) => Some(r::route::Action::Route(forward(*f))),
         RouteAction::Redirect(rd) => Some(r::route::Action::Redirect(r::RedirectAction {
-            host_redirect: rd.host_redirect.clone().unwrap_or_default(),
+            host_redirect: rd.host_redirect.unwrap_or_default(),
             port_redirect: rd.port_redirect.map(u32::from).unwrap_or(0),
             response_code: match rd.response_code {
                 302 => r::redirect_action::RedirectResponseCode::Found,
@@ -365,15 +397,12 @@ pub fn route(x: &c::Route) -> r::Route {
             } as i32,
             scheme_rewrite_specifier: rd
                 .scheme_redirect
-                .clone()
                 .map(r::redirect_action::SchemeRewriteSpecifier::SchemeRedirect),
             path_rewrite_specifier: rd
                 .path_redirect
-                .clone()
                 .map(r::redirect_action::PathRewriteSpecifier::PathRedirect)
                 .or_else(|| {
                     rd.prefix_rewrite
-                        .clone()
                         .map(r::redirect_action::PathRewriteSpecifier::PrefixRewrite)
                 }),
             ..Default::default()
@@ -381,8 +410,8 @@ pub fn route(x: &c::Route) -> r::Route {
         RouteAction::DirectResponse(d) => {
             Some(r::route::Action::DirectResponse(r::DirectResponseAction {
                 status: d.status,
-                body: d.body.as_ref().map(|b| DataSource {
-                    specifier: Some(match String::from_utf8(b.clone()) {
+                body: d.body.map(|b| DataSource {
+                    specifier: Some(match String::from_utf8(b) {
                         Ok(s) => Specifier::InlineString(s),
                         Err(e) => Specifier::InlineBytes(e.into_bytes()),
                     }),
@@ -394,33 +423,29 @@ pub fn route(x: &c::Route) -> r::Route {
         // Istio emits no action (VS-21); Envoy rejects the configuration.
         RouteAction::Unsupported { .. } => None,
     };
-    let mut typed = std::collections::HashMap::new();
-    if let Some(f) = &x.fault {
-        typed.insert("envoy.filters.http.fault".to_string(), any(&fault(f)));
-    }
-    if let Some(p) = &x.cors {
-        typed.insert("envoy.filters.http.cors".to_string(), any(&cors(p)));
-    }
     r::Route {
-        name: x.name.clone(),
-        r#match: Some(route_match(&x.matcher)),
+        name: x.name,
+        r#match: Some(route_match(x.matcher)),
         action,
-        metadata: x.origin.as_ref().map(|o| {
-            metadata(
-                "istio",
-                vec![("config", string_value(config_path(&o.virtual_service)))],
-            )
-        }),
+        metadata,
         decorator: (!x.operation.is_empty()).then(|| r::Decorator {
-            operation: x.operation.clone(),
+            operation: x.operation,
             ..Default::default()
         }),
         typed_per_filter_config: typed,
-        request_headers_to_add: x.request_headers_to_add.iter().map(header_value).collect(),
-        request_headers_to_remove: x.request_headers_to_remove.clone(),
-        response_headers_to_add: x.response_headers_to_add.iter().map(header_value).collect(),
-        response_headers_to_remove: x.response_headers_to_remove.clone(),
-        stat_prefix: x.stat_prefix.clone().unwrap_or_default(),
+        request_headers_to_add: x
+            .request_headers_to_add
+            .into_iter()
+            .map(header_value)
+            .collect(),
+        request_headers_to_remove: x.request_headers_to_remove,
+        response_headers_to_add: x
+            .response_headers_to_add
+            .into_iter()
+            .map(header_value)
+            .collect(),
+        response_headers_to_remove: x.response_headers_to_remove,
+        stat_prefix: x.stat_prefix.unwrap_or_default(),
         ..Default::default()
     }
 }
