@@ -284,17 +284,25 @@ pub(crate) fn build_outbound(
         if eds && with_endpoints {
             assignments.push(endpoint::assignment(&name, &eps));
         }
-        clusters.push(cluster::outbound(&OutboundClusterSpec {
-            name,
-            host: s.hostname.as_str(),
-            namespace: &s.namespace,
-            service_name: &s.name,
-            discovery: disc,
-            policy: cp,
-            protocol,
-            security,
-            connect_timeout: inputs.connect_timeout,
-        }));
+        // Built in its slot (a `Cluster` is over three kilobytes).
+        clusters.push(Cluster::default());
+        let Some(slot) = clusters.last_mut() else {
+            continue;
+        };
+        cluster::outbound_into(
+            slot,
+            &OutboundClusterSpec {
+                name,
+                host: s.hostname.as_str(),
+                namespace: &s.namespace,
+                service_name: &s.name,
+                discovery: disc,
+                policy: cp,
+                protocol,
+                security,
+                connect_timeout: inputs.connect_timeout,
+            },
+        );
     }
     (clusters, assignments)
 }

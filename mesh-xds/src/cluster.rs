@@ -382,11 +382,17 @@ pub enum Discovery {
 
 /// Builds an outbound cluster.
 pub fn outbound(spec: &OutboundClusterSpec<'_>) -> Cluster {
-    let mut c = Cluster {
-        name: spec.name.clone(),
-        connect_timeout: Some(duration(spec.connect_timeout)),
-        ..Default::default()
-    };
+    let mut c = Cluster::default();
+    outbound_into(&mut c, spec);
+    c
+}
+
+/// [`outbound`], written into a default `Cluster` in place: a `Cluster` is
+/// over three kilobytes, and building one in its final slot of a list saves
+/// copying it there.
+pub fn outbound_into(c: &mut Cluster, spec: &OutboundClusterSpec<'_>) {
+    c.name = spec.name.clone();
+    c.connect_timeout = Some(duration(spec.connect_timeout));
     match &spec.discovery {
         Discovery::Eds => {
             c.cluster_discovery_type = Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32));
@@ -411,13 +417,13 @@ pub fn outbound(spec: &OutboundClusterSpec<'_>) -> Cluster {
             ));
         }
     }
-    apply_load_balancer(&mut c, spec.policy.load_balancer);
+    apply_load_balancer(c, spec.policy.load_balancer);
     if matches!(spec.discovery, Discovery::OriginalDst) {
         c.lb_policy = LbPolicy::ClusterProvided as i32;
     }
     let mut http_opts = HttpProtocolOptions::default();
-    let upgrade = apply_connection_pool(&mut c, spec.policy.connection_pool, &mut http_opts);
-    apply_outlier_detection(&mut c, spec.policy.outlier_detection);
+    let upgrade = apply_connection_pool(c, spec.policy.connection_pool, &mut http_opts);
+    apply_outlier_detection(c, spec.policy.outlier_detection);
     let h2 = upgrade.unwrap_or(spec.protocol == UpstreamProtocol::Http2);
     let has_http_opts = http_opts != HttpProtocolOptions::default();
     if h2 || has_http_opts {
@@ -464,7 +470,7 @@ pub fn outbound(spec: &OutboundClusterSpec<'_>) -> Cluster {
         },
         None => spec.security.clone(),
     };
-    apply_security(&mut c, &security, h2);
+    apply_security(c, &security, h2);
     c.metadata = Some(metadata(
         "istio",
         vec![(
@@ -476,7 +482,6 @@ pub fn outbound(spec: &OutboundClusterSpec<'_>) -> Cluster {
             ])]),
         )],
     ));
-    c
 }
 
 /// `PassthroughCluster`: forwards to the original destination.
