@@ -61,6 +61,14 @@ pub struct Service {
     pub versions: Vec<String>,
 }
 
+impl Service {
+    /// The Service as YAML in namespace `namespace` (its workloads are not
+    /// included).
+    pub fn to_yaml(&self, namespace: &str) -> String {
+        yaml::service(self, namespace)
+    }
+}
+
 /// An Istio `StringMatch`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StringMatch {

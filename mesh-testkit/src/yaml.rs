@@ -1,8 +1,8 @@
 //! Rendering a [`Mesh`] as YAML (flow style, every string quoted).
 
 use crate::{
-    Action, AuthzAction, Bindings, Fields, HttpMatch, Mesh, NAMESPACE, SERVER_PORT, StringMatch,
-    VirtualService,
+    Action, AuthzAction, Bindings, Fields, HttpMatch, Mesh, NAMESPACE, SERVER_PORT, Service,
+    StringMatch, VirtualService,
 };
 use std::fmt::Write;
 
@@ -95,16 +95,7 @@ pub(crate) fn render(mesh: &Mesh, b: &Bindings) -> String {
     let ns = NAMESPACE;
     let mut docs: Vec<String> = Vec::new();
     for s in &mesh.services {
-        let ports: Vec<String> = s
-            .ports
-            .iter()
-            .map(|p| format!("{{name: http-{p}, port: {p}}}"))
-            .collect();
-        docs.push(format!(
-            "apiVersion: v1\nkind: Service\nmetadata: {{name: {n}, namespace: {ns}}}\nspec:\n  selector: {{app: {n}}}\n  ports: [{}]\n",
-            ports.join(", "),
-            n = s.name
-        ));
+        docs.push(service(s, ns));
         for v in &s.versions {
             let wports: Vec<String> = s.ports.iter().map(|p| format!("http-{p}: {p}")).collect();
             docs.push(format!(
@@ -355,4 +346,18 @@ pub(crate) fn virtual_service(vs: &VirtualService, ns: &str, age: usize) -> Stri
         }
     }
     s
+}
+
+/// One Service in namespace `ns`, selecting `app: <name>`.
+pub(crate) fn service(s: &Service, ns: &str) -> String {
+    let ports: Vec<String> = s
+        .ports
+        .iter()
+        .map(|p| format!("{{name: http-{p}, port: {p}}}"))
+        .collect();
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {n}, namespace: {ns}}}\nspec:\n  selector: {{app: {n}}}\n  ports: [{}]\n",
+        ports.join(", "),
+        n = s.name
+    )
 }

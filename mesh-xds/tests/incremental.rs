@@ -102,20 +102,29 @@ fn pair(a: &str, b: &str) -> (Snapshot, Snapshot) {
     (load(a), load(b))
 }
 
+/// Recompiles a sidecar in `shop` from the mesh with VirtualService `a` to
+/// the one with `b` (beside [`SERVICES`]); checks the result against a full
+/// compile and whether the previous clusters were `kept`.
+fn check_sidecar(a: &str, b: &str, kept: bool) -> Resources {
+    let (before, after) = pair(a, b);
+    let proxy = Proxy::sidecar("shop", Default::default(), "web");
+    let (next, full, was_kept) = recompile(&before, &after, &proxy);
+    assert!(next == full, "{}", first_difference(&next, &full));
+    assert_eq!(was_kept, kept, "whether the previous clusters were kept");
+    next
+}
+
 /// A new route, a new weight: only the route lists of the two virtual
 /// hosts the VirtualService owns change (VS-7), on both ports.
 #[test]
 fn http_change_keeps_everything_else() {
-    let (before, after) = pair(
+    let next = check_sidecar(
         &vs("  - route: [{destination: {host: ratings}}]\n"),
         &vs(
             "  - match: [{uri: {prefix: /v2}}]\n    route: [{destination: {host: reviews}}]\n  - route: [{destination: {host: ratings}}]\n",
         ),
+        true,
     );
-    let proxy = Proxy::sidecar("shop", Default::default(), "web");
-    let (next, full, kept) = recompile(&before, &after, &proxy);
-    assert_eq!(next, full);
-    assert!(kept, "the clusters were built again");
     let port80 = next.routes.iter().find(|r| r.name == "80").unwrap();
     let owned: Vec<_> = port80
         .virtual_hosts
@@ -144,11 +153,7 @@ fn wildcard_host_change_keeps_everything_else() {
         "  - route:",
         "  - match: [{headers: {x-user: {exact: tester}}}]\n    route: [{destination: {host: reviews}}]\n  - route:",
     );
-    let (before, after) = pair(&a, &b);
-    let proxy = Proxy::sidecar("shop", Default::default(), "web");
-    let (next, full, kept) = recompile(&before, &after, &proxy);
-    assert_eq!(next, full);
-    assert!(kept, "the clusters were built again");
+    let next = check_sidecar(&a, &b, true);
     let port80 = next.routes.iter().find(|r| r.name == "80").unwrap();
     assert_eq!(
         port80
@@ -165,14 +170,11 @@ fn wildcard_host_change_keeps_everything_else() {
 /// default routes, which the fast path cannot know, so it compiles again.
 #[test]
 fn routes_gone_on_a_port_compile_again() {
-    let (before, after) = pair(
+    check_sidecar(
         &vs("  - route: [{destination: {host: ratings}}]\n"),
         &vs("  - match: [{port: 8080}]\n    route: [{destination: {host: ratings}}]\n"),
+        false,
     );
-    let proxy = Proxy::sidecar("shop", Default::default(), "web");
-    let (next, full, kept) = recompile(&before, &after, &proxy);
-    assert_eq!(next, full);
-    assert!(!kept);
 }
 
 /// Hosts that change move virtual hosts and domains: compiled again.
@@ -180,11 +182,7 @@ fn routes_gone_on_a_port_compile_again() {
 fn host_change_compiles_again() {
     let a = vs("  - route: [{destination: {host: ratings}}]\n");
     let b = a.replace("hosts: [ratings, reviews]", "hosts: [ratings]");
-    let (before, after) = pair(&a, &b);
-    let proxy = Proxy::sidecar("shop", Default::default(), "web");
-    let (next, full, kept) = recompile(&before, &after, &proxy);
-    assert_eq!(next, full);
-    assert!(!kept);
+    check_sidecar(&a, &b, false);
 }
 
 /// No change returns the previous resources, for a sidecar and for a
@@ -192,14 +190,12 @@ fn host_change_compiles_again() {
 #[test]
 fn nothing_changed_and_gateways() {
     let a = vs("  - route: [{destination: {host: ratings}}]\n");
+    check_sidecar(&a, &a, true);
     let (before, after) = pair(&a, &a);
-    let proxy = Proxy::sidecar("shop", Default::default(), "web");
-    let (next, full, kept) = recompile(&before, &after, &proxy);
+    let router = Proxy::router("shop", Default::default(), "gw");
+    let (next, full, kept) = recompile(&before, &after, &router);
     assert_eq!(next, full);
     assert!(kept);
-    let router = Proxy::router("shop", Default::default(), "gw");
-    let (next, full, _) = recompile(&before, &after, &router);
-    assert_eq!(next, full);
 }
 
 /// Any change to one VirtualService's HTTP routes, or any other mesh:
@@ -302,18 +298,7 @@ fn gateway_mesh(
     vss: &[mesh_testkit::VirtualService],
 ) -> Option<Snapshot> {
     let mut docs = vec![GATEWAYS.to_string()];
-    for s in services {
-        let ports: Vec<String> = s
-            .ports
-            .iter()
-            .map(|p| format!("{{name: http-{p}, port: {p}}}"))
-            .collect();
-        docs.push(format!(
-            "apiVersion: v1\nkind: Service\nmetadata: {{name: {}, namespace: edge}}\nspec: {{ports: [{}]}}\n",
-            s.name,
-            ports.join(", ")
-        ));
-    }
+    docs.extend(services.iter().map(|s| s.to_yaml("edge")));
     let gateways = [vec!["gw-a", "gw-b"], vec!["gw-b"], vec!["gw-a", "gw-c"]];
     for (i, vs) in vss.iter().enumerate() {
         let mut vs = vs.clone();

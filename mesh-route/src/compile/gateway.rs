@@ -1,10 +1,10 @@
 //! A gateway's HTTP route configurations (GWC `buildGatewayHTTPRouteConfig`,
 //! GWM `MergeGateways`; HOST-8, GW-2..GW-9).
 
-use super::translate::{RouteCx, build_http_routes};
+use super::translate::{RouteCx, build_http_routes, destination_hash};
 use super::vs::{MergedVs, VsSet, for_gateway};
 use crate::config::{
-    ConfigRef, HashPolicy, Route, RouteConfiguration, RouteScope, VirtualHost, VirtualHostKind,
+    ConfigRef, Route, RouteConfiguration, RouteScope, VirtualHost, VirtualHostKind,
 };
 use crate::destination_rule::DestinationRules;
 use mesh_model::config::Config;
@@ -314,11 +314,9 @@ pub(crate) fn vs_routes(
             .filter(|s| s.ports.len() == 1)
             .map(|s| s.ports[0].number)
     };
-    let hash = |d: &Destination| -> Option<HashPolicy> {
-        let svc = cx.service_for(&d.host, vs_ns)?;
-        cx.drs
-            .for_client(cx.namespace, cx.labels, &svc.hostname, &svc.namespace)?
-            .hash_for_destination(d)
+    let hash = |d: &Destination| {
+        let svc = cx.service_for(&d.host, vs_ns).map(|s| &**s);
+        destination_hash(cx.drs, cx.namespace, cx.labels, svc, d)
     };
     let rcx = RouteCx {
         labels: cx.labels,

@@ -2,11 +2,11 @@
 //! `BuildSidecarOutboundVirtualHosts`; HOST-8, VS-5, VS-7, VS-8, XDS-2).
 
 use super::scope::EgressScope;
-use super::translate::{RouteCx, build_http_routes, default_route};
+use super::translate::{RouteCx, build_http_routes, default_route, destination_hash};
 use super::vs::MergedVs;
 use crate::config::{
-    ClusterSpecifier, DestinationCluster, DirectResponseAction, ForwardAction, HashPolicy, Route,
-    RouteAction, RouteConfiguration, RouteMatch, RouteScope, VirtualHost, VirtualHostKind,
+    ClusterSpecifier, DestinationCluster, DirectResponseAction, ForwardAction, Route, RouteAction,
+    RouteConfiguration, RouteMatch, RouteScope, VirtualHost, VirtualHostKind,
 };
 use crate::destination_rule::DestinationRules;
 use mesh_model::host::Hostname;
@@ -408,11 +408,12 @@ fn virtual_hosts(cx: &SidecarCx<'_>, scope: &EgressScope<'_>, port: u16) -> Vec<
 pub(crate) fn vs_routes(cx: &SidecarCx<'_>, v: &MergedVs, port: u16) -> Vec<Route> {
     let mesh = GatewayRef::Mesh;
     let no_port = |_: &Hostname| None;
-    let hash = |d: &Destination| -> Option<HashPolicy> {
-        let svc = cx.snapshot.service_visible(&d.host, cx.namespace)?;
-        cx.drs
-            .for_client(cx.namespace, cx.labels, &svc.hostname, &svc.namespace)?
-            .hash_for_destination(d)
+    let hash = |d: &Destination| {
+        let svc = cx
+            .snapshot
+            .service_visible(&d.host, cx.namespace)
+            .map(|s| &**s);
+        destination_hash(cx.drs, cx.namespace, cx.labels, svc, d)
     };
     let rcx = RouteCx {
         labels: cx.labels,

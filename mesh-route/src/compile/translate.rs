@@ -43,6 +43,21 @@ pub(crate) struct RouteCx<'a> {
     pub hash: &'a dyn Fn(&Destination) -> Option<HashPolicy>,
 }
 
+/// WT-5: the consistent-hash policy of destination `d`, from the
+/// DestinationRule a client in `namespace` with `labels` sees for `svc`, the
+/// service the destination names.
+pub(crate) fn destination_hash(
+    drs: &crate::destination_rule::DestinationRules,
+    namespace: &str,
+    labels: &Labels,
+    svc: Option<&mesh_model::snapshot::Service>,
+    d: &Destination,
+) -> Option<HashPolicy> {
+    let svc = svc?;
+    drs.for_client(namespace, labels, &svc.hostname, &svc.namespace)?
+        .hash_for_destination(d)
+}
+
 /// Istio's `BuildHTTPRoutesForVirtualService`: every surviving match block
 /// of every route, in order, stopping after the first catch-all (VS-1).
 pub(crate) fn build_http_routes(vs: &MergedVs, cx: &RouteCx<'_>) -> Vec<Route> {
