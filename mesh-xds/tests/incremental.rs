@@ -9,6 +9,7 @@ use mesh_xds::proxy::Proxy;
 use mesh_xds::resources::Resources;
 use mesh_xds::{CompileOptions, Compiler};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 
 /// The mesh loaded, when it validates.
 fn snapshot(mesh: &Mesh) -> Option<Snapshot> {
@@ -198,15 +199,45 @@ fn nothing_changed_and_gateways() {
     assert!(kept);
 }
 
+/// Runs `check` on 96 values of `strategy`, from a fixed seed (the share of
+/// changes that keep resources is asserted): `check` tells whether the
+/// previous resources were kept, and more than `1 / share` of the cases
+/// must have been.
+fn run_counting_kept<S: Strategy>(
+    strategy: S,
+    share: u32,
+    why: &str,
+    check: impl Fn(S::Value) -> Result<bool, TestCaseError>,
+) {
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    use std::cell::Cell;
+    let cases = 96;
+    let kept = Cell::new(0u32);
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases,
+            ..Config::default()
+        },
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
+    runner
+        .run(&strategy, |v| {
+            kept.set(kept.get() + u32::from(check(v)?));
+            Ok(())
+        })
+        .unwrap();
+    assert!(
+        kept.get() * share > cases,
+        "only {} of {cases} changes kept the other resources ({why})",
+        kept.get()
+    );
+}
+
 /// Any change to one VirtualService's HTTP routes, or any other mesh:
 /// the recompiled resources equal a full compile; and most changes of HTTP
 /// routes alone take the path that keeps the other resources.
 #[test]
 fn recompile_equals_compile() {
-    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-    use std::cell::Cell;
-    let cases = 96;
-    let kept_count = Cell::new(0u32);
     let strategy = strategy::meshes()
         .prop_filter("a VirtualService", |m| !m.virtual_services.is_empty())
         .prop_flat_map(|m| {
@@ -219,40 +250,24 @@ fn recompile_equals_compile() {
                 strategy::meshes(),
             )
         });
-    // A fixed seed: the share of changes that keep resources is asserted.
-    let mut runner = TestRunner::new_with_rng(
-        Config {
-            cases,
-            ..Config::default()
-        },
-        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
-    );
-    runner
-        .run(&strategy, |(mesh, which, http, other)| {
-            let mut changed = mesh.clone();
-            changed.virtual_services[which].http = http;
-            let before = snapshot(&mesh).expect("generated meshes validate");
-            // New routes may not validate beside the others.
-            let Some(after) = snapshot(&changed) else {
-                return Ok(());
-            };
-            let (next, full, kept) = recompile(&before, &after, &client());
-            prop_assert_eq!(next, full);
-            kept_count.set(kept_count.get() + u32::from(kept));
-            // A change of anything (another generated mesh).
-            let other = snapshot(&other).expect("generated meshes validate");
-            let (next, full, _) = recompile(&before, &other, &client());
-            prop_assert_eq!(next, full);
-            Ok(())
-        })
-        .unwrap();
-    // Routes that stop (or start) applying on a port force a full compile;
-    // the generator makes that the exception.
-    assert!(
-        kept_count.get() * 2 > cases,
-        "only {} of {cases} changes kept the other resources",
-        kept_count.get()
-    );
+    let why = "routes that stop (or start) applying on a port force a full \
+               compile; the generator makes that the exception";
+    run_counting_kept(strategy, 2, why, |(mesh, which, http, other)| {
+        let mut changed = mesh.clone();
+        changed.virtual_services[which].http = http;
+        let before = snapshot(&mesh).expect("generated meshes validate");
+        // New routes may not validate beside the others.
+        let Some(after) = snapshot(&changed) else {
+            return Ok(false);
+        };
+        let (next, full, kept) = recompile(&before, &after, &client());
+        prop_assert_eq!(next, full);
+        // A change of anything (another generated mesh).
+        let other = snapshot(&other).expect("generated meshes validate");
+        let (next, full, _) = recompile(&before, &other, &client());
+        prop_assert_eq!(next, full);
+        Ok(kept)
+    });
 }
 
 /// Three Gateways in `edge`, two of them run by the ingress workload; hosts
@@ -324,10 +339,6 @@ fn ingress() -> Proxy {
 /// hold that VirtualService's routes alone are rebuilt in place.
 #[test]
 fn gateway_recompile_equals_compile() {
-    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-    use std::cell::Cell;
-    let cases = 96;
-    let kept_count = Cell::new(0u32);
     let strategy = strategy::services().prop_flat_map(|services| {
         (
             prop::collection::vec(strategy::virtual_service(services.clone()), 1..=3),
@@ -337,42 +348,31 @@ fn gateway_recompile_equals_compile() {
             Just(services),
         )
     });
-    // A fixed seed: the share of changes that keep resources is asserted.
-    let mut runner = TestRunner::new_with_rng(
-        Config {
-            cases,
-            ..Config::default()
-        },
-        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
-    );
-    runner
-        .run(&strategy, |(mut vss, http, which, wildcard, services)| {
+    let why = "a host reached through two servers of one route configuration, \
+               or shared by two VirtualServices, sends a change to a full \
+               compile: with three service names to choose hosts from, many do";
+    run_counting_kept(
+        strategy,
+        5,
+        why,
+        |(mut vss, http, which, wildcard, services)| {
             if wildcard {
                 // A wildcard host: its virtual hosts are found by scanning.
                 let last = vss.len() - 1;
                 vss[last].hosts = vec!["*.edge.svc.cluster.local".into()];
             }
             let Some(before) = gateway_mesh(&services, &vss) else {
-                return Ok(());
+                return Ok(false);
             };
             let i = which.index(vss.len());
             vss[i].http = http;
             let Some(after) = gateway_mesh(&services, &vss) else {
-                return Ok(());
+                return Ok(false);
             };
             let (next, full, kept) = recompile(&before, &after, &ingress());
             prop_assert!(next == full, "{}", first_difference(&next, &full));
-            kept_count.set(kept_count.get() + u32::from(kept));
-            Ok(())
-        })
-        .unwrap();
-    // A host reached through two servers of one route configuration, or
-    // shared by two VirtualServices, sends a change to a full compile: with
-    // three service names to choose hosts from, many do.
-    assert!(
-        kept_count.get() * 5 > cases,
-        "only {} of {cases} changes kept the other resources",
-        kept_count.get()
+            Ok(kept)
+        },
     );
 }
 
