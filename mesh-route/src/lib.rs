@@ -85,7 +85,8 @@ pub mod table;
 pub mod weighted;
 
 pub use compile::{
-    GatewayServerRoutes, gateway_virtual_service_routes, sidecar_virtual_service_routes,
+    GatewayServerRoutes, SnapshotRoutes, gateway_virtual_service_routes,
+    sidecar_virtual_service_routes,
 };
 pub use config::{RouteConfiguration, RouteOrigin};
 pub use destination_rule::DestinationRules;

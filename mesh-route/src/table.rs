@@ -1,7 +1,7 @@
 //! The compiled, indexed route table of one proxy, and request evaluation.
 
 use crate::compile::sidecar::CatchAll;
-use crate::compile::{Compiled, compile};
+use crate::compile::{Compiled, SnapshotRoutes, compile};
 use crate::config::{
     Mismatch, Route, RouteAction, RouteConfiguration, RouteScope, VirtualHost, VirtualHostKind,
 };
@@ -201,7 +201,14 @@ impl RouteTable {
 
     /// Compiles the routes of `proxy` from `snapshot`.
     pub fn compile(snapshot: &Snapshot, proxy: &ProxyContext) -> RouteTable {
-        let Compiled { http, l4, fallback } = compile(snapshot, proxy);
+        RouteTable::compile_shared(&SnapshotRoutes::new(snapshot), proxy)
+    }
+
+    /// Compiles the routes of `proxy` from a snapshot indexed once for many
+    /// proxies ([`SnapshotRoutes`]); the same table as
+    /// [`RouteTable::compile`].
+    pub fn compile_shared(shared: &SnapshotRoutes, proxy: &ProxyContext) -> RouteTable {
+        let Compiled { http, l4, fallback } = compile(shared, proxy);
         RouteTable::from_parts(proxy.clone(), http, l4, fallback)
     }
 

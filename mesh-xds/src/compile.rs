@@ -2,8 +2,9 @@
 //! clusters, endpoints and secrets out.
 //!
 //! [`Compiler::new`] indexes what every proxy of one snapshot shares
-//! (AuthorizationPolicies, DestinationRules); [`Compiler::compile`] builds
-//! one proxy's resources from it. Route tables come from `mesh-route`,
+//! (AuthorizationPolicies, DestinationRules, VirtualServices with their
+//! delegates merged); [`Compiler::compile`] builds one proxy's resources
+//! from it. Route tables come from `mesh-route`,
 //! PeerAuthentication modes and policy attachment from `mesh-authz`, so the
 //! compiled Envoy configuration does what those crates decide.
 
@@ -33,9 +34,8 @@ use mesh_model::protocol::Protocol;
 use mesh_model::security::MtlsMode;
 use mesh_model::snapshot::{Service, Snapshot};
 use mesh_route::config::{ConfigRef, RouteScope};
-use mesh_route::destination_rule::DestinationRules;
 use mesh_route::l4::L4Listener;
-use mesh_route::{ProxyContext, RouteTable};
+use mesh_route::{ProxyContext, RouteTable, SnapshotRoutes};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,7 +81,9 @@ impl Default for CompileOptions {
 pub struct Compiler {
     snapshot: Snapshot,
     authz: Authz,
-    drs: DestinationRules,
+    /// The route indexes every proxy shares (merged VirtualServices,
+    /// DestinationRules).
+    routes: SnapshotRoutes,
     bundle: TrustDomainBundle,
     jwks: JwksSources,
     options: CompileOptions,
@@ -121,7 +123,7 @@ impl Compiler {
         }
         Compiler {
             authz: Authz::compile(snapshot, &AuthzOptions::default()),
-            drs: DestinationRules::new(snapshot),
+            routes: SnapshotRoutes::new(snapshot),
             bundle: TrustDomainBundle::from_mesh(snapshot.mesh()),
             snapshot: snapshot.clone(),
             jwks,
@@ -179,7 +181,7 @@ impl Compiler {
                 proxy.labels.clone(),
             ),
         };
-        let table = RouteTable::compile(&self.snapshot, &ctx);
+        let table = RouteTable::compile_shared(&self.routes, &ctx);
         let mut routes: Vec<RouteConfiguration> = table
             .into_route_configurations()
             .into_iter()
@@ -321,10 +323,12 @@ impl Compiler {
         client_labels: &Labels,
         s: &Service,
     ) -> ServicePolicy {
-        let Some(rule) =
-            self.drs
-                .for_client(client_namespace, client_labels, &s.hostname, &s.namespace)
-        else {
+        let Some(rule) = self.routes.destination_rules().for_client(
+            client_namespace,
+            client_labels,
+            &s.hostname,
+            &s.namespace,
+        ) else {
             return ServicePolicy::default();
         };
         let subsets: Vec<(String, Labels)> = rule
@@ -444,7 +448,7 @@ impl Compiler {
     fn sidecar(&self, proxy: &Proxy) -> Resources {
         let mut out = Resources::default();
         let ctx = ProxyContext::sidecar(&proxy.namespace, proxy.labels.clone());
-        let table = RouteTable::compile(&self.snapshot, &ctx);
+        let table = RouteTable::compile_shared(&self.routes, &ctx);
         let scope = mesh_model::scope::sidecar_for(&self.snapshot, &proxy.namespace, &proxy.labels);
         let services = mesh_model::scope::visible_services(
             &self.snapshot,
@@ -620,7 +624,7 @@ impl Compiler {
         let mut out = Resources::default();
         let ctx =
             ProxyContext::gateway_workload(&self.snapshot, &proxy.namespace, proxy.labels.clone());
-        let table = RouteTable::compile(&self.snapshot, &ctx);
+        let table = RouteTable::compile_shared(&self.routes, &ctx);
         let services = mesh_model::scope::visible_services(&self.snapshot, &proxy.namespace, None);
         out.clusters = self.fixed_clusters(proxy, &[]);
         self.outbound(&services, &proxy.namespace, &proxy.labels, &mut out);

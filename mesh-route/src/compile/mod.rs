@@ -156,13 +156,62 @@ pub fn gateway_virtual_service_routes(
     )
 }
 
-pub(crate) fn compile(snapshot: &Snapshot, proxy: &ProxyContext) -> Compiled {
-    let vss = vs::merged_virtual_services(snapshot);
-    let drs = DestinationRules::new(snapshot);
-    let retry = default_retry(snapshot);
+/// What compiling the routes of every proxy of one snapshot shares, built
+/// once per snapshot (as Istio builds its push context once per push):
+/// VirtualServices with their delegates merged and indexed by gateway
+/// (HOST-9), DestinationRules (DR-1), the mesh's default retry policy
+/// (VS-25).
+///
+/// ```
+/// use mesh_model::{load, LoadOptions};
+/// use mesh_route::{ProxyContext, RouteTable, SnapshotRoutes};
+/// let yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: ratings, namespace: shop}\nspec: {ports: [{name: http, port: 9080}]}\n";
+/// let snapshot = load(&[("s.yaml", yaml)], &LoadOptions::default()).snapshot;
+/// let shared = SnapshotRoutes::new(&snapshot);
+/// for ns in ["shop", "web"] {
+///     let proxy = ProxyContext::sidecar(ns, Default::default());
+///     let table = RouteTable::compile_shared(&shared, &proxy);
+///     assert_eq!(table.route_configurations(), RouteTable::compile(&snapshot, &proxy).route_configurations());
+/// }
+/// ```
+#[derive(Debug)]
+pub struct SnapshotRoutes {
+    snapshot: Snapshot,
+    vss: vs::VsSet,
+    drs: DestinationRules,
+    retry: Option<HttpRetry>,
+}
+
+impl SnapshotRoutes {
+    /// Indexes `snapshot` for compiling the routes of many proxies.
+    pub fn new(snapshot: &Snapshot) -> SnapshotRoutes {
+        SnapshotRoutes {
+            snapshot: snapshot.clone(),
+            vss: vs::merged_virtual_services(snapshot),
+            drs: DestinationRules::new(snapshot),
+            retry: default_retry(snapshot),
+        }
+    }
+
+    /// The snapshot.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// The DestinationRule index.
+    pub fn destination_rules(&self) -> &DestinationRules {
+        &self.drs
+    }
+}
+
+pub(crate) fn compile(shared: &SnapshotRoutes, proxy: &ProxyContext) -> Compiled {
+    let snapshot = &shared.snapshot;
+    let vss = &shared.vss;
+    let drs = &shared.drs;
+    let retry = shared.retry.clone();
     match proxy {
         ProxyContext::Sidecar { namespace, labels } => {
-            let scopes = scope::egress_scopes(snapshot, &vss, namespace, labels);
+            let scopes = scope::egress_scopes(snapshot, vss, namespace, labels);
             let policy = scope::sidecar_for(snapshot, namespace, labels)
                 .and_then(|s| s.spec.outbound_traffic_policy.clone());
             let registry_only = match policy.as_ref().and_then(|p| p.mode) {
@@ -188,7 +237,7 @@ pub(crate) fn compile(snapshot: &Snapshot, proxy: &ProxyContext) -> Compiled {
             };
             let cx = sidecar::SidecarCx {
                 snapshot,
-                drs: &drs,
+                drs,
                 namespace,
                 labels,
                 default_retry: retry.as_ref(),
@@ -217,8 +266,8 @@ pub(crate) fn compile(snapshot: &Snapshot, proxy: &ProxyContext) -> Compiled {
             let merged = gateway::merge_servers(snapshot, gateways);
             let cx = gateway::GatewayCx {
                 snapshot,
-                drs: &drs,
-                vss: &vss,
+                drs,
+                vss,
                 namespace,
                 labels,
                 default_retry: retry.as_ref(),
@@ -230,7 +279,7 @@ pub(crate) fn compile(snapshot: &Snapshot, proxy: &ProxyContext) -> Compiled {
                     gateway::route_configuration(&cx, name, scope, servers)
                 })
                 .collect();
-            let l4 = gateway_listeners(snapshot, &vss, namespace, &merged.l4);
+            let l4 = gateway_listeners(snapshot, vss, namespace, &merged.l4);
             Compiled {
                 http,
                 l4,

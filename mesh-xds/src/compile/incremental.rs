@@ -123,7 +123,7 @@ impl Compiler {
         let by_server = |snapshot: &Snapshot| {
             mesh_route::gateway_virtual_service_routes(
                 snapshot,
-                &self.drs,
+                self.routes.destination_rules(),
                 &proxy.namespace,
                 &proxy.labels,
                 vs,
@@ -262,7 +262,7 @@ impl Compiler {
                     let build = |snapshot: &Snapshot| {
                         mesh_route::sidecar_virtual_service_routes(
                             snapshot,
-                            &self.drs,
+                            self.routes.destination_rules(),
                             &proxy.namespace,
                             &proxy.labels,
                             vs,
