@@ -251,8 +251,11 @@ pub(crate) fn merge_servers<'s>(
 }
 
 /// GW-5: `Names.Intersection` of server hosts and VirtualService hosts.
-fn intersection(server: &[Hostname], vs: &[Hostname]) -> Vec<Hostname> {
-    let mut out: Vec<Hostname> = Vec::new();
+fn intersection<'h>(
+    server: impl IntoIterator<Item = &'h Hostname>,
+    vs: &'h [Hostname],
+) -> Vec<&'h Hostname> {
+    let mut out: Vec<&Hostname> = Vec::new();
     for h in server {
         for v in vs {
             let pick = if h.subset_of(v) {
@@ -262,12 +265,22 @@ fn intersection(server: &[Hostname], vs: &[Hostname]) -> Vec<Hostname> {
             } else {
                 continue;
             };
-            if !out.contains(pick) {
-                out.push(pick.clone());
+            if !out.contains(&pick) {
+                out.push(pick);
             }
         }
     }
     out
+}
+
+/// A server's hosts that VirtualServices in `namespace` may bind to
+/// (`ns/host` or `*/host`, GW-4).
+fn server_hosts<'s>(server: &'s Server, namespace: &'s str) -> impl Iterator<Item = &'s Hostname> {
+    server
+        .hosts
+        .iter()
+        .filter(move |h| h.namespace == "*" || h.namespace == namespace)
+        .map(|h| &h.host)
 }
 
 /// The gateway route builder's context.
@@ -372,13 +385,7 @@ pub(crate) fn vs_routes_by_server(
             if !s.is_http_server() {
                 continue;
             }
-            let server_hosts: Vec<Hostname> = server
-                .hosts
-                .iter()
-                .filter(|h| h.namespace == "*" || h.namespace == v.namespace())
-                .map(|h| h.host.clone())
-                .collect();
-            if intersection(&server_hosts, &v.vs().hosts).is_empty() {
+            if intersection(server_hosts(server, v.namespace()), &v.vs().hosts).is_empty() {
                 continue;
             }
             let routes = vs_routes(cx, v, g, port, server.tls.is_some());
@@ -390,7 +397,7 @@ pub(crate) fn vs_routes_by_server(
 
 /// A virtual host being assembled: its route lists stay shared (one per
 /// gateway and VirtualService) until the duplicates are collapsed.
-struct Building {
+struct Building<'s> {
     /// The port of the server that created it (its name's suffix).
     port: u16,
     domains: Vec<String>,
@@ -398,11 +405,17 @@ struct Building {
     require_tls: bool,
     /// The (gateway, VirtualService) route lists, for
     /// `collapseDuplicateRoutes`.
-    sources: Sources,
+    sources: Sources<'s>,
 }
 
+/// One (gateway, VirtualService) route list: the gateway, and the merged
+/// VirtualService's key by address (each has one `Arc` in the snapshot's
+/// set, so equal addresses are equal keys), compared without copying
+/// either name.
+type Source<'s> = (&'s ConfigRef, *const ConfigRef);
+
 /// The (gateway, VirtualService) route lists a virtual host was built from.
-type Sources = Vec<(ConfigRef, Arc<ConfigRef>)>;
+type Sources<'s> = Vec<Source<'s>>;
 
 /// `buildGatewayHTTPRouteConfig` for one route name.
 pub(crate) fn route_configuration(
@@ -411,30 +424,23 @@ pub(crate) fn route_configuration(
     scope: &RouteScope,
     servers: &[GwServer<'_>],
 ) -> RouteConfiguration {
-    let mut dedup: BTreeMap<String, Building> = BTreeMap::new();
-    let mut cache: BTreeMap<(ConfigRef, Arc<ConfigRef>), Arc<Vec<Route>>> = BTreeMap::new();
+    let mut dedup: BTreeMap<String, Building<'_>> = BTreeMap::new();
+    let mut cache: BTreeMap<Source<'_>, Arc<Vec<Route>>> = BTreeMap::new();
     for s in servers {
         let gw = s.gateway_ref();
         let port = s.server_port;
         let vss = for_gateway(cx.vss, cx.namespace, &gw);
         for v in vss {
-            let server_hosts: Vec<Hostname> = s
-                .server
-                .hosts
-                .iter()
-                .filter(|h| h.namespace == "*" || h.namespace == v.namespace())
-                .map(|h| h.host.clone())
-                .collect();
-            let hosts = intersection(&server_hosts, &v.vs().hosts);
+            let hosts = intersection(server_hosts(s.server, v.namespace()), &v.vs().hosts);
             if hosts.is_empty() {
                 continue;
             }
-            let key = (s.gateway.clone(), v.key.clone());
+            let key: Source<'_> = (&s.gateway, Arc::as_ptr(&v.key));
             let routes = match cache.get(&key) {
                 Some(r) => r.clone(),
                 None => {
                     let r = Arc::new(vs_routes(cx, v, &gw, port, s.server.tls.is_some()));
-                    cache.insert(key.clone(), r.clone());
+                    cache.insert(key, r.clone());
                     r
                 }
             };
@@ -446,7 +452,7 @@ pub(crate) fn route_configuration(
                 match dedup.get_mut(&h) {
                     Some(b) => {
                         b.lists.push(routes.clone());
-                        b.sources.push(key.clone());
+                        b.sources.push(key);
                         if s.https_redirect() {
                             b.require_tls = true;
                         }
@@ -459,7 +465,7 @@ pub(crate) fn route_configuration(
                                 domains: vec![h],
                                 lists: vec![routes.clone()],
                                 require_tls: s.https_redirect(),
-                                sources: vec![key.clone()],
+                                sources: vec![key],
                             },
                         );
                     }
@@ -500,7 +506,7 @@ pub(crate) fn route_configuration(
         // `collapseDuplicateRoutes`: host names with identical route lists
         // share the alphabetically first one's virtual host.
         let mut kept: Vec<Building> = Vec::new();
-        let mut by_sources: BTreeMap<(Sources, bool), usize> = BTreeMap::new();
+        let mut by_sources: BTreeMap<(Sources<'_>, bool), usize> = BTreeMap::new();
         for (_, b) in dedup {
             if b.sources.is_empty() {
                 kept.push(b);
@@ -555,6 +561,9 @@ mod tests {
     #[test]
     fn host_intersection() {
         let h = |v: &[&str]| v.iter().map(|s| Hostname::new(s)).collect::<Vec<_>>();
+        let intersection = |a: &[Hostname], b: &[Hostname]| -> Vec<Hostname> {
+            intersection(a, b).into_iter().cloned().collect()
+        };
         assert_eq!(
             intersection(&h(&["*.foo.com"]), &h(&["a.foo.com", "b.bar.com"])),
             h(&["a.foo.com"])
