@@ -50,11 +50,21 @@ impl Meta {
     /// Whether two metadata are equal in everything but their
     /// [`Meta::origin`].
     pub fn same_content(&self, other: &Meta) -> bool {
-        self.key == other.key
-            && self.labels == other.labels
-            && self.annotations == other.annotations
-            && self.creation == other.creation
-            && self.generation == other.generation
+        // Every field named: one added is a compile error here, not a
+        // change missed.
+        let Meta {
+            key,
+            labels,
+            annotations,
+            creation,
+            generation,
+            origin: _,
+        } = self;
+        *key == other.key
+            && *labels == other.labels
+            && *annotations == other.annotations
+            && *creation == other.creation
+            && *generation == other.generation
     }
 
     /// Istio's "oldest first" order (RES-8): creation time (unset first),

@@ -181,15 +181,6 @@ pub fn outbound_clusters(
     build_outbound(Vec::new(), services, inputs, true)
 }
 
-/// The outbound clusters alone (CDS), as [`outbound_clusters`] builds them,
-/// without the endpoints of EDS clusters: what a CDS push needs.
-pub fn outbound_cluster_list(
-    services: &[&Arc<Service>],
-    inputs: &ClusterInputs<'_>,
-) -> Vec<Cluster> {
-    build_outbound(Vec::new(), services, inputs, false).0
-}
-
 /// The outbound clusters, appended to `before` (clusters whose names sort
 /// before `outbound|`, already in order), and the endpoints of the EDS ones
 /// when `with_endpoints`.

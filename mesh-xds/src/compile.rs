@@ -211,22 +211,12 @@ impl Compiler {
         &self,
         proxy: &Proxy,
     ) -> Vec<envoy_types::pb::envoy::config::cluster::v3::Cluster> {
-        let (services, fixed) = match proxy.kind {
+        let (scope, services) = self.scope(proxy);
+        let fixed = match proxy.kind {
             ProxyKind::Sidecar => {
-                let scope =
-                    mesh_model::scope::sidecar_for(&self.snapshot, &proxy.namespace, &proxy.labels);
-                let services = mesh_model::scope::visible_services(
-                    &self.snapshot,
-                    &proxy.namespace,
-                    scope.map(|s| &s.spec),
-                );
-                let ports = self.inbound_ports(proxy, scope.map(|s| &s.spec));
-                (services, self.fixed_clusters(proxy, &ports))
+                self.fixed_clusters(proxy, &self.inbound_ports(proxy, scope.map(|s| &s.spec)))
             }
-            ProxyKind::Router => (
-                mesh_model::scope::visible_services(&self.snapshot, &proxy.namespace, None),
-                self.fixed_clusters(proxy, &[]),
-            ),
+            ProxyKind::Router => self.fixed_clusters(proxy, &[]),
         };
         let (mut clusters, _) =
             self.outbound_with(fixed, &services, &proxy.namespace, &proxy.labels, false);
@@ -245,17 +235,7 @@ impl Compiler {
         Vec<envoy_types::pb::envoy::config::cluster::v3::Cluster>,
         Vec<envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment>,
     ) {
-        let scope = match proxy.kind {
-            ProxyKind::Sidecar => {
-                mesh_model::scope::sidecar_for(&self.snapshot, &proxy.namespace, &proxy.labels)
-            }
-            ProxyKind::Router => None,
-        };
-        let services = mesh_model::scope::visible_services(
-            &self.snapshot,
-            &proxy.namespace,
-            scope.map(|s| &s.spec),
-        );
+        let (_, services) = self.scope(proxy);
         let mut out = Resources::default();
         self.outbound(&services, &proxy.namespace, &proxy.labels, &mut out);
         out.sort();
@@ -369,6 +349,29 @@ impl Compiler {
         out.endpoints = endpoints;
     }
 
+    /// A sidecar's Sidecar resource (none for a gateway) and the services
+    /// the proxy sees through it (HOST-6, SC-1).
+    fn scope(
+        &self,
+        proxy: &Proxy,
+    ) -> (
+        Option<&Arc<mesh_model::config::Config<mesh_model::networking::Sidecar>>>,
+        Vec<&Arc<Service>>,
+    ) {
+        let scope = match proxy.kind {
+            ProxyKind::Sidecar => {
+                mesh_model::scope::sidecar_for(&self.snapshot, &proxy.namespace, &proxy.labels)
+            }
+            ProxyKind::Router => None,
+        };
+        let services = mesh_model::scope::visible_services(
+            &self.snapshot,
+            &proxy.namespace,
+            scope.map(|s| &s.spec),
+        );
+        (scope, services)
+    }
+
     /// The clusters a proxy has besides the outbound ones: for a sidecar,
     /// passthrough, blackhole, inbound passthrough and one per inbound port
     /// (`ports`); for a gateway, blackhole. Sorted: every name sorts before
@@ -449,12 +452,7 @@ impl Compiler {
         let mut out = Resources::default();
         let ctx = ProxyContext::sidecar(&proxy.namespace, proxy.labels.clone());
         let table = RouteTable::compile_shared(&self.routes, &ctx);
-        let scope = mesh_model::scope::sidecar_for(&self.snapshot, &proxy.namespace, &proxy.labels);
-        let services = mesh_model::scope::visible_services(
-            &self.snapshot,
-            &proxy.namespace,
-            scope.map(|s| &s.spec),
-        );
+        let (scope, services) = self.scope(proxy);
         let ports = self.inbound_ports(proxy, scope.map(|s| &s.spec));
         out.clusters = self.fixed_clusters(proxy, &ports);
         self.outbound(&services, &proxy.namespace, &proxy.labels, &mut out);
@@ -625,7 +623,7 @@ impl Compiler {
         let ctx =
             ProxyContext::gateway_workload(&self.snapshot, &proxy.namespace, proxy.labels.clone());
         let table = RouteTable::compile_shared(&self.routes, &ctx);
-        let services = mesh_model::scope::visible_services(&self.snapshot, &proxy.namespace, None);
+        let (_, services) = self.scope(proxy);
         out.clusters = self.fixed_clusters(proxy, &[]);
         self.outbound(&services, &proxy.namespace, &proxy.labels, &mut out);
         let filters = self.http_filters(&proxy.namespace, &proxy.labels);

@@ -363,11 +363,6 @@ pub(crate) fn config_path(vs: &c::ConfigRef) -> String {
     )
 }
 
-/// Translates one compiled route.
-pub fn route(x: &c::Route) -> r::Route {
-    into_route(x.clone())
-}
-
 /// Translates one compiled route, taking its strings.
 pub fn into_route(x: c::Route) -> r::Route {
     let mut typed = std::collections::HashMap::new();

@@ -1,6 +1,7 @@
 //! A gateway's HTTP route configurations (GWC `buildGatewayHTTPRouteConfig`,
 //! GWM `MergeGateways`; HOST-8, GW-2..GW-9).
 
+use super::GatewayServerRoutes;
 use super::translate::{RouteCx, build_http_routes, destination_hash};
 use super::vs::{MergedVs, VsSet, for_gateway};
 use crate::config::{
@@ -287,7 +288,6 @@ fn server_hosts<'s>(server: &'s Server, namespace: &'s str) -> impl Iterator<Ite
 pub(crate) struct GatewayCx<'a> {
     pub snapshot: &'a Snapshot,
     pub drs: &'a DestinationRules,
-    pub vss: &'a VsSet,
     pub namespace: &'a str,
     pub labels: &'a Labels,
     pub default_retry: Option<&'a HttpRetry>,
@@ -348,10 +348,7 @@ pub(crate) fn vs_routes(
 /// server of a Gateway the workload runs and the VirtualService is bound
 /// to, sharing a host with it (GW-5), with the routes built there.
 /// Servers that `MergeGateways` drops are included: a superset.
-pub(crate) fn vs_routes_by_server(
-    cx: &GatewayCx<'_>,
-    v: &MergedVs,
-) -> Vec<(ConfigRef, u16, bool, Vec<Route>)> {
+pub(crate) fn vs_routes_by_server(cx: &GatewayCx<'_>, v: &MergedVs) -> Vec<GatewayServerRoutes> {
     let mut out = Vec::new();
     // GW-4: a VirtualService not exported to the workload's namespace is
     // not used there.
@@ -388,8 +385,13 @@ pub(crate) fn vs_routes_by_server(
             if intersection(server_hosts(server, v.namespace()), &v.vs().hosts).is_empty() {
                 continue;
             }
-            let routes = vs_routes(cx, v, g, port, server.tls.is_some());
-            out.push((s.gateway, port, server.tls.is_some(), routes));
+            let tls = server.tls.is_some();
+            out.push(GatewayServerRoutes {
+                routes: vs_routes(cx, v, g, port, tls),
+                gateway: s.gateway,
+                server_port: port,
+                tls,
+            });
         }
     }
     out
@@ -418,8 +420,10 @@ type Source<'s> = (&'s ConfigRef, *const ConfigRef);
 type Sources<'s> = Vec<Source<'s>>;
 
 /// `buildGatewayHTTPRouteConfig` for one route name.
+/// `vss`: the snapshot's VirtualServices.
 pub(crate) fn route_configuration(
     cx: &GatewayCx<'_>,
+    vss: &VsSet,
     name: &str,
     scope: &RouteScope,
     servers: &[GwServer<'_>],
@@ -429,7 +433,7 @@ pub(crate) fn route_configuration(
     for s in servers {
         let gw = s.gateway_ref();
         let port = s.server_port;
-        let vss = for_gateway(cx.vss, cx.namespace, &gw);
+        let vss = for_gateway(vss, cx.namespace, &gw);
         for v in vss {
             let hosts = intersection(server_hosts(s.server, v.namespace()), &v.vs().hosts);
             if hosts.is_empty() {

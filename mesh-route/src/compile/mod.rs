@@ -70,19 +70,29 @@ pub fn sidecar_virtual_service_routes(
     (vs_namespace, vs_name): (&str, &str),
     port: u16,
 ) -> Option<Vec<crate::config::Route>> {
-    let cfg = snapshot.virtual_service(vs_namespace, vs_name)?;
-    let merged = vs::merged_virtual_service(snapshot, cfg)?;
-    let retry = default_retry(snapshot);
+    let (merged, retry) = one_virtual_service(snapshot, vs_namespace, vs_name)?;
     let cx = sidecar::SidecarCx {
         snapshot,
         drs,
         namespace,
         labels,
         default_retry: retry.as_ref(),
-        // Not read by the route builder: it belongs to the catch-all host.
-        catch_all: CatchAll::BlockAll,
     };
     Some(sidecar::vs_routes(&cx, &merged, port))
+}
+
+/// VirtualService `namespace/name` with its delegates merged, and the
+/// mesh's default retry policy: what building its routes alone needs.
+fn one_virtual_service(
+    snapshot: &Snapshot,
+    namespace: &str,
+    name: &str,
+) -> Option<(vs::MergedVs, Option<HttpRetry>)> {
+    let cfg = snapshot.virtual_service(namespace, name)?;
+    Some((
+        vs::merged_virtual_service(snapshot, cfg)?,
+        default_retry(snapshot),
+    ))
 }
 
 /// The routes a VirtualService gives a gateway workload through one server
@@ -130,30 +140,15 @@ pub fn gateway_virtual_service_routes(
     labels: &mesh_model::labels::Labels,
     (vs_namespace, vs_name): (&str, &str),
 ) -> Option<Vec<GatewayServerRoutes>> {
-    let cfg = snapshot.virtual_service(vs_namespace, vs_name)?;
-    let merged = vs::merged_virtual_service(snapshot, cfg)?;
-    let retry = default_retry(snapshot);
-    // Not read by the route builder: it finds no VirtualService itself.
-    let vss = vs::VsSet::default();
+    let (merged, retry) = one_virtual_service(snapshot, vs_namespace, vs_name)?;
     let cx = gateway::GatewayCx {
         snapshot,
         drs,
-        vss: &vss,
         namespace,
         labels,
         default_retry: retry.as_ref(),
     };
-    Some(
-        gateway::vs_routes_by_server(&cx, &merged)
-            .into_iter()
-            .map(|(gateway, server_port, tls, routes)| GatewayServerRoutes {
-                gateway,
-                server_port,
-                tls,
-                routes,
-            })
-            .collect(),
-    )
+    Some(gateway::vs_routes_by_server(&cx, &merged))
 }
 
 /// What compiling the routes of every proxy of one snapshot shares, built
@@ -208,7 +203,7 @@ pub(crate) fn compile(shared: &SnapshotRoutes, proxy: &ProxyContext) -> Compiled
     let snapshot = &shared.snapshot;
     let vss = &shared.vss;
     let drs = &shared.drs;
-    let retry = shared.retry.clone();
+    let retry = shared.retry.as_ref();
     match proxy {
         ProxyContext::Sidecar { namespace, labels } => {
             let scopes = scope::egress_scopes(snapshot, vss, namespace, labels);
@@ -240,10 +235,9 @@ pub(crate) fn compile(shared: &SnapshotRoutes, proxy: &ProxyContext) -> Compiled
                 drs,
                 namespace,
                 labels,
-                default_retry: retry.as_ref(),
-                catch_all: catch_all.clone(),
+                default_retry: retry,
             };
-            let http = sidecar::route_configurations(&cx, &scopes);
+            let http = sidecar::route_configurations(&cx, &scopes, &catch_all);
             let l4 = sidecar_listeners(
                 &SidecarL4 {
                     snapshot,
@@ -267,16 +261,15 @@ pub(crate) fn compile(shared: &SnapshotRoutes, proxy: &ProxyContext) -> Compiled
             let cx = gateway::GatewayCx {
                 snapshot,
                 drs,
-                vss,
                 namespace,
                 labels,
-                default_retry: retry.as_ref(),
+                default_retry: retry,
             };
             let http = merged
                 .http
                 .iter()
                 .map(|(name, (scope, servers))| {
-                    gateway::route_configuration(&cx, name, scope, servers)
+                    gateway::route_configuration(&cx, vss, name, scope, servers)
                 })
                 .collect();
             let l4 = gateway_listeners(snapshot, vss, namespace, &merged.l4);

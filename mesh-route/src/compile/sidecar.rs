@@ -25,8 +25,6 @@ pub(crate) struct SidecarCx<'a> {
     pub namespace: &'a str,
     pub labels: &'a Labels,
     pub default_retry: Option<&'a HttpRetry>,
-    /// The outbound traffic policy's catch-all (VS-5, SC-3).
-    pub catch_all: CatchAll,
 }
 
 /// What traffic to unknown hosts does (SC-3).
@@ -59,9 +57,11 @@ pub(crate) fn vip(s: &Service) -> Option<&str> {
 /// The route configurations of a sidecar: `"<port>"` for HTTP ports and
 /// auto-detected ports without a VIP, `"<host>:<port>"` for auto-detected
 /// ports with one (XDS-2).
+/// `catch_all` is the outbound traffic policy's (VS-5, SC-3).
 pub(crate) fn route_configurations(
     cx: &SidecarCx<'_>,
     scopes: &[EgressScope<'_>],
+    catch_all: &CatchAll,
 ) -> Vec<RouteConfiguration> {
     let mut out: BTreeMap<String, RouteConfiguration> = BTreeMap::new();
     let mut locked: BTreeSet<u16> = BTreeSet::new();
@@ -149,7 +149,7 @@ pub(crate) fn route_configurations(
             let mut vhosts = computed
                 .remove(p)
                 .unwrap_or_else(|| virtual_hosts(cx, scope, *p));
-            vhosts.push(catch_all_vhost(&cx.catch_all));
+            vhosts.push(catch_all_vhost(catch_all));
             out.insert(
                 name.clone(),
                 RouteConfiguration {

@@ -18,7 +18,7 @@ use crate::resources::Resources;
 use crate::route as rds;
 use envoy_types::pb::envoy::config::route::v3::{Route, VirtualHost};
 use envoy_types::pb::google::protobuf::value::Kind as ValueKind;
-use mesh_model::config::Config;
+use mesh_model::config::{Config, Meta};
 use mesh_model::networking::VirtualService;
 use mesh_model::resource::{IstioKind, Kind, ResourceKey};
 use mesh_model::snapshot::Snapshot;
@@ -94,48 +94,45 @@ impl Compiler {
             if !only_http_differs(old, new) {
                 return None;
             }
+            let change = Change {
+                proxy,
+                previous,
+                before,
+                vs: (key.namespace.as_str(), key.name.as_str()),
+                path: rds::config_path(&ConfigRef::new(&key.namespace, &key.name)),
+                hosts: host_names(&new.spec),
+            };
             match proxy.kind {
                 // Not bound to `mesh`: no sidecar sees it (VS-4).
                 ProxyKind::Sidecar if !new.spec.applies_to_mesh() => {}
-                ProxyKind::Sidecar => self.plan_sidecar(proxy, previous, before, key, &mut plan)?,
-                ProxyKind::Router => self.plan_gateway(proxy, previous, before, key, &mut plan)?,
+                ProxyKind::Sidecar => self.plan_sidecar(&change, &mut plan)?,
+                ProxyKind::Router => self.plan_gateway(&change, &mut plan)?,
             }
         }
         Some(plan)
     }
 
-    /// Finds the virtual hosts VirtualService `key` owns in a gateway's
-    /// `previous` resources and their new route lists. A gateway virtual
-    /// host may join the routes of several VirtualServices, or of one
-    /// through several servers (GWC `buildGatewayHTTPRouteConfig`): only
-    /// those holding one server's routes of this VirtualService alone are
-    /// rebuilt; meeting any other gives up.
-    fn plan_gateway(
-        &self,
-        proxy: &Proxy,
-        previous: &Resources,
-        before: &Snapshot,
-        key: &ResourceKey,
-        plan: &mut Plan,
-    ) -> Option<()> {
-        let path = rds::config_path(&ConfigRef::new(&key.namespace, &key.name));
-        let vs = (key.namespace.as_str(), key.name.as_str());
+    /// Finds the virtual hosts the changed VirtualService owns in a
+    /// gateway's `previous` resources and their new route lists. A gateway
+    /// virtual host may join the routes of several VirtualServices, or of
+    /// one through several servers (GWC `buildGatewayHTTPRouteConfig`):
+    /// only those holding one server's routes of this VirtualService alone
+    /// are rebuilt; meeting any other gives up.
+    fn plan_gateway(&self, c: &Change<'_>, plan: &mut Plan) -> Option<()> {
         let by_server = |snapshot: &Snapshot| {
             mesh_route::gateway_virtual_service_routes(
                 snapshot,
                 self.routes.destination_rules(),
-                &proxy.namespace,
-                &proxy.labels,
-                vs,
+                &c.proxy.namespace,
+                &c.proxy.labels,
+                c.vs,
             )
         };
-        let (old, new) = (by_server(before)?, by_server(&self.snapshot)?);
+        let (old, new) = (by_server(c.before)?, by_server(&self.snapshot)?);
         if old.len() != new.len() {
             return None;
         }
-        // (server port, old routes, new routes), as a virtual host built
-        // from that server alone holds them.
-        let mut lists: Vec<(u16, Vec<Route>, Arc<Vec<Route>>)> = Vec::new();
+        let mut lists: Vec<ServerLists> = Vec::new();
         for (o, n) in old.into_iter().zip(new) {
             if (&o.gateway, o.server_port, o.tls) != (&n.gateway, n.server_port, n.tls) {
                 return None;
@@ -148,54 +145,28 @@ impl Compiler {
             if o.routes.is_empty() {
                 continue;
             }
-            lists.push((
-                o.server_port,
-                catch_all_last(o.routes),
-                Arc::new(catch_all_last(n.routes)),
-            ));
-        }
-        // Gateway virtual hosts are named `<first domain>:<server port>`,
-        // sorted by name; with no wildcard host the first domain is one of
-        // the VirtualService's hosts (GW-5).
-        let cfg = self.snapshot.virtual_service(&key.namespace, &key.name)?;
-        let names: Option<Vec<String>> =
-            (!cfg.spec.hosts.iter().any(|h| h.is_wildcard())).then(|| {
-                let mut ports: Vec<u16> = lists.iter().map(|l| l.0).collect();
-                ports.sort_unstable();
-                ports.dedup();
-                let mut n: Vec<String> = cfg
-                    .spec
-                    .hosts
-                    .iter()
-                    .flat_map(|h| {
-                        let h = h.as_str().to_ascii_lowercase();
-                        ports.iter().map(move |p| format!("{h}:{p}"))
-                    })
-                    .collect();
-                n.sort();
-                n.dedup();
-                n
+            lists.push(ServerLists {
+                server_port: o.server_port,
+                old: catch_all_last(o.routes),
+                new: Arc::new(catch_all_last(n.routes)),
             });
-        for (rc_index, rc) in previous.routes.iter().enumerate() {
-            let found: Vec<usize> = match &names {
-                None => (0..rc.virtual_hosts.len()).collect(),
-                Some(names) => {
-                    let mut f: Vec<usize> = names
-                        .iter()
-                        .filter_map(|n| {
-                            rc.virtual_hosts
-                                .binary_search_by(|v| v.name.as_str().cmp(n))
-                                .ok()
-                        })
-                        .collect();
-                    f.sort_unstable();
-                    f.dedup();
-                    f
-                }
-            };
-            for vh_index in found {
+        }
+        // Gateway virtual hosts are named `<first domain>:<server port>`;
+        // with no wildcard host the first domain is one of the
+        // VirtualService's hosts (GW-5).
+        let mut ports: Vec<u16> = lists.iter().map(|l| l.server_port).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        let names = c.hosts.as_ref().map(|hosts| {
+            hosts
+                .iter()
+                .flat_map(|h| ports.iter().map(move |p| format!("{h}:{p}")))
+                .collect::<Vec<_>>()
+        });
+        for (rc_index, rc) in c.previous.routes.iter().enumerate() {
+            for vh_index in candidates(&rc.virtual_hosts, names.as_deref()) {
                 let vh = &rc.virtual_hosts[vh_index];
-                let owned = vh.routes.iter().filter(|r| from(r, &path)).count();
+                let owned = vh.routes.iter().filter(|r| from(r, &c.path)).count();
                 if owned == 0 {
                     continue;
                 }
@@ -207,52 +178,29 @@ impl Compiler {
                 // first of its servers there (the name may carry another's
                 // port), so any of them may be the source. They must agree.
                 let mut next: Option<&Arc<Vec<Route>>> = None;
-                for (_, old_routes, new_routes) in &lists {
-                    if *old_routes != vh.routes {
-                        continue;
-                    }
+                for l in lists.iter().filter(|l| l.old == vh.routes) {
                     match next {
-                        Some(n) if **n != **new_routes => return None,
-                        _ => next = Some(new_routes),
+                        Some(n) if **n != *l.new => return None,
+                        _ => next = Some(&l.new),
                     }
                 }
-                plan.replace.push((rc_index, vh_index, Arc::clone(next?)));
+                plan.splices.push(Splice {
+                    route_configuration: rc_index,
+                    virtual_host: vh_index,
+                    routes: Arc::clone(next?),
+                });
             }
         }
         Some(())
     }
 
-    /// Finds the virtual hosts VirtualService `key` owns in a sidecar's
-    /// `previous` resources and their new route lists.
-    fn plan_sidecar(
-        &self,
-        proxy: &Proxy,
-        previous: &Resources,
-        before: &Snapshot,
-        key: &ResourceKey,
-        plan: &mut Plan,
-    ) -> Option<()> {
-        let path = rds::config_path(&ConfigRef::new(&key.namespace, &key.name));
-        // The virtual hosts a VirtualService makes are named after its hosts
-        // (or, for a wildcard host, after the services it matches).
-        let cfg = self.snapshot.virtual_service(&key.namespace, &key.name)?;
-        let names: Option<Vec<String>> =
-            (!cfg.spec.hosts.iter().any(|h| h.is_wildcard())).then(|| {
-                let mut n: Vec<String> = cfg
-                    .spec
-                    .hosts
-                    .iter()
-                    .flat_map(|h| [h.to_string(), h.as_str().to_ascii_lowercase()])
-                    .collect();
-                n.sort();
-                n.dedup();
-                n
-            });
-        let vs = (key.namespace.as_str(), key.name.as_str());
+    /// Finds the virtual hosts the changed VirtualService owns in a
+    /// sidecar's `previous` resources and their new route lists.
+    fn plan_sidecar(&self, c: &Change<'_>, plan: &mut Plan) -> Option<()> {
         // Both lists depend on the port only (the sidecar's namespace and
         // labels are fixed): build each once.
         let mut by_port: BTreeMap<u16, (Vec<Route>, Arc<Vec<Route>>)> = BTreeMap::new();
-        for (rc_index, rc) in previous.routes.iter().enumerate() {
+        for (rc_index, rc) in c.previous.routes.iter().enumerate() {
             // Sidecar route configurations are named `<port>` or
             // `<host>:<port>` (XDS-2).
             let port: u16 = rc.name.rsplit(':').next()?.parse().ok()?;
@@ -263,14 +211,14 @@ impl Compiler {
                         mesh_route::sidecar_virtual_service_routes(
                             snapshot,
                             self.routes.destination_rules(),
-                            &proxy.namespace,
-                            &proxy.labels,
-                            vs,
+                            &c.proxy.namespace,
+                            &c.proxy.labels,
+                            c.vs,
                             port,
                         )
-                        .map(|routes| routes.iter().map(rds::route).collect::<Vec<Route>>())
+                        .map(|routes| routes.into_iter().map(rds::into_route).collect::<Vec<_>>())
                     };
-                    let (old, new) = (build(before)?, build(&self.snapshot)?);
+                    let (old, new) = (build(c.before)?, build(&self.snapshot)?);
                     // Whether it makes virtual hosts at all on this port
                     // changed: the hosts, their domains and the services
                     // left to default routes all move.
@@ -280,62 +228,127 @@ impl Compiler {
                     e.insert((old, Arc::new(new)))
                 }
             };
-            for vh_index in candidates(&rc.virtual_hosts, names.as_deref(), port) {
+            // Sidecar virtual hosts are `net.JoinHostPort(host, port)`.
+            let names = c.hosts.as_ref().map(|hosts| {
+                hosts
+                    .iter()
+                    .map(|h| {
+                        if h.contains(':') {
+                            format!("[{h}]:{port}")
+                        } else {
+                            format!("{h}:{port}")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            });
+            for vh_index in candidates(&rc.virtual_hosts, names.as_deref()) {
                 let vh = &rc.virtual_hosts[vh_index];
-                if !owned_by(vh, &path) {
+                // On a sidecar each virtual host holds one VirtualService's
+                // routes.
+                if !vh.routes.first().is_some_and(|r| from(r, &c.path)) {
                     continue;
                 }
                 // `previous` must be what this VirtualService compiled to.
                 if vh.routes != lists.0 {
                     return None;
                 }
-                plan.replace
-                    .push((rc_index, vh_index, Arc::clone(&lists.1)));
+                plan.splices.push(Splice {
+                    route_configuration: rc_index,
+                    virtual_host: vh_index,
+                    routes: Arc::clone(&lists.1),
+                });
             }
         }
         Some(())
     }
 }
 
-/// Whether two versions of a VirtualService differ at most in their HTTP
-/// routes and `metadata.generation`.
-fn only_http_differs(old: &Config<VirtualService>, new: &Config<VirtualService>) -> bool {
-    let (a, b) = (&old.meta, &new.meta);
-    let (x, y) = (&old.spec, &new.spec);
-    a.key == b.key
-        && a.labels == b.labels
-        && a.annotations == b.annotations
-        && a.creation == b.creation
-        && x.hosts == y.hosts
-        && x.gateways == y.gateways
-        && x.tls == y.tls
-        && x.tcp == y.tcp
-        && x.export_to == y.export_to
-        && !x.is_delegate()
+/// One changed VirtualService, and the proxy it is recompiled for.
+struct Change<'a> {
+    proxy: &'a Proxy,
+    previous: &'a Resources,
+    before: &'a Snapshot,
+    /// `(namespace, name)`.
+    vs: (&'a str, &'a str),
+    /// Its routes' `metadata.istio.config`.
+    path: String,
+    /// The names its virtual hosts may take, as written and lowercased;
+    /// `None` when a host is a wildcard (its virtual hosts are named after
+    /// the services it matches).
+    hosts: Option<Vec<String>>,
 }
 
-/// The positions of the virtual hosts of a sidecar route configuration
-/// that may belong to a VirtualService with hosts `hosts` (every position
-/// when a host is a wildcard). Sidecar virtual hosts are `<host>:<port>`
-/// (`net.JoinHostPort`) and sorted by name, the catch-all last (XDS-2).
-fn candidates(vhosts: &[VirtualHost], hosts: Option<&[String]>, port: u16) -> Vec<usize> {
-    let Some(hosts) = hosts else {
+/// A gateway server's route lists of the changed VirtualService, as a
+/// virtual host built from that server alone holds them.
+struct ServerLists {
+    server_port: u16,
+    old: Vec<Route>,
+    new: Arc<Vec<Route>>,
+}
+
+/// Whether two versions of a VirtualService differ at most in their HTTP
+/// routes and `metadata.generation`. Every field is named, so one added to
+/// the model is a compile error here rather than a change let through.
+fn only_http_differs(old: &Config<VirtualService>, new: &Config<VirtualService>) -> bool {
+    let Meta {
+        key,
+        labels,
+        annotations,
+        creation,
+        generation: _,
+        origin: _,
+    } = &old.meta;
+    let VirtualService {
+        hosts,
+        gateways,
+        http: _,
+        tls,
+        tcp,
+        export_to,
+    } = &old.spec;
+    let (m, v) = (&new.meta, &new.spec);
+    *key == m.key
+        && *labels == m.labels
+        && *annotations == m.annotations
+        && *creation == m.creation
+        && *hosts == v.hosts
+        && *gateways == v.gateways
+        && *tls == v.tls
+        && *tcp == v.tcp
+        && *export_to == v.export_to
+        && !old.spec.is_delegate()
+}
+
+/// The names the virtual hosts of a VirtualService with these hosts may
+/// start with, as written and lowercased; `None` when one is a wildcard.
+fn host_names(vs: &VirtualService) -> Option<Vec<String>> {
+    if vs.hosts.iter().any(|h| h.is_wildcard()) {
+        return None;
+    }
+    let mut n: Vec<String> = vs
+        .hosts
+        .iter()
+        .flat_map(|h| [h.to_string(), h.as_str().to_ascii_lowercase()])
+        .collect();
+    n.sort();
+    n.dedup();
+    Some(n)
+}
+
+/// The positions of the virtual hosts named `names` in a route
+/// configuration (every position when `names` is `None`). Virtual hosts
+/// are sorted by name, but a sidecar's catch-all comes last (XDS-2).
+fn candidates(vhosts: &[VirtualHost], names: Option<&[String]>) -> Vec<usize> {
+    let Some(names) = names else {
         return (0..vhosts.len()).collect();
     };
     let sorted = match vhosts.last() {
         Some(v) if v.name == "allow_any" || v.name == "block_all" => &vhosts[..vhosts.len() - 1],
         _ => vhosts,
     };
-    let mut out: Vec<usize> = hosts
+    let mut out: Vec<usize> = names
         .iter()
-        .filter_map(|h| {
-            let name = if h.contains(':') {
-                format!("[{h}]:{port}")
-            } else {
-                format!("{h}:{port}")
-            };
-            sorted.binary_search_by(|v| v.name.as_str().cmp(&name)).ok()
-        })
+        .filter_map(|n| sorted.binary_search_by(|v| v.name.as_str().cmp(n)).ok())
         .collect();
     out.sort_unstable();
     out.dedup();
@@ -346,13 +359,7 @@ fn candidates(vhosts: &[VirtualHost], hosts: Option<&[String]>, port: u16) -> Ve
 /// (`SortVHostRoutes`, HOST-8).
 fn catch_all_last(mut routes: Vec<mesh_route::config::Route>) -> Vec<Route> {
     routes.sort_by_key(|r| r.matcher.is_catch_all());
-    routes.iter().map(rds::route).collect()
-}
-
-/// Whether a virtual host's routes come from the VirtualService at `path`
-/// (on a sidecar each virtual host holds one VirtualService's routes).
-fn owned_by(vh: &VirtualHost, path: &str) -> bool {
-    vh.routes.first().is_some_and(|r| from(r, path))
+    routes.into_iter().map(rds::into_route).collect()
 }
 
 /// Whether a route comes from the VirtualService at `path`.
@@ -366,19 +373,25 @@ fn from(route: &Route, path: &str) -> bool {
         .is_some_and(|k| matches!(k, ValueKind::StringValue(s) if s == path))
 }
 
-/// The route lists to put in place: (route configuration, virtual host,
-/// routes).
+/// Route lists to put in place of the ones `previous` has.
 #[derive(Default)]
 struct Plan {
-    replace: Vec<(usize, usize, Arc<Vec<Route>>)>,
+    splices: Vec<Splice>,
+}
+
+/// One virtual host's new route list.
+struct Splice {
+    route_configuration: usize,
+    virtual_host: usize,
+    routes: Arc<Vec<Route>>,
 }
 
 impl Plan {
     fn apply(self, mut previous: Resources) -> Resources {
-        for (rc, vh, routes) in self.replace {
+        for s in self.splices {
             // The last holder takes the list; the others copy it.
-            previous.routes[rc].virtual_hosts[vh].routes =
-                Arc::try_unwrap(routes).unwrap_or_else(|shared| (*shared).clone());
+            previous.routes[s.route_configuration].virtual_hosts[s.virtual_host].routes =
+                Arc::try_unwrap(s.routes).unwrap_or_else(|shared| (*shared).clone());
         }
         previous
     }
