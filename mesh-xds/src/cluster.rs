@@ -25,6 +25,7 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 };
 use envoy_types::pb::envoy::r#type::v3::Percent;
 use mesh_model::duration::parse_duration;
+use mesh_model::host::{PortDigits, concat};
 use mesh_model::wire::networking as w;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -558,14 +559,18 @@ pub fn inbound(
     c
 }
 
-/// The default SNI of an Istio mTLS cluster (DR-8).
+/// The default SNI of an Istio mTLS cluster (DR-8),
+/// `outbound_.<port>_.<subset>_.<host>`.
 pub fn istio_sni(port: u16, subset: Option<&str>, host: &str) -> String {
-    join_name(
-        ["outbound_.", "_.", "_.", ""],
-        port,
+    let port = PortDigits::new(port);
+    concat(&[
+        "outbound_.",
+        port.as_str(),
+        "_.",
         subset.unwrap_or(""),
+        "_.",
         host,
-    )
+    ])
 }
 
 /// An outbound cluster's name, `outbound|<port>|<subset>|<host>` (XDS-3).
@@ -577,30 +582,7 @@ pub fn istio_sni(port: u16, subset: Option<&str>, host: &str) -> String {
 /// );
 /// ```
 pub fn outbound_name(port: u16, subset: &str, host: &str) -> String {
-    join_name(["outbound|", "|", "|", ""], port, subset, host)
-}
-
-/// `a<port>b<subset>c<host>d` in one allocation of the exact size (these
-/// names are made once per cluster; `format!` costs several times more).
-fn join_name(parts: [&str; 4], port: u16, subset: &str, host: &str) -> String {
-    let mut digits = [0u8; 5];
-    let mut at = digits.len();
-    let mut n = port;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let port = std::str::from_utf8(&digits[at..]).unwrap_or_default();
-    let pieces = [parts[0], port, parts[1], subset, parts[2], host, parts[3]];
-    let mut out = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
-    for p in pieces {
-        out.push_str(p);
-    }
-    out
+    mesh_model::host::cluster_name(port, subset, host)
 }
 
 #[cfg(test)]
@@ -613,10 +595,6 @@ mod tests {
         for port in [0u16, 7, 80, 443, 9080, 15443, u16::MAX] {
             for subset in [None, Some("v1")] {
                 let s = subset.unwrap_or("");
-                assert_eq!(
-                    outbound_name(port, s, "a.b.svc.cluster.local"),
-                    format!("outbound|{port}|{s}|a.b.svc.cluster.local")
-                );
                 assert_eq!(
                     istio_sni(port, subset, "h"),
                     format!("outbound_.{port}_.{s}_.h")

@@ -357,10 +357,12 @@ fn cors(p: &c::CorsPolicy) -> CorsPerRoute {
 /// Istio's config provenance path for a VirtualService
 /// (`metadata.filter_metadata.istio.config` of its routes).
 pub(crate) fn config_path(vs: &c::ConfigRef) -> String {
-    format!(
-        "/apis/networking.istio.io/v1/namespaces/{}/virtual-service/{}",
-        vs.namespace, vs.name
-    )
+    mesh_model::host::concat(&[
+        "/apis/networking.istio.io/v1/namespaces/",
+        &vs.namespace,
+        "/virtual-service/",
+        &vs.name,
+    ])
 }
 
 /// Translates one compiled route, taking its strings.

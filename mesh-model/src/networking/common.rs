@@ -281,10 +281,10 @@ impl Destination {
     /// Istio's Envoy cluster name for this destination on `port`
     /// (`outbound|port|subset|host`, XDS-3).
     pub fn cluster_name(&self, port: u16) -> String {
-        format!(
-            "outbound|{port}|{}|{}",
+        crate::host::cluster_name(
+            port,
             self.subset.as_deref().unwrap_or(""),
-            self.host
+            self.host.as_str(),
         )
     }
 

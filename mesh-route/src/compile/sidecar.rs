@@ -9,7 +9,7 @@ use crate::config::{
     RouteConfiguration, RouteMatch, RouteScope, VirtualHost, VirtualHostKind,
 };
 use crate::destination_rule::DestinationRules;
-use mesh_model::host::Hostname;
+use mesh_model::host::{Hostname, concat, host_port};
 use mesh_model::labels::Labels;
 use mesh_model::networking::{Destination, GatewayRef, HttpRetry};
 use mesh_model::protocol::Protocol;
@@ -238,17 +238,13 @@ struct Wrapper {
 
 /// `net.JoinHostPort`.
 fn join_host_port(h: &str, p: u16) -> String {
-    if h.contains(':') {
-        format!("[{h}]:{p}")
-    } else {
-        format!("{h}:{p}")
-    }
+    host_port(h, p)
 }
 
 /// `util.IPv6Compliant`.
 fn ipv6_compliant(h: &str) -> String {
     if h.contains(':') {
-        format!("[{h}]")
+        concat(&["[", h, "]"])
     } else {
         h.to_string()
     }
@@ -479,7 +475,7 @@ pub(crate) fn service_domains(s: &Service, proxy_domain: &str) -> (Vec<String>, 
     if s.resolution == Resolution::None && s.origin == ServiceOrigin::Kubernetes {
         let n = domains.len();
         for i in 0..n {
-            let d = format!("*.{}", domains[i]);
+            let d = concat(&["*.", &domains[i]]);
             domains.push(d);
         }
     }
@@ -495,7 +491,7 @@ pub(crate) fn service_domains(s: &Service, proxy_domain: &str) -> (Vec<String>, 
 fn alt_hosts(host: &str, proxy_domain: &str) -> Vec<String> {
     let mut v = Vec::new();
     if host.parse::<std::net::IpAddr>().is_err() {
-        v.push(format!("{host}."));
+        v.push(concat(&[host, "."]));
     }
     let Some(idx) = proxy_domain.find(".svc.") else {
         return v;
@@ -514,11 +510,11 @@ fn alt_hosts(host: &str, proxy_domain: &str) -> Vec<String> {
     }
     if &host[dot + 1..ih] == proxy_ns {
         v.push(host[..dot].to_string());
-        v.push(format!("{}.svc", &host[..ih]));
+        v.push(concat(&[&host[..ih], ".svc"]));
         v.push(host[..ih].to_string());
     } else {
         v.push(host[..ih].to_string());
-        v.push(format!("{}.svc", &host[..ih]));
+        v.push(concat(&[&host[..ih], ".svc"]));
     }
     v
 }

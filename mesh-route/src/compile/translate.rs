@@ -9,7 +9,7 @@ use crate::config::{
     RedirectAction, RegexRewrite, RetryPolicy, Route, RouteAction, RouteMatch, RouteOrigin,
     StringMatcher, ValueMatch,
 };
-use mesh_model::host::Hostname;
+use mesh_model::host::{Hostname, PortDigits, cluster_name, concat};
 use mesh_model::labels::Labels;
 use mesh_model::networking::{
     AbortError, CorsPolicy as VsCors, Destination, GatewayRef, HeaderOperations, Headers,
@@ -643,17 +643,19 @@ fn translate_cors(c: &VsCors) -> CorsPolicy {
 
 /// `GetRouteOperation`: the tracing decorator.
 fn operation(route: &Route, vs_name: &str, port: u16) -> String {
-    let path = match &route.matcher.path {
-        PathMatch::Prefix(p) => format!("{p}*"),
-        PathMatch::Path(p) => p.clone(),
-        PathMatch::SafeRegex(r) => r.pattern().to_string(),
+    let (path, star) = match &route.matcher.path {
+        PathMatch::Prefix(p) => (p.as_str(), "*"),
+        PathMatch::Path(p) => (p.as_str(), ""),
+        PathMatch::SafeRegex(r) => (r.pattern(), ""),
     };
-    if let RouteAction::Route(f) = &route.action
-        && let ClusterSpecifier::Cluster(c) = &f.clusters
-    {
-        return format!("{}:{}{path}", c.host, c.cluster_port);
-    }
-    format!("{vs_name}:{port}{path}")
+    let (host, port) = match &route.action {
+        RouteAction::Route(f) => match &f.clusters {
+            ClusterSpecifier::Cluster(c) => (c.host.as_str(), c.cluster_port),
+            ClusterSpecifier::WeightedClusters(_) => (vs_name, port),
+        },
+        _ => (vs_name, port),
+    };
+    concat(&[host, ":", PortDigits::new(port).as_str(), path, star])
 }
 
 /// A service's default route (`BuildDefaultHTTPOutboundRoute`, VS-7): its
@@ -664,7 +666,7 @@ pub(crate) fn default_route(
     default_retry: Option<&HttpRetry>,
     hash: Option<HashPolicy>,
 ) -> Route {
-    let cluster = format!("outbound|{port}||{host}");
+    let cluster = cluster_name(port, "", host.as_str());
     Route {
         name: "default".into(),
         origin: None,
@@ -701,7 +703,7 @@ pub(crate) fn default_route(
         fault: None,
         cors: None,
         stat_prefix: None,
-        operation: format!("{host}:{port}/*"),
+        operation: concat(&[host.as_str(), ":", PortDigits::new(port).as_str(), "/*"]),
     }
 }
 
