@@ -162,6 +162,14 @@ impl AsRef<str> for Hostname {
     }
 }
 
+/// Sets and maps keyed by host name can be searched with a `&str`: a
+/// `Hostname` compares, orders and hashes as its text.
+impl std::borrow::Borrow<str> for Hostname {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl From<&str> for Hostname {
     fn from(s: &str) -> Self {
         Hostname::new(s)

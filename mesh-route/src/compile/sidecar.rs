@@ -9,7 +9,7 @@ use crate::config::{
     RouteConfiguration, RouteMatch, RouteScope, VirtualHost, VirtualHostKind,
 };
 use crate::destination_rule::DestinationRules;
-use mesh_model::host::{Hostname, concat, host_port};
+use mesh_model::host::{Hostname, PortDigits, concat, host_port};
 use mesh_model::labels::Labels;
 use mesh_model::networking::{Destination, GatewayRef, HttpRetry};
 use mesh_model::protocol::Protocol;
@@ -324,13 +324,22 @@ fn virtual_hosts(cx: &SidecarCx<'_>, scope: &EgressScope<'_>, port: u16) -> Vec<
             routes: vec![default_route(&s.hostname, port, cx.default_retry, hash)],
         });
     }
-    let mut known_fqdn: BTreeSet<String> = BTreeSet::new();
-    for w in &wrappers {
-        for s in &w.services {
-            known_fqdn.insert(join_host_port(s.hostname.as_str(), port));
-            known_fqdn.insert(s.hostname.to_string());
-        }
-    }
+    // An alternative domain is dropped when it is the name of a service
+    // given a virtual host here, bare or as `host:port`.
+    let known: BTreeSet<Hostname> = wrappers
+        .iter()
+        .flat_map(|w| w.services.iter().map(|s| s.hostname.clone()))
+        .collect();
+    let port_suffix = concat(&[":", PortDigits::new(port).as_str()]);
+    let known_fqdn = |d: &str| {
+        known.contains(d)
+            || d.strip_suffix(port_suffix.as_str()).is_some_and(|h| {
+                match h.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+                    Some(v6) => v6.contains(':') && known.contains(v6),
+                    None => !h.contains(':') && known.contains(h),
+                }
+            })
+    };
     let proxy_domain = format!("{}.svc.{}", cx.namespace, cx.snapshot.domain_suffix());
     let mut names: BTreeSet<String> = BTreeSet::new();
     let mut seen_domains: BTreeSet<String> = BTreeSet::new();
@@ -352,7 +361,7 @@ fn virtual_hosts(cx: &SidecarCx<'_>, scope: &EgressScope<'_>, port: u16) -> Vec<
                 if seen_domains.contains(&lower) {
                     continue;
                 }
-                if alt.contains(&d) && known_fqdn.contains(&d) {
+                if alt.contains(&d) && known_fqdn(&d) {
                     continue;
                 }
                 seen_domains.insert(lower);
