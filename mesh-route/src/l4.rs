@@ -7,8 +7,9 @@ use crate::compile::scope::EgressScope;
 use crate::compile::sidecar::vip;
 use crate::compile::vs::{MergedVs, VsSet, for_gateway};
 use crate::config::{ConfigRef, DestinationCluster};
+use crate::destination_rule::DestinationRules;
 use ipnet::IpNet;
-use mesh_model::host::Hostname;
+use mesh_model::host::{Hostname, PortDigits, concat};
 use mesh_model::labels::Labels;
 use mesh_model::networking::{GatewayRef, L4MatchAttributes, RouteDestination, TlsMatchAttributes};
 use mesh_model::protocol::Protocol;
@@ -51,12 +52,50 @@ pub struct FilterChain {
     pub server_names: Vec<String>,
     /// `filter_chain_match.prefix_ranges` (destination; empty: any).
     pub destination_cidrs: Vec<IpNet>,
+    /// `filter_chain_match.application_protocols` (TLS ALPN; empty: any).
+    /// Set on `AUTO_PASSTHROUGH` chains, which accept only Istio mTLS
+    /// clients ([`ISTIO_MTLS_ALPNS`]); connection evaluation assumes one.
+    pub application_protocols: Vec<String>,
     /// `tcp_proxy` `cluster` or `weighted_clusters` (VS-33: WT-1..WT-3;
     /// zero weights dropped when there are several).
     pub destinations: Vec<DestinationCluster>,
     /// The VirtualService route; `None` for the service's own default
     /// chain.
     pub origin: Option<L4Origin>,
+}
+
+/// The ALPN values of Istio's mTLS (`allIstioMtlsALPNs`): what an
+/// `AUTO_PASSTHROUGH` chain requires of a client, so that only Istio peers
+/// reach the services behind it (GW-7).
+pub const ISTIO_MTLS_ALPNS: [&str; 5] = [
+    "istio",
+    "istio-peer-exchange",
+    "istio-http/1.0",
+    "istio-http/1.1",
+    "istio-h2",
+];
+
+/// The name of an SNI-DNAT cluster, `outbound_.<port>_.<subset>_.<host>`:
+/// the SNI an Istio client sends for a service port and subset, and the
+/// cluster an `AUTO_PASSTHROUGH` gateway forwards that SNI to (GW-7,
+/// `BuildDNSSrvSubsetKey`).
+///
+/// ```
+/// assert_eq!(
+///     mesh_route::l4::sni_dnat_name(9080, None, "reviews.bookinfo.svc.cluster.local"),
+///     "outbound_.9080_._.reviews.bookinfo.svc.cluster.local"
+/// );
+/// ```
+pub fn sni_dnat_name(port: u16, subset: Option<&str>, host: &str) -> String {
+    let port = PortDigits::new(port);
+    concat(&[
+        "outbound_.",
+        port.as_str(),
+        "_.",
+        subset.unwrap_or(""),
+        "_.",
+        host,
+    ])
 }
 
 /// A TCP/TLS listener: a sidecar's `<vip>_<port>` for one service, or a
@@ -248,6 +287,7 @@ fn service_chains(
     let default_chain = |sni: Vec<String>, cidrs: Vec<IpNet>| FilterChain {
         server_names: sni,
         destination_cidrs: cidrs,
+        application_protocols: Vec::new(),
         destinations: vec![DestinationCluster {
             name: format!("outbound|{default_port}||{}", s.hostname),
             weight: 100,
@@ -292,6 +332,7 @@ fn service_chains(
                         out.push(FilterChain {
                             server_names: m.sni_hosts.iter().map(ToString::to_string).collect(),
                             destination_cidrs: cidrs.clone(),
+                            application_protocols: Vec::new(),
                             destinations: l4_destinations(&tls.route, port, service_for),
                             origin: Some(L4Origin {
                                 virtual_service: v.key.clone(),
@@ -333,6 +374,7 @@ fn service_chains(
                 out.push(FilterChain {
                     server_names: Vec::new(),
                     destination_cidrs: service_cidrs.clone(),
+                    application_protocols: Vec::new(),
                     destinations: l4_destinations(&tcp.route, port, service_for),
                     origin: origin(None),
                 });
@@ -349,6 +391,7 @@ fn service_chains(
                     out.push(FilterChain {
                         server_names: Vec::new(),
                         destination_cidrs: service_cidrs.clone(),
+                        application_protocols: Vec::new(),
                         destinations: l4_destinations(&tcp.route, port, service_for),
                         origin: origin(Some(mi)),
                     });
@@ -369,6 +412,7 @@ fn service_chains(
                 out.push(FilterChain {
                     server_names: Vec::new(),
                     destination_cidrs: subnets,
+                    application_protocols: Vec::new(),
                     destinations: l4_destinations(&tcp.route, port, service_for),
                     origin: origin(first),
                 });
@@ -418,9 +462,11 @@ fn gateway_l4_match(
 pub(crate) fn gateway_listeners(
     snapshot: &Snapshot,
     vss: &VsSet,
-    namespace: &str,
+    drs: &DestinationRules,
+    client: (&str, &Labels),
     servers: &[GwServer<'_>],
 ) -> Vec<L4Listener> {
+    let (namespace, labels) = client;
     let mut out: BTreeMap<String, L4Listener> = BTreeMap::new();
     let mut sni_seen: BTreeMap<u16, BTreeSet<(String, Option<String>)>> = BTreeMap::new();
     let service_for = |h: &Hostname| snapshot.service_visible(h, namespace).cloned();
@@ -469,6 +515,7 @@ pub(crate) fn gateway_listeners(
                     listener.chains.push(FilterChain {
                         server_names: sni.clone(),
                         destination_cidrs: Vec::new(),
+                        application_protocols: Vec::new(),
                         destinations: l4_destinations(&tcp.route, s.server_port, &service_for),
                         origin: Some(L4Origin {
                             virtual_service: v.key.clone(),
@@ -482,9 +529,20 @@ pub(crate) fn gateway_listeners(
             }
             continue;
         }
+        let seen = sni_seen.entry(s.target_port).or_default();
+        if s.is_auto_passthrough() {
+            auto_passthrough_chains(
+                snapshot,
+                drs,
+                (namespace, labels),
+                s,
+                seen,
+                &mut listener.chains,
+            );
+            continue;
+        }
         // PASSTHROUGH: one chain per passing `tls` match, SNI-routed
         // (VS-31); a repeated SNI host on the port is skipped.
-        let seen = sni_seen.entry(s.target_port).or_default();
         for v in &candidates {
             if !gateway_hosts_match(s, v) {
                 continue;
@@ -509,6 +567,7 @@ pub(crate) fn gateway_listeners(
                     listener.chains.push(FilterChain {
                         server_names: m.sni_hosts.iter().map(ToString::to_string).collect(),
                         destination_cidrs: Vec::new(),
+                        application_protocols: Vec::new(),
                         destinations: l4_destinations(&tls.route, s.server_port, &service_for),
                         origin: Some(L4Origin {
                             virtual_service: v.key.clone(),
@@ -522,6 +581,61 @@ pub(crate) fn gateway_listeners(
         }
     }
     out.into_values().collect()
+}
+
+/// GW-7 `AUTO_PASSTHROUGH` (`builtAutoPassthroughFilterChains`): no
+/// VirtualService; one chain per service port and DestinationRule subset
+/// the gateway sees, for every service in the mesh whose host is within
+/// the server's hosts. Each matches the SNI an Istio client sends for that
+/// cluster, `outbound_.<port>_.<subset>_.<host>`, and Istio's mTLS ALPNs,
+/// and forwards the still-encrypted connection to the SNI-DNAT cluster of
+/// that name. External services and UDP ports have none; an SNI already
+/// served on the port is skipped.
+fn auto_passthrough_chains(
+    snapshot: &Snapshot,
+    drs: &DestinationRules,
+    (namespace, labels): (&str, &Labels),
+    server: &GwServer<'_>,
+    seen: &mut BTreeSet<(String, Option<String>)>,
+    chains: &mut Vec<FilterChain>,
+) {
+    let hosts = server.sni_hosts();
+    for svc in mesh_model::scope::visible_services(snapshot, namespace, None) {
+        if svc.mesh_external || !hosts.iter().any(|h| svc.hostname.subset_of(h)) {
+            continue;
+        }
+        let subsets: Vec<String> = drs
+            .for_client(namespace, labels, &svc.hostname, &svc.namespace)
+            .map(|r| r.rule.subsets.iter().map(|s| s.name.clone()).collect())
+            .unwrap_or_default();
+        for port in svc.ports.iter().filter(|p| p.protocol != Protocol::Udp) {
+            for subset in std::iter::once(None).chain(subsets.iter().map(|s| Some(s.as_str()))) {
+                let name = sni_dnat_name(port.number, subset, svc.hostname.as_str());
+                if !seen.insert((name.clone(), server.server.bind.clone())) {
+                    continue;
+                }
+                chains.push(FilterChain {
+                    server_names: vec![name.clone()],
+                    destination_cidrs: Vec::new(),
+                    application_protocols: ISTIO_MTLS_ALPNS.iter().map(|a| a.to_string()).collect(),
+                    destinations: vec![DestinationCluster {
+                        name,
+                        weight: 100,
+                        host: svc.hostname.clone(),
+                        subset: subset.map(str::to_string),
+                        port: Some(port.number),
+                        cluster_port: port.number,
+                        request_headers_to_add: Vec::new(),
+                        request_headers_to_remove: Vec::new(),
+                        response_headers_to_add: Vec::new(),
+                        response_headers_to_remove: Vec::new(),
+                        host_rewrite_literal: None,
+                    }],
+                    origin: None,
+                });
+            }
+        }
+    }
 }
 
 /// Envoy's server-name match rank of `sni` against a chain's names: exact
@@ -586,6 +700,7 @@ mod tests {
         FilterChain {
             server_names: sni.iter().map(|s| s.to_string()).collect(),
             destination_cidrs: cidrs.iter().map(|c| c.parse().unwrap()).collect(),
+            application_protocols: Vec::new(),
             destinations: Vec::new(),
             origin: None,
         }

@@ -64,9 +64,8 @@
 //!
 //! # Not modelled
 //!
-//! Inbound (server-side) routes; `AUTO_PASSTHROUGH` gateway filter chains;
-//! ExternalName aliases; proxyless gRPC; `HTTP_PROXY` and unix-socket
-//! Sidecar egress listeners; Gateway API and Ingress resources; the mesh
+//! Inbound (server-side) routes; ExternalName aliases; proxyless gRPC;
+//! `HTTP_PROXY` and unix-socket Sidecar egress listeners; Gateway API and Ingress resources; the mesh
 //! `defaultTrafficPolicy` in DestinationRule merging. TCP services without
 //! a VIP are evaluated per service rather than on Envoy's shared
 //! `0.0.0.0` listener. Evaluation allocates nothing.

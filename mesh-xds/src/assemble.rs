@@ -170,6 +170,11 @@ pub struct ClusterInputs<'a> {
     pub policy: &'a dyn Fn(&Service) -> ServicePolicy,
     /// The mesh connect timeout.
     pub connect_timeout: Duration,
+    /// Whether to add the SNI-DNAT clusters of an `AUTO_PASSTHROUGH`
+    /// gateway (GW-7): for every service in the mesh and every port but
+    /// UDP, `outbound_.<port>_.<subset>_.<host>`, the outbound cluster
+    /// without upstream TLS (the client's mTLS passes through).
+    pub sni_dnat: bool,
 }
 
 /// The outbound clusters and endpoints of every port and subset of the
@@ -184,6 +189,16 @@ pub fn outbound_clusters(
 /// The outbound clusters, appended to `before` (clusters whose names sort
 /// before `outbound|`, already in order), and the endpoints of the EDS ones
 /// when `with_endpoints`.
+/// One outbound cluster to build: its name, the indexes of its service,
+/// port and subset, and whether it is an SNI-DNAT cluster.
+struct Planned {
+    name: String,
+    service: usize,
+    port: usize,
+    subset: Option<usize>,
+    sni_dnat: bool,
+}
+
 pub(crate) fn build_outbound(
     mut clusters: Vec<Cluster>,
     services: &[&Arc<Service>],
@@ -213,23 +228,45 @@ pub(crate) fn build_outbound(
             }
         })
         .collect();
-    // (name, service, port, subset)
-    let mut plan: Vec<(String, usize, usize, Option<usize>)> = Vec::new();
+    let mut plan: Vec<Planned> = Vec::new();
     for (si, f) in facts.iter().enumerate() {
         let s = f.service;
         for (pi, port) in s.ports.iter().enumerate() {
             let subsets = std::iter::once(None).chain((0..f.policy.subsets.len()).map(Some));
             for subset in subsets {
-                let subset_name = subset.map_or("", |i| f.policy.subsets[i].0.as_str());
-                let name = cluster::outbound_name(port.number, subset_name, s.hostname.as_str());
-                plan.push((name, si, pi, subset));
+                let subset_name = subset.map(|i| f.policy.subsets[i].0.as_str());
+                let host = s.hostname.as_str();
+                let name = cluster::outbound_name(port.number, subset_name.unwrap_or(""), host);
+                plan.push(Planned {
+                    name,
+                    service: si,
+                    port: pi,
+                    subset,
+                    sni_dnat: false,
+                });
+                if inputs.sni_dnat && !s.mesh_external && port.protocol != Protocol::Udp {
+                    plan.push(Planned {
+                        name: mesh_route::l4::sni_dnat_name(port.number, subset_name, host),
+                        service: si,
+                        port: pi,
+                        subset,
+                        sni_dnat: true,
+                    });
+                }
             }
         }
     }
-    plan.sort_by(|a, b| a.0.cmp(&b.0));
+    plan.sort_by(|a, b| a.name.cmp(&b.name));
     clusters.reserve_exact(plan.len());
     let mut assignments = Vec::with_capacity(if with_endpoints { plan.len() } else { 0 });
-    for (name, si, pi, subset) in plan {
+    for Planned {
+        name,
+        service: si,
+        port: pi,
+        subset,
+        sni_dnat,
+    } in plan
+    {
         let f = &facts[si];
         let (s, sp, mtls_ok) = (f.service, &f.policy, f.mtls_ok);
         let port = &s.ports[pi];
@@ -262,7 +299,7 @@ pub(crate) fn build_outbound(
             outlier_detection: policy.and_then(|p| p.outlier_detection.as_ref()),
             tls: policy.and_then(|p| p.tls.as_ref()),
         };
-        let security = if mtls_ok {
+        let security = if mtls_ok && !sni_dnat {
             UpstreamSecurity::Auto {
                 sni: cluster::istio_sni(port.number, subset, s.hostname.as_str()),
                 sans: f.sans.clone(),

@@ -218,8 +218,7 @@ impl Compiler {
             }
             ProxyKind::Router => self.fixed_clusters(proxy, &[]),
         };
-        let (mut clusters, _) =
-            self.outbound_with(fixed, &services, &proxy.namespace, &proxy.labels, false);
+        let (mut clusters, _) = self.outbound_with(fixed, &services, proxy, false);
         crate::resources::sort_dedup_by_name(&mut clusters, |c| &c.name);
         clusters
     }
@@ -237,7 +236,7 @@ impl Compiler {
     ) {
         let (_, services) = self.scope(proxy);
         let mut out = Resources::default();
-        self.outbound(&services, &proxy.namespace, &proxy.labels, &mut out);
+        self.outbound(&services, proxy, &mut out);
         out.sort();
         (out.clusters, out.endpoints)
     }
@@ -331,20 +330,26 @@ impl Compiler {
         ServicePolicy { subsets, policies }
     }
 
-    fn outbound(
-        &self,
-        services: &[&Arc<Service>],
-        namespace: &str,
-        labels: &Labels,
-        out: &mut Resources,
-    ) {
-        let (clusters, endpoints) = self.outbound_with(
-            std::mem::take(&mut out.clusters),
-            services,
-            namespace,
-            labels,
-            true,
-        );
+    /// Whether a proxy gets SNI-DNAT clusters: a gateway workload running a
+    /// Gateway with an `AUTO_PASSTHROUGH` server (GW-7,
+    /// `ContainsAutoPassthroughGateways`).
+    fn sni_dnat(&self, proxy: &Proxy) -> bool {
+        proxy.kind == ProxyKind::Router
+            && self
+                .snapshot
+                .gateways()
+                .filter(|g| g.spec.selector.matches(&proxy.labels))
+                .flat_map(|g| &g.spec.servers)
+                .any(|s| {
+                    s.tls.as_ref().is_some_and(|t| {
+                        t.mode == Some(mesh_model::wire::networking::ServerTlsMode::AutoPassthrough)
+                    })
+                })
+    }
+
+    fn outbound(&self, services: &[&Arc<Service>], proxy: &Proxy, out: &mut Resources) {
+        let (clusters, endpoints) =
+            self.outbound_with(std::mem::take(&mut out.clusters), services, proxy, true);
         out.clusters = clusters;
         out.endpoints = endpoints;
     }
@@ -407,13 +412,13 @@ impl Compiler {
         &self,
         before: Vec<envoy_types::pb::envoy::config::cluster::v3::Cluster>,
         services: &[&Arc<Service>],
-        namespace: &str,
-        labels: &Labels,
+        proxy: &Proxy,
         with_endpoints: bool,
     ) -> (
         Vec<envoy_types::pb::envoy::config::cluster::v3::Cluster>,
         Vec<envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment>,
     ) {
+        let (namespace, labels) = (proxy.namespace.as_str(), &proxy.labels);
         let policy = |s: &Service| self.service_policy(namespace, labels, s);
         let accepts = |s: &Service| {
             namespace_mtls_mode(&self.snapshot, &s.namespace) != Some(MtlsMode::Disable)
@@ -424,6 +429,7 @@ impl Compiler {
             server_accepts_mtls: &accepts,
             policy: &policy,
             connect_timeout: connect_timeout(&self.snapshot),
+            sni_dnat: self.sni_dnat(proxy),
         };
         assemble::build_outbound(before, services, &inputs, with_endpoints)
     }
@@ -455,7 +461,7 @@ impl Compiler {
         let (scope, services) = self.scope(proxy);
         let ports = self.inbound_ports(proxy, scope.map(|s| &s.spec));
         out.clusters = self.fixed_clusters(proxy, &ports);
-        self.outbound(&services, &proxy.namespace, &proxy.labels, &mut out);
+        self.outbound(&services, proxy, &mut out);
 
         // Explicit egress listeners of the Sidecar (captureMode NONE or a
         // bind address) are bound; the rest hang off virtualOutbound.
@@ -625,7 +631,7 @@ impl Compiler {
         let table = RouteTable::compile_shared(&self.routes, &ctx);
         let (_, services) = self.scope(proxy);
         out.clusters = self.fixed_clusters(proxy, &[]);
-        self.outbound(&services, &proxy.namespace, &proxy.labels, &mut out);
+        self.outbound(&services, proxy, &mut out);
         let filters = self.http_filters(&proxy.namespace, &proxy.labels);
         let mut listeners: BTreeMap<(String, u16), Vec<FilterChain>> = BTreeMap::new();
         for rc in table.route_configurations() {
@@ -680,10 +686,17 @@ impl Compiler {
                 });
             let entry = listeners.entry((bind, port)).or_default();
             for c in &l4.chains {
+                // An `AUTO_PASSTHROUGH` chain (no VirtualService) counts
+                // its statistics under its cluster's name, as Istio's do.
+                let stat = match (&c.origin, c.destinations.as_slice()) {
+                    (None, [one]) => one.name.as_str(),
+                    _ => l4.name.as_str(),
+                };
                 entry.push(listener::gateway_tcp_chain(
                     &c.server_names,
+                    &c.application_protocols,
                     &tcp_target(c),
-                    &l4.name,
+                    stat,
                 ));
             }
         }

@@ -7,6 +7,11 @@
 //!
 //! * [`authz`]: AuthorizationPolicies → the RBAC and ext_authz filters of a
 //!   workload's HTTP and TCP filter chains.
+//! * Gateways: a listener per server port, with plain HTTP, terminated
+//!   HTTPS (`SIMPLE`, `MUTUAL`, `ISTIO_MUTUAL`), TLS `PASSTHROUGH` by SNI,
+//!   and `AUTO_PASSTHROUGH` (GW-7): SNI-DNAT chains and clusters
+//!   (`outbound_.<port>_.<subset>_.<host>`) that carry an Istio client's
+//!   mTLS through unopened, as east-west gateways do.
 
 pub mod assemble;
 pub mod authz;

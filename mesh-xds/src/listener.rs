@@ -359,9 +359,10 @@ pub fn gateway_https_chain(
 }
 
 /// A gateway filter chain that passes TLS through by SNI (GW-7
-/// PASSTHROUGH) or proxies plain TCP.
+/// `PASSTHROUGH`; `AUTO_PASSTHROUGH` also by ALPN) or proxies plain TCP.
 pub fn gateway_tcp_chain(
     server_names: &[String],
+    application_protocols: &[String],
     target: &TcpTarget,
     stat_prefix: &str,
 ) -> FilterChain {
@@ -372,9 +373,12 @@ pub fn gateway_tcp_chain(
         .cloned()
         .collect();
     FilterChain {
-        filter_chain_match: (!names.is_empty()).then(|| FilterChainMatch {
-            server_names: names,
-            ..Default::default()
+        filter_chain_match: (!names.is_empty() || !application_protocols.is_empty()).then(|| {
+            FilterChainMatch {
+                server_names: names,
+                application_protocols: application_protocols.to_vec(),
+                ..Default::default()
+            }
         }),
         filters: vec![tcp_proxy(stat_prefix, target)],
         ..Default::default()

@@ -184,6 +184,36 @@ fn sample_mesh_proxies_validate_in_envoy() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// GW-7: the east-west gateway of Istio's multicluster sample, with its
+/// `AUTO_PASSTHROUGH` chains and SNI-DNAT clusters, is accepted by Envoy.
+#[test]
+fn east_west_gateway_validates_in_envoy() {
+    let Some(envoy) = require_envoy() else { return };
+    let Some(root) = corpus() else { return };
+    let sample = "samples/multicluster/expose-services.yaml";
+    let gateway = std::fs::read_to_string(root.join(sample)).unwrap();
+    let mesh = include_str!("data/east-west-mesh.yaml");
+    let loaded = load(
+        &[(sample, &gateway), ("mesh.yaml", mesh)],
+        &LoadOptions::default(),
+    );
+    assert!(!loaded.has_errors());
+    let certs = certificates();
+    let opts = CompileOptions {
+        certificates: Some(certs.clone()),
+        ..Default::default()
+    };
+    let labels = [("istio".to_string(), "eastwestgateway".to_string())].into();
+    let proxy = Proxy::router("istio-system", labels, "eastwestgateway");
+    let r = compile(&loaded.snapshot, &proxy, &opts);
+    assert!(
+        r.clusters.iter().any(|c| c.name.starts_with("outbound_.")),
+        "SNI-DNAT clusters"
+    );
+    let json = bootstrap_json(&r, &proxy.id, &certs);
+    validate(&envoy, "east-west-gateway", &json).unwrap();
+}
+
 /// Kubernetes Services, ServiceEntries and Pods for every host the
 /// resources route to, so that Istio's sample configurations (written for
 /// a cluster that has those services) compile into complete proxies.

@@ -49,6 +49,14 @@ impl GwServer<'_> {
         })
     }
 
+    /// GW-7: `AUTO_PASSTHROUGH`, SNI-DNAT to the cluster the SNI names.
+    pub(crate) fn is_auto_passthrough(&self) -> bool {
+        self.server
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.mode == Some(ServerTlsMode::AutoPassthrough))
+    }
+
     /// `gateway.IsTLSServer`: TLS settings on a non-HTTP protocol.
     pub(crate) fn is_tls_server(&self) -> bool {
         self.server.tls.is_some() && !self.protocol().is_http()

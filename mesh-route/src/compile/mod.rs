@@ -272,7 +272,7 @@ pub(crate) fn compile(shared: &SnapshotRoutes, proxy: &ProxyContext) -> Compiled
                     gateway::route_configuration(&cx, vss, name, scope, servers)
                 })
                 .collect();
-            let l4 = gateway_listeners(snapshot, vss, namespace, &merged.l4);
+            let l4 = gateway_listeners(snapshot, vss, drs, (namespace, labels), &merged.l4);
             Compiled {
                 http,
                 l4,
