@@ -260,6 +260,29 @@ pub fn cluster_name(port: u16, subset: &str, host: &str) -> String {
     ])
 }
 
+/// Istio's SNI for a host, port and subset,
+/// `outbound_.<port>_.<subset>_.<host>` (`BuildDNSSrvSubsetKey`): what an
+/// Istio mTLS client sends (DR-8), and the name of the SNI-DNAT cluster an
+/// `AUTO_PASSTHROUGH` gateway forwards it to (GW-7).
+///
+/// ```
+/// assert_eq!(
+///     mesh_model::host::sni_name(9080, None, "reviews.bookinfo.svc.cluster.local"),
+///     "outbound_.9080_._.reviews.bookinfo.svc.cluster.local"
+/// );
+/// ```
+pub fn sni_name(port: u16, subset: Option<&str>, host: &str) -> String {
+    let port = PortDigits::new(port);
+    concat(&[
+        "outbound_.",
+        port.as_str(),
+        "_.",
+        subset.unwrap_or(""),
+        "_.",
+        host,
+    ])
+}
+
 /// `host:port`, with an IPv6 address in brackets (`[::1]:80`): the name
 /// Istio gives a virtual host.
 ///
@@ -292,6 +315,10 @@ mod tests {
                     format!("outbound|{port}|{subset}|a.b.svc.cluster.local")
                 );
             }
+            assert_eq!(
+                sni_name(port, Some("v1"), "h"),
+                format!("outbound_.{port}_.v1_.h")
+            );
             assert_eq!(host_port("a.b", port), format!("a.b:{port}"));
             assert_eq!(host_port("fe80::1", port), format!("[fe80::1]:{port}"));
         }

@@ -466,6 +466,27 @@ pub struct DestinationCluster {
     pub host_rewrite_literal: Option<String>,
 }
 
+impl DestinationCluster {
+    /// A destination that takes all the traffic (weight 100) to cluster
+    /// `name` of `host`, with no subset, no port written in the route and
+    /// no header operations of its own.
+    pub fn whole(name: String, host: Hostname, cluster_port: u16) -> DestinationCluster {
+        DestinationCluster {
+            name,
+            weight: 100,
+            host,
+            subset: None,
+            port: None,
+            cluster_port,
+            request_headers_to_add: Vec::new(),
+            request_headers_to_remove: Vec::new(),
+            response_headers_to_add: Vec::new(),
+            response_headers_to_remove: Vec::new(),
+            host_rewrite_literal: None,
+        }
+    }
+}
+
 /// An Envoy `HeaderValueOption`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -9,7 +9,7 @@ use crate::compile::vs::{MergedVs, VsSet, for_gateway};
 use crate::config::{ConfigRef, DestinationCluster};
 use crate::destination_rule::DestinationRules;
 use ipnet::IpNet;
-use mesh_model::host::{Hostname, PortDigits, concat};
+use mesh_model::host::{Hostname, sni_name};
 use mesh_model::labels::Labels;
 use mesh_model::networking::{GatewayRef, L4MatchAttributes, RouteDestination, TlsMatchAttributes};
 use mesh_model::protocol::Protocol;
@@ -75,29 +75,6 @@ pub const ISTIO_MTLS_ALPNS: [&str; 5] = [
     "istio-h2",
 ];
 
-/// The name of an SNI-DNAT cluster, `outbound_.<port>_.<subset>_.<host>`:
-/// the SNI an Istio client sends for a service port and subset, and the
-/// cluster an `AUTO_PASSTHROUGH` gateway forwards that SNI to (GW-7,
-/// `BuildDNSSrvSubsetKey`).
-///
-/// ```
-/// assert_eq!(
-///     mesh_route::l4::sni_dnat_name(9080, None, "reviews.bookinfo.svc.cluster.local"),
-///     "outbound_.9080_._.reviews.bookinfo.svc.cluster.local"
-/// );
-/// ```
-pub fn sni_dnat_name(port: u16, subset: Option<&str>, host: &str) -> String {
-    let port = PortDigits::new(port);
-    concat(&[
-        "outbound_.",
-        port.as_str(),
-        "_.",
-        subset.unwrap_or(""),
-        "_.",
-        host,
-    ])
-}
-
 /// A TCP/TLS listener: a sidecar's `<vip>_<port>` for one service, or a
 /// gateway's port.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -162,17 +139,14 @@ fn l4_destinations(
             })
             .unwrap_or(port);
         DestinationCluster {
-            name: r.destination.cluster_name(p),
             weight,
-            host: r.destination.host.clone(),
             subset: r.destination.subset.clone(),
             port: r.destination.port,
-            cluster_port: p,
-            request_headers_to_add: Vec::new(),
-            request_headers_to_remove: Vec::new(),
-            response_headers_to_add: Vec::new(),
-            response_headers_to_remove: Vec::new(),
-            host_rewrite_literal: None,
+            ..DestinationCluster::whole(
+                r.destination.cluster_name(p),
+                r.destination.host.clone(),
+                p,
+            )
         }
     };
     if routes.len() == 1 {
@@ -288,19 +262,11 @@ fn service_chains(
         server_names: sni,
         destination_cidrs: cidrs,
         application_protocols: Vec::new(),
-        destinations: vec![DestinationCluster {
-            name: format!("outbound|{default_port}||{}", s.hostname),
-            weight: 100,
-            host: s.hostname.clone(),
-            subset: None,
-            port: None,
-            cluster_port: default_port,
-            request_headers_to_add: Vec::new(),
-            request_headers_to_remove: Vec::new(),
-            response_headers_to_add: Vec::new(),
-            response_headers_to_remove: Vec::new(),
-            host_rewrite_literal: None,
-        }],
+        destinations: vec![DestinationCluster::whole(
+            mesh_model::host::cluster_name(default_port, "", s.hostname.as_str()),
+            s.hostname.clone(),
+            default_port,
+        )],
         origin: None,
     };
     let mut out = Vec::new();
@@ -610,7 +576,7 @@ fn auto_passthrough_chains(
             .unwrap_or_default();
         for port in svc.ports.iter().filter(|p| p.protocol != Protocol::Udp) {
             for subset in std::iter::once(None).chain(subsets.iter().map(|s| Some(s.as_str()))) {
-                let name = sni_dnat_name(port.number, subset, svc.hostname.as_str());
+                let name = sni_name(port.number, subset, svc.hostname.as_str());
                 if !seen.insert((name.clone(), server.server.bind.clone())) {
                     continue;
                 }
@@ -619,17 +585,9 @@ fn auto_passthrough_chains(
                     destination_cidrs: Vec::new(),
                     application_protocols: ISTIO_MTLS_ALPNS.iter().map(|a| a.to_string()).collect(),
                     destinations: vec![DestinationCluster {
-                        name,
-                        weight: 100,
-                        host: svc.hostname.clone(),
                         subset: subset.map(str::to_string),
                         port: Some(port.number),
-                        cluster_port: port.number,
-                        request_headers_to_add: Vec::new(),
-                        request_headers_to_remove: Vec::new(),
-                        response_headers_to_add: Vec::new(),
-                        response_headers_to_remove: Vec::new(),
-                        host_rewrite_literal: None,
+                        ..DestinationCluster::whole(name, svc.hostname.clone(), port.number)
                     }],
                     origin: None,
                 });

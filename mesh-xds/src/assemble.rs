@@ -246,7 +246,7 @@ pub(crate) fn build_outbound(
                 });
                 if inputs.sni_dnat && !s.mesh_external && port.protocol != Protocol::Udp {
                     plan.push(Planned {
-                        name: mesh_route::l4::sni_dnat_name(port.number, subset_name, host),
+                        name: mesh_model::host::sni_name(port.number, subset_name, host),
                         service: si,
                         port: pi,
                         subset,

@@ -25,7 +25,6 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 };
 use envoy_types::pb::envoy::r#type::v3::Percent;
 use mesh_model::duration::parse_duration;
-use mesh_model::host::{PortDigits, concat};
 use mesh_model::wire::networking as w;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -562,15 +561,7 @@ pub fn inbound(
 /// The default SNI of an Istio mTLS cluster (DR-8),
 /// `outbound_.<port>_.<subset>_.<host>`.
 pub fn istio_sni(port: u16, subset: Option<&str>, host: &str) -> String {
-    let port = PortDigits::new(port);
-    concat(&[
-        "outbound_.",
-        port.as_str(),
-        "_.",
-        subset.unwrap_or(""),
-        "_.",
-        host,
-    ])
+    mesh_model::host::sni_name(port, subset, host)
 }
 
 /// An outbound cluster's name, `outbound|<port>|<subset>|<host>` (XDS-3).
@@ -588,20 +579,6 @@ pub fn outbound_name(port: u16, subset: &str, host: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The names equal what `format!` writes, at every digit count.
-    #[test]
-    fn names_match_format() {
-        for port in [0u16, 7, 80, 443, 9080, 15443, u16::MAX] {
-            for subset in [None, Some("v1")] {
-                let s = subset.unwrap_or("");
-                assert_eq!(
-                    istio_sni(port, subset, "h"),
-                    format!("outbound_.{port}_.{s}_.h")
-                );
-            }
-        }
-    }
 
     fn spec<'a>(policy: ClusterPolicy<'a>) -> OutboundClusterSpec<'a> {
         OutboundClusterSpec {

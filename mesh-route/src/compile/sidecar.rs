@@ -174,19 +174,11 @@ fn catch_all_vhost(c: &CatchAll) -> VirtualHost {
         CatchAll::AllowAny(cluster) => (
             "allow_any",
             RouteAction::Route(Box::new(ForwardAction {
-                clusters: ClusterSpecifier::Cluster(Box::new(DestinationCluster {
-                    name: cluster.clone(),
-                    weight: 100,
-                    host: Hostname::new(cluster),
-                    subset: None,
-                    port: None,
-                    cluster_port: 0,
-                    request_headers_to_add: Vec::new(),
-                    request_headers_to_remove: Vec::new(),
-                    response_headers_to_add: Vec::new(),
-                    response_headers_to_remove: Vec::new(),
-                    host_rewrite_literal: None,
-                })),
+                clusters: ClusterSpecifier::Cluster(Box::new(DestinationCluster::whole(
+                    cluster.clone(),
+                    Hostname::new(cluster),
+                    0,
+                ))),
                 timeout: None,
                 max_grpc_timeout: None,
                 retry_policy: None,

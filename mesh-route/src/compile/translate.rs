@@ -469,17 +469,9 @@ fn forward(route: &mut Route, r: &HttpRoute, ops: HeaderOps, cx: &RouteCx<'_>) -
             consistent_hash = true;
         }
         action.clusters = ClusterSpecifier::Cluster(Box::new(DestinationCluster {
-            name,
-            weight: 100,
-            host: d.destination.host.clone(),
             subset: d.destination.subset.clone(),
             port: d.destination.port,
-            cluster_port,
-            request_headers_to_add: Vec::new(),
-            request_headers_to_remove: Vec::new(),
-            response_headers_to_add: Vec::new(),
-            response_headers_to_remove: Vec::new(),
-            host_rewrite_literal: None,
+            ..DestinationCluster::whole(name, d.destination.host.clone(), cluster_port)
         }));
     } else {
         let mut weighted = Vec::new();
@@ -672,19 +664,11 @@ pub(crate) fn default_route(
         origin: None,
         matcher: RouteMatch::catch_all(),
         action: RouteAction::Route(Box::new(ForwardAction {
-            clusters: ClusterSpecifier::Cluster(Box::new(DestinationCluster {
-                name: cluster,
-                weight: 100,
-                host: host.clone(),
-                subset: None,
-                port: None,
-                cluster_port: port,
-                request_headers_to_add: Vec::new(),
-                request_headers_to_remove: Vec::new(),
-                response_headers_to_add: Vec::new(),
-                response_headers_to_remove: Vec::new(),
-                host_rewrite_literal: None,
-            })),
+            clusters: ClusterSpecifier::Cluster(Box::new(DestinationCluster::whole(
+                cluster,
+                host.clone(),
+                port,
+            ))),
             timeout: None,
             max_grpc_timeout: None,
             // `BuildDefaultHTTPOutboundRoute` converts the mesh default
