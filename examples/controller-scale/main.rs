@@ -243,7 +243,7 @@ async fn run_controller(args: &Args) -> ExitCode {
         // What compiling the changed mesh for the one shape costs (measured
         // apart, on a copy; the push below compiles again).
         let c0 = Instant::now();
-        let _ = controller::hub::Compiled::new(&compile(&snap2)(&probe));
+        let _ = controller::hub::Compiled::new(compile(&snap2)(&probe, None));
         let compile_time = c0.elapsed();
         let t0 = Instant::now();
         hub.publish(snap2);

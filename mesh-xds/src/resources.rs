@@ -103,22 +103,28 @@ pub struct Resources {
     pub secrets: Vec<Secret>,
 }
 
-fn versioned<M: Message + Name>(
+fn versioned<M: Message + Name + PartialEq>(
     items: &[M],
     name: impl Fn(&M) -> &str,
+    before: Option<(&[M], &BTreeMap<String, Versioned>)>,
 ) -> BTreeMap<String, Versioned> {
     items
         .iter()
         .map(|m| {
-            let n = name(m).to_string();
-            (
-                n.clone(),
-                Versioned {
-                    name: n,
-                    version: json::version_of(m),
-                    resource: any(m),
-                },
-            )
+            let n = name(m);
+            // An unchanged resource keeps its version and encoding: equal
+            // messages have equal versions, and comparing is far cheaper
+            // than writing the JSON the version hashes.
+            let kept = before.and_then(|(old, versions)| {
+                let i = old.binary_search_by(|o| name(o).cmp(n)).ok()?;
+                (old[i] == *m).then(|| versions.get(n).cloned()).flatten()
+            });
+            let v = kept.unwrap_or_else(|| Versioned {
+                name: n.to_string(),
+                version: json::version_of(m),
+                resource: any(m),
+            });
+            (n.to_string(), v)
         })
         .collect()
 }
@@ -127,11 +133,61 @@ impl Resources {
     /// The resources of one type, by name, each with its content version.
     pub fn of_type(&self, t: ResourceType) -> BTreeMap<String, Versioned> {
         match t {
-            ResourceType::Cluster => versioned(&self.clusters, |c| &c.name),
-            ResourceType::Endpoint => versioned(&self.endpoints, |c| &c.cluster_name),
-            ResourceType::Listener => versioned(&self.listeners, |c| &c.name),
-            ResourceType::Route => versioned(&self.routes, |c| &c.name),
-            ResourceType::Secret => versioned(&self.secrets, |c| &c.name),
+            ResourceType::Cluster => versioned(&self.clusters, |c| &c.name, None),
+            ResourceType::Endpoint => versioned(&self.endpoints, |c| &c.cluster_name, None),
+            ResourceType::Listener => versioned(&self.listeners, |c| &c.name, None),
+            ResourceType::Route => versioned(&self.routes, |c| &c.name, None),
+            ResourceType::Secret => versioned(&self.secrets, |c| &c.name, None),
+        }
+    }
+
+    /// [`Resources::of_type`] after an earlier compile: a resource equal to
+    /// the one of the same name in `before` (sorted, as
+    /// [`Resources::sort`] leaves it) takes its entry in `versions` (what
+    /// `before.of_type(t)` gave) instead of being encoded and hashed again.
+    /// The result equals `self.of_type(t)`; after an incremental compile
+    /// ([`crate::Compiler::recompile`]) most of it is copied.
+    ///
+    /// ```
+    /// use mesh_model::{load, LoadOptions};
+    /// use mesh_xds::{Compiler, CompileOptions, proxy::Proxy, resources::ResourceType};
+    /// let yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: ratings, namespace: shop}\nspec: {ports: [{name: http, port: 80}]}\n";
+    /// let snapshot = load(&[("m.yaml", yaml)], &LoadOptions::default()).snapshot;
+    /// let r = Compiler::new(&snapshot, CompileOptions::default())
+    ///     .compile(&Proxy::sidecar("shop", Default::default(), "web"));
+    /// let versions = r.of_type(ResourceType::Cluster);
+    /// assert_eq!(r.of_type_since(ResourceType::Cluster, &r, &versions), versions);
+    /// ```
+    pub fn of_type_since(
+        &self,
+        t: ResourceType,
+        before: &Resources,
+        versions: &BTreeMap<String, Versioned>,
+    ) -> BTreeMap<String, Versioned> {
+        match t {
+            ResourceType::Cluster => versioned(
+                &self.clusters,
+                |c| &c.name,
+                Some((&before.clusters, versions)),
+            ),
+            ResourceType::Endpoint => versioned(
+                &self.endpoints,
+                |c| &c.cluster_name,
+                Some((&before.endpoints, versions)),
+            ),
+            ResourceType::Listener => versioned(
+                &self.listeners,
+                |c| &c.name,
+                Some((&before.listeners, versions)),
+            ),
+            ResourceType::Route => {
+                versioned(&self.routes, |c| &c.name, Some((&before.routes, versions)))
+            }
+            ResourceType::Secret => versioned(
+                &self.secrets,
+                |c| &c.name,
+                Some((&before.secrets, versions)),
+            ),
         }
     }
 

@@ -307,3 +307,64 @@ async fn configuration_kinds() {
     let v = config_json(r2.resources[0].resource.as_ref().unwrap());
     assert_eq!(v["spec"]["ports"][0]["port"], 9080);
 }
+
+/// A new generation compiles each proxy shape from the shape's previous
+/// compile ([`mesh_xds::Compiler::recompile`]): the result is what a full
+/// compile gives, and a type the change leaves alone keeps its set (its
+/// versions and the response bodies already encoded).
+#[test]
+fn a_new_generation_recompiles_from_the_last_and_keeps_what_is_unchanged() {
+    use super::hub::Compiled;
+    use mesh_xds::proxy::Proxy;
+    let hub = hub(90);
+    let proxy = Proxy::sidecar("app", Default::default(), "default");
+    let full = |s: &mesh_model::snapshot::Snapshot| {
+        let mut r = mesh_xds::Compiler::new(s, Default::default()).compile(&proxy);
+        r.sort();
+        Compiled::new(r)
+    };
+    let versions = |c: &Compiled, t: ResourceType| -> Vec<(String, String)> {
+        c.get(t)
+            .items
+            .values()
+            .map(|v| (v.name.clone(), v.version.clone()))
+            .collect()
+    };
+    let same = |a: &Compiled, b: &Compiled| {
+        for t in [
+            ResourceType::Cluster,
+            ResourceType::Endpoint,
+            ResourceType::Listener,
+            ResourceType::Route,
+        ] {
+            assert_eq!(versions(a, t), versions(b, t), "{t:?}");
+        }
+    };
+    let first = hub.compiled(&hub.current(), &proxy);
+    same(&first, &full(&snapshot(90, 9080)));
+
+    // The VirtualService's weights: routes only.
+    hub.publish(snapshot(50, 9080));
+    let second = hub.compiled(&hub.current(), &proxy);
+    same(&second, &full(&snapshot(50, 9080)));
+    for t in [
+        ResourceType::Cluster,
+        ResourceType::Endpoint,
+        ResourceType::Listener,
+    ] {
+        assert!(Arc::ptr_eq(&first.get(t), &second.get(t)), "{t:?} kept");
+    }
+    assert_ne!(
+        versions(&first, ResourceType::Route),
+        versions(&second, ResourceType::Route)
+    );
+
+    // The service's port: compiled in full, still as a full compile has it.
+    hub.publish(snapshot(50, 9081));
+    let third = hub.compiled(&hub.current(), &proxy);
+    same(&third, &full(&snapshot(50, 9081)));
+    assert!(!Arc::ptr_eq(
+        &second.get(ResourceType::Cluster),
+        &third.get(ResourceType::Cluster)
+    ));
+}

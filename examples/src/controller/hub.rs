@@ -12,6 +12,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryResponse, DiscoveryResponse, Resource,
 };
 use mesh_model::labels::Labels;
+use mesh_model::resource::ResourceKey;
 use mesh_model::snapshot::Snapshot;
 use mesh_xds::proxy::{Proxy, ProxyKind};
 use mesh_xds::resources::{ResourceType, Resources, Versioned};
@@ -22,8 +23,21 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
-/// Compiles one proxy of a prepared mesh.
-pub type ProxyCompileFn = Arc<dyn Fn(&Proxy) -> Resources + Send + Sync>;
+/// Compiles one proxy of a prepared mesh: in full, or from what it was
+/// compiled to in an earlier generation.
+pub type ProxyCompileFn = Arc<dyn Fn(&Proxy, Option<Previous<'_>>) -> Resources + Send + Sync>;
+
+/// What a proxy was compiled to in an earlier generation, and what changed
+/// since: the input of an incremental compile
+/// ([`mesh_xds::Compiler::recompile`]).
+pub struct Previous<'a> {
+    /// The earlier resources (sorted).
+    pub resources: Resources,
+    /// The earlier generation's mesh.
+    pub snapshot: &'a Snapshot,
+    /// The objects changed since (`None`: anything may have).
+    pub changed: Option<&'a BTreeSet<ResourceKey>>,
+}
 
 /// Prepares a mesh for compiling (indexes what every proxy shares, once per
 /// generation) and returns the per-proxy compiler.
@@ -33,7 +47,12 @@ pub type CompileFn = Arc<dyn Fn(&Snapshot) -> ProxyCompileFn + Send + Sync>;
 pub fn mesh_compiler(options: mesh_xds::CompileOptions) -> CompileFn {
     Arc::new(move |snapshot: &Snapshot| {
         let c = Arc::new(mesh_xds::Compiler::new(snapshot, options.clone()));
-        Arc::new(move |proxy: &Proxy| c.compile(proxy)) as ProxyCompileFn
+        Arc::new(
+            move |proxy: &Proxy, previous: Option<Previous<'_>>| match previous {
+                Some(p) => c.recompile(proxy, p.resources, p.snapshot, p.changed),
+                None => c.compile(proxy),
+            },
+        ) as ProxyCompileFn
     })
 }
 
@@ -133,6 +152,9 @@ pub struct Generation {
     pub published: Instant,
     /// The mesh prepared for compiling, once.
     compiler: OnceLock<ProxyCompileFn>,
+    /// The objects changed since earlier generations, by their id, worked
+    /// out once for every proxy shape that recompiles from that generation.
+    changes: Mutex<HashMap<u64, Arc<Option<BTreeSet<ResourceKey>>>>>,
 }
 
 impl std::fmt::Debug for Generation {
@@ -156,7 +178,18 @@ impl Generation {
                 .collect(),
             published: Instant::now(),
             compiler: OnceLock::new(),
+            changes: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The objects changed since generation `id`, whose mesh was `before`
+    /// ([`Snapshot::changed_since`]).
+    fn changes_since(&self, id: u64, before: &Snapshot) -> Arc<Option<BTreeSet<ResourceKey>>> {
+        let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        changes
+            .entry(id)
+            .or_insert_with(|| Arc::new(self.snapshot.changed_since(before)))
+            .clone()
     }
 
     /// The resources of configuration kind `t` (empty when there are none).
@@ -432,22 +465,60 @@ pub fn set_version<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Strin
 pub struct Compiled {
     /// Per type (secrets excluded: they come from the CA).
     pub types: BTreeMap<ResourceType, Arc<TypeSet>>,
+    /// The resources themselves (sorted), which the next generation's
+    /// incremental compile starts from.
+    resources: Resources,
 }
 
+/// The resource types a compile yields.
+const COMPILED_TYPES: [ResourceType; 5] = [
+    ResourceType::Cluster,
+    ResourceType::Endpoint,
+    ResourceType::Listener,
+    ResourceType::Route,
+    ResourceType::Secret,
+];
+
 impl Compiled {
-    /// From compiled resources.
-    pub fn new(r: &Resources) -> Compiled {
-        let mut types = BTreeMap::new();
-        for t in [
-            ResourceType::Cluster,
-            ResourceType::Endpoint,
-            ResourceType::Listener,
-            ResourceType::Route,
-            ResourceType::Secret,
-        ] {
-            types.insert(t, Arc::new(TypeSet::new(r.of_type(t))));
+    /// From compiled resources (sorted, as every compile leaves them).
+    pub fn new(r: Resources) -> Compiled {
+        let types = COMPILED_TYPES
+            .into_iter()
+            .map(|t| (t, Arc::new(TypeSet::new(r.of_type(t)))))
+            .collect();
+        Compiled {
+            types,
+            resources: r,
         }
-        Compiled { types }
+    }
+
+    /// From resources compiled after `before`: a resource equal to its
+    /// namesake in `before` keeps its version and encoding, and a type
+    /// whose resources are all unchanged is `before`'s own set, with the
+    /// response bodies it has already encoded.
+    pub fn after(r: Resources, before: &Compiled) -> Compiled {
+        let types = COMPILED_TYPES
+            .into_iter()
+            .map(|t| {
+                let old = before.get(t);
+                let items = r.of_type_since(t, &before.resources, &old.items);
+                let same = items.len() == old.items.len()
+                    && items
+                        .iter()
+                        .zip(&old.items)
+                        .all(|((n, v), (on, ov))| n == on && v.version == ov.version);
+                let set = if same {
+                    old
+                } else {
+                    Arc::new(TypeSet::new(items))
+                };
+                (t, set)
+            })
+            .collect();
+        Compiled {
+            types,
+            resources: r,
+        }
     }
 
     /// The resources of type `t`.
@@ -495,6 +566,15 @@ impl Shape {
 }
 
 type Cell = Arc<OnceLock<Arc<Compiled>>>;
+
+/// A shape's latest compile: its generation, that generation's mesh, and
+/// what it compiled to.
+#[derive(Clone)]
+struct Last {
+    generation: u64,
+    snapshot: Snapshot,
+    compiled: Arc<Compiled>,
+}
 
 /// Push, connection and NACK state of one type on one connection.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -575,6 +655,8 @@ pub struct Hub {
     generation: watch::Sender<Arc<Generation>>,
     compile: CompileFn,
     cache: Mutex<(u64, HashMap<Shape, Cell>)>,
+    /// Each shape's latest compile, which the next generation's starts from.
+    last: Mutex<HashMap<Shape, Last>>,
     /// The CA.
     pub ca: Arc<Ca>,
     proxies: Mutex<BTreeMap<u64, ProxyStatus>>,
@@ -618,6 +700,7 @@ impl Hub {
             generation,
             compile,
             cache: Mutex::new((0, HashMap::new())),
+            last: Mutex::new(HashMap::new()),
             ca,
             proxies: Mutex::new(BTreeMap::new()),
             metrics: Metrics::default(),
@@ -658,7 +741,9 @@ impl Hub {
                 if g.id < cache.0 {
                     // An older generation (a slow connection): compile apart.
                     drop(cache);
-                    return Arc::new(Compiled::new(&self.compile_one(g, proxy)));
+                    let mut r = self.compile_one(g, proxy, None);
+                    r.sort();
+                    return Arc::new(Compiled::new(r));
                 }
                 *cache = (g.id, HashMap::new());
             }
@@ -666,18 +751,63 @@ impl Hub {
         };
         cell.get_or_init(|| {
             let started = Instant::now();
-            let mut r = self.compile_one(g, proxy);
-            r.sort();
-            let c = Arc::new(Compiled::new(&r));
+            let shape = Shape::of(proxy);
+            let last = self
+                .lock_last()
+                .get(&shape)
+                .filter(|l| l.generation < g.id)
+                .cloned();
+            // From the shape's latest compile when there is one: only what
+            // the changes since can affect is compiled again, and unchanged
+            // resources keep their versions and encodings.
+            let c = Arc::new(match last {
+                Some(l) => {
+                    let changed = g.changes_since(l.generation, &l.snapshot);
+                    let previous = Previous {
+                        resources: l.compiled.resources.clone(),
+                        snapshot: &l.snapshot,
+                        changed: changed.as_ref().as_ref(),
+                    };
+                    let mut r = self.compile_one(g, proxy, Some(previous));
+                    r.sort();
+                    Compiled::after(r, &l.compiled)
+                }
+                None => {
+                    let mut r = self.compile_one(g, proxy, None);
+                    r.sort();
+                    Compiled::new(r)
+                }
+            });
+            let mut last = self.lock_last();
+            // Shapes no proxy asked for in the last two generations go.
+            last.retain(|_, l| l.generation + 1 >= g.id);
+            last.insert(
+                shape,
+                Last {
+                    generation: g.id,
+                    snapshot: g.snapshot.clone(),
+                    compiled: c.clone(),
+                },
+            );
+            drop(last);
             self.metrics.compiled(started.elapsed());
             c
         })
         .clone()
     }
 
-    fn compile_one(&self, g: &Generation, proxy: &Proxy) -> Resources {
+    fn lock_last(&self) -> std::sync::MutexGuard<'_, HashMap<Shape, Last>> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn compile_one(
+        &self,
+        g: &Generation,
+        proxy: &Proxy,
+        previous: Option<Previous<'_>>,
+    ) -> Resources {
         let c = g.compiler.get_or_init(|| (self.compile)(&g.snapshot));
-        c(proxy)
+        c(proxy, previous)
     }
 
     /// The SDS secrets of a proxy: `default` (its certificate) and `ROOTCA`,

@@ -1,7 +1,9 @@
 //! The controller: config sources (a watched directory, optionally a
 //! Kubernetes cluster) merged into one mesh, compiled per proxy, served
 //! over ADS (state of the world and delta) with workload certificates over
-//! SDS from the mesh CA, and a debug port.
+//! SDS from the mesh CA, and a debug port. After a change, each proxy shape
+//! is compiled from its previous compile ([`mesh_xds::Compiler::recompile`]),
+//! and resources the change left alone keep their versions and encodings.
 //!
 //! ```text
 //!  files ─┐                       ┌─ compile per proxy shape (Arc-shared)
