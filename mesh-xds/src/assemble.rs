@@ -157,6 +157,30 @@ pub fn endpoint_specs(
     out
 }
 
+/// The endpoints of an SNI-DNAT cluster's EDS (`EndpointsWithMTLSFilter`):
+/// the gateway cannot see whether a passed-through connection is Istio
+/// mTLS, so only endpoints that accept it are kept (GW-7). All of them when
+/// the DestinationRule's TLS mode for the port and subset is
+/// `ISTIO_MUTUAL`, none when it is `DISABLE`; otherwise those that run a
+/// sidecar, when the service's namespace does not disable mTLS (PA-7).
+fn mtls_endpoints(
+    service: &Service,
+    port: u16,
+    subset: Option<&Labels>,
+    policy: Option<&TrafficPolicy>,
+    inputs: &ClusterInputs<'_>,
+) -> Vec<EndpointSpec> {
+    use mesh_model::wire::networking::ClientTlsMode;
+    let mut eps = endpoint_specs(service, port, subset, true);
+    match policy.and_then(|p| p.tls.as_ref()).and_then(|t| t.mode) {
+        Some(ClientTlsMode::IstioMutual) => {}
+        Some(ClientTlsMode::Disable) => eps.clear(),
+        _ if !(inputs.server_accepts_mtls)(service) => eps.clear(),
+        _ => eps.retain(|e| e.istio_mtls),
+    }
+    eps
+}
+
 /// What cluster generation needs from the mesh beyond the services.
 pub struct ClusterInputs<'a> {
     /// The trust domain.
@@ -287,12 +311,18 @@ pub(crate) fn build_outbound(
             s.resolution,
             Resolution::Dns | Resolution::DnsRoundRobin | Resolution::DynamicDns
         );
-        let eps = if with_endpoints || dns {
+        let policy = sp.policy(port.number, subset);
+        let eps = if sni_dnat && !dns {
+            if with_endpoints {
+                mtls_endpoints(s, port.number, labels, policy, inputs)
+            } else {
+                Vec::new()
+            }
+        } else if with_endpoints || dns {
             endpoint_specs(s, port.number, labels, mtls_ok)
         } else {
             Vec::new()
         };
-        let policy = sp.policy(port.number, subset);
         let cp = ClusterPolicy {
             load_balancer: policy.and_then(|p| p.load_balancer.as_ref()),
             connection_pool: policy.and_then(|p| p.connection_pool.as_ref()),

@@ -152,7 +152,9 @@ fn sni_dnat_clusters_forward_without_tls() {
     // The outbound cluster of the same port keeps its auto-mTLS.
     let outbound = cluster(&gw, "outbound|9080|v1|reviews.bookinfo.svc.cluster.local");
     assert!(!outbound.transport_socket_matches.is_empty() || outbound.transport_socket.is_some());
-    // EDS under the SNI-DNAT name, with the subset's endpoint.
+    // EDS under the SNI-DNAT name, with the subset's endpoints that accept
+    // Istio mTLS only (`EndpointsWithMTLSFilter`): not the pod without a
+    // sidecar, which the outbound cluster of the same subset keeps.
     let dnat_v1 = "outbound_.9080_.v1_.reviews.bookinfo.svc.cluster.local";
     assert_eq!(
         cluster(&gw, dnat_v1)
@@ -161,21 +163,26 @@ fn sni_dnat_clusters_forward_without_tls() {
             .map(|e| e.service_name.as_str()),
         Some(dnat_v1)
     );
-    let cla = gw
-        .endpoints
-        .iter()
-        .find(|e| e.cluster_name == dnat_v1)
-        .expect("endpoints for the SNI-DNAT cluster");
-    let addresses: Vec<String> = cla
-        .endpoints
-        .iter()
-        .flat_map(|l| &l.lb_endpoints)
-        .map(|e| format!("{e:?}"))
-        .collect();
-    assert!(
-        addresses.len() == 1 && addresses[0].contains("10.1.0.7"),
-        "{addresses:?}"
-    );
+    let addresses = |name: &str| -> Vec<String> {
+        let cla = gw
+            .endpoints
+            .iter()
+            .find(|e| e.cluster_name == name)
+            .unwrap_or_else(|| panic!("no endpoints for {name}"));
+        let mut v: Vec<String> = cla
+            .endpoints
+            .iter()
+            .flat_map(|l| &l.lb_endpoints)
+            .map(|e| format!("{e:?}"))
+            .collect();
+        v.sort();
+        v
+    };
+    let dnat = addresses(dnat_v1);
+    assert!(dnat.len() == 1 && dnat[0].contains("10.1.0.7"), "{dnat:?}");
+    let plain = addresses("outbound|9080|v1|reviews.bookinfo.svc.cluster.local");
+    assert!(plain.len() == 2, "{plain:?}");
+    assert!(plain.iter().any(|a| a.contains("10.1.0.8")), "{plain:?}");
     assert!(
         !sidecar
             .clusters
