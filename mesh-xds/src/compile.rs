@@ -182,11 +182,7 @@ impl Compiler {
             ),
         };
         let table = RouteTable::compile_shared(&self.routes, &ctx);
-        let mut routes: Vec<RouteConfiguration> = table
-            .into_route_configurations()
-            .into_iter()
-            .map(rds::into_route_configuration)
-            .collect();
+        let mut routes = rds::translate_table(table);
         crate::resources::sort_dedup_by_name(&mut routes, |r| &r.name);
         routes
     }
@@ -341,9 +337,8 @@ impl Compiler {
                 .filter(|g| g.spec.selector.matches(&proxy.labels))
                 .flat_map(|g| &g.spec.servers)
                 .any(|s| {
-                    s.tls.as_ref().is_some_and(|t| {
-                        t.mode == Some(mesh_model::wire::networking::ServerTlsMode::AutoPassthrough)
-                    })
+                    s.tls_mode()
+                        == Some(mesh_model::wire::networking::ServerTlsMode::AutoPassthrough)
                 })
     }
 
@@ -516,11 +511,7 @@ impl Compiler {
             out.listeners.push(l4_listener(l4, bind));
         }
         // The table is done with: its routes are moved, not copied.
-        out.routes = table
-            .into_route_configurations()
-            .into_iter()
-            .map(rds::into_route_configuration)
-            .collect();
+        out.routes = rds::translate_table(table);
 
         // Inbound.
         let peer = PeerPolicies::select(&self.snapshot, &proxy.namespace, &proxy.labels);
@@ -700,11 +691,7 @@ impl Compiler {
                 ));
             }
         }
-        out.routes = table
-            .into_route_configurations()
-            .into_iter()
-            .map(rds::into_route_configuration)
-            .collect();
+        out.routes = rds::translate_table(table);
         for ((bind, port), chains) in listeners {
             // A port with no usable server yields no listener (Envoy
             // rejects a listener without filter chains).

@@ -30,6 +30,17 @@ pub fn translate(rc: &c::RouteConfiguration) -> r::RouteConfiguration {
     into_route_configuration(rc.clone())
 }
 
+/// Translates every route configuration of a proxy's route table, taking
+/// the table's strings rather than copying them (what a compile that needs
+/// nothing else of the table does).
+pub fn translate_table(table: mesh_route::RouteTable) -> Vec<r::RouteConfiguration> {
+    table
+        .into_route_configurations()
+        .into_iter()
+        .map(into_route_configuration)
+        .collect()
+}
+
 /// Translates one compiled route configuration, taking its strings rather
 /// than copying them (what a compile that no longer needs the route table
 /// does).

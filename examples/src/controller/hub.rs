@@ -735,23 +735,21 @@ impl Hub {
     /// The compiled resources of `proxy` in generation `g`, compiled once
     /// per shape and generation.
     pub fn compiled(&self, g: &Generation, proxy: &Proxy) -> Arc<Compiled> {
+        let shape = Shape::of(proxy);
         let cell = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             if cache.0 != g.id {
                 if g.id < cache.0 {
                     // An older generation (a slow connection): compile apart.
                     drop(cache);
-                    let mut r = self.compile_one(g, proxy, None);
-                    r.sort();
-                    return Arc::new(Compiled::new(r));
+                    return Arc::new(Compiled::new(self.compile_one(g, proxy, None)));
                 }
                 *cache = (g.id, HashMap::new());
             }
-            cache.1.entry(Shape::of(proxy)).or_default().clone()
+            cache.1.entry(shape.clone()).or_default().clone()
         };
         cell.get_or_init(|| {
             let started = Instant::now();
-            let shape = Shape::of(proxy);
             let last = self
                 .lock_last()
                 .get(&shape)
@@ -768,15 +766,9 @@ impl Hub {
                         snapshot: &l.snapshot,
                         changed: changed.as_ref().as_ref(),
                     };
-                    let mut r = self.compile_one(g, proxy, Some(previous));
-                    r.sort();
-                    Compiled::after(r, &l.compiled)
+                    Compiled::after(self.compile_one(g, proxy, Some(previous)), &l.compiled)
                 }
-                None => {
-                    let mut r = self.compile_one(g, proxy, None);
-                    r.sort();
-                    Compiled::new(r)
-                }
+                None => Compiled::new(self.compile_one(g, proxy, None)),
             });
             let mut last = self.lock_last();
             // Shapes no proxy asked for in the last two generations go.
@@ -807,7 +799,11 @@ impl Hub {
         previous: Option<Previous<'_>>,
     ) -> Resources {
         let c = g.compiler.get_or_init(|| (self.compile)(&g.snapshot));
-        c(proxy, previous)
+        // Sorted by name, as versions and the next incremental compile
+        // expect (a no-op for mesh-xds, whose output is sorted already).
+        let mut r = c(proxy, previous);
+        r.sort();
+        r
     }
 
     /// The SDS secrets of a proxy: `default` (its certificate) and `ROOTCA`,

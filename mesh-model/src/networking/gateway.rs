@@ -63,13 +63,16 @@ impl Server {
     /// Whether the server terminates TLS (HTTPS, or TLS not in
     /// passthrough modes).
     pub fn terminates_tls(&self) -> bool {
-        match &self.tls {
-            Some(t) => !matches!(
-                t.mode,
+        self.tls.is_some()
+            && !matches!(
+                self.tls_mode(),
                 Some(w::ServerTlsMode::Passthrough | w::ServerTlsMode::AutoPassthrough)
-            ),
-            None => false,
-        }
+            )
+    }
+
+    /// The TLS mode, when the server has TLS settings that name one.
+    pub fn tls_mode(&self) -> Option<w::ServerTlsMode> {
+        self.tls.as_ref().and_then(|t| t.mode)
     }
 }
 

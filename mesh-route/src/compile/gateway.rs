@@ -41,20 +41,15 @@ impl GwServer<'_> {
     }
 
     pub(crate) fn is_passthrough(&self) -> bool {
-        self.server.tls.as_ref().is_some_and(|t| {
-            matches!(
-                t.mode,
-                Some(ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough)
-            )
-        })
+        matches!(
+            self.server.tls_mode(),
+            Some(ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough)
+        )
     }
 
     /// GW-7: `AUTO_PASSTHROUGH`, SNI-DNAT to the cluster the SNI names.
     pub(crate) fn is_auto_passthrough(&self) -> bool {
-        self.server
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.mode == Some(ServerTlsMode::AutoPassthrough))
+        self.server.tls_mode() == Some(ServerTlsMode::AutoPassthrough)
     }
 
     /// `gateway.IsTLSServer`: TLS settings on a non-HTTP protocol.

@@ -228,11 +228,6 @@ struct Wrapper {
     routes: Vec<Route>,
 }
 
-/// `net.JoinHostPort`.
-fn join_host_port(h: &str, p: u16) -> String {
-    host_port(h, p)
-}
-
 /// `util.IPv6Compliant`.
 fn ipv6_compliant(h: &str) -> String {
     if h.contains(':') {
@@ -339,7 +334,7 @@ fn virtual_hosts(cx: &SidecarCx<'_>, scope: &EgressScope<'_>, port: u16) -> Vec<
     for w in wrappers.iter_mut() {
         let first = out.len();
         let mut build = |host: &str, svc: Option<&Service>| {
-            let name = join_host_port(host, port);
+            let name = host_port(host, port);
             if !names.insert(name.clone()) {
                 return None;
             }
