@@ -1,5 +1,5 @@
 //! Compiles one of Istio's benchmark configurations many times, for a
-//! profiler: `cargo run --release -p mesh-benches --example profile_compile -- gateways.yaml 1000 router 20 [routes|clusters|clusters_and_endpoints]`.
+//! profiler: `cargo run --release -p mesh-benches --example profile_compile -- gateways.yaml 1000 router 20 [routes|routes_with_prepare|clusters|clusters_and_endpoints]`.
 
 use mesh_model::{LoadOptions, load};
 use mesh_xds::proxy::Proxy;
@@ -21,11 +21,13 @@ fn main() {
         Proxy::sidecar("default", labels, "default")
     };
     let compiler = Compiler::new(&snapshot, CompileOptions::default());
+    let prepared = compiler.prepare(&p);
     let start = std::time::Instant::now();
     let mut total = 0;
     for _ in 0..iters {
         total += match what {
-            "routes" => compiler.routes(&p).len(),
+            "routes" => prepared.routes().len(),
+            "routes_with_prepare" => compiler.routes(&p).len(),
             "clusters" => compiler.clusters(&p).len(),
             "clusters_and_endpoints" => compiler.outbound_clusters(&p).0.len(),
             _ => compiler.compile(&p).clusters.len(),

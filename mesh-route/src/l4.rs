@@ -437,7 +437,7 @@ pub(crate) fn gateway_listeners(
     let mut sni_seen: BTreeMap<u16, BTreeSet<(String, Option<String>)>> = BTreeMap::new();
     let service_for = |h: &Hostname| snapshot.service_visible(h, namespace).cloned();
     for s in servers {
-        let gw = s.gateway_ref();
+        let gw = &s.gateway_ref;
         let bind = s.server.bind.clone().unwrap_or_else(|| "0.0.0.0".into());
         let name = format!("{bind}_{}", s.target_port);
         let listener = out.entry(name.clone()).or_insert_with(|| L4Listener {

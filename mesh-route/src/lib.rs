@@ -85,7 +85,7 @@ pub mod table;
 pub mod weighted;
 
 pub use compile::{
-    GatewayServerRoutes, SnapshotRoutes, gateway_virtual_service_routes,
+    GatewayServerRoutes, ProxyRoutes, SnapshotRoutes, gateway_virtual_service_routes,
     sidecar_virtual_service_routes,
 };
 pub use config::{RouteConfiguration, RouteOrigin};

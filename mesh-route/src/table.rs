@@ -1,7 +1,7 @@
 //! The compiled, indexed route table of one proxy, and request evaluation.
 
+use crate::compile::SnapshotRoutes;
 use crate::compile::sidecar::CatchAll;
-use crate::compile::{Compiled, SnapshotRoutes, compile};
 use crate::config::{
     Mismatch, Route, RouteAction, RouteConfiguration, RouteScope, VirtualHost, VirtualHostKind,
 };
@@ -208,8 +208,7 @@ impl RouteTable {
     /// proxies ([`SnapshotRoutes`]); the same table as
     /// [`RouteTable::compile`].
     pub fn compile_shared(shared: &SnapshotRoutes, proxy: &ProxyContext) -> RouteTable {
-        let Compiled { http, l4, fallback } = compile(shared, proxy);
-        RouteTable::from_parts(proxy.clone(), http, l4, fallback)
+        shared.prepare(proxy).table()
     }
 
     /// A table over route configurations built elsewhere (tests, benches).
@@ -223,7 +222,8 @@ impl RouteTable {
         RouteTable::from_parts(proxy, configs, Vec::new(), fallback)
     }
 
-    fn from_parts(
+    /// A table over compiled route configurations and listeners.
+    pub(crate) fn from_parts(
         proxy: ProxyContext,
         mut configs: Vec<RouteConfiguration>,
         l4: Vec<L4Listener>,

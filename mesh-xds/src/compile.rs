@@ -35,7 +35,7 @@ use mesh_model::security::MtlsMode;
 use mesh_model::snapshot::{Service, Snapshot};
 use mesh_route::config::{ConfigRef, RouteScope};
 use mesh_route::l4::L4Listener;
-use mesh_route::{ProxyContext, RouteTable, SnapshotRoutes};
+use mesh_route::{ProxyContext, SnapshotRoutes};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,6 +114,22 @@ pub fn compile(snapshot: &Snapshot, proxy: &Proxy, options: &CompileOptions) -> 
     Compiler::new(snapshot, options.clone()).compile(proxy)
 }
 
+/// One proxy's view of a [`Compiler`]'s snapshot ([`Compiler::prepare`]).
+#[derive(Debug)]
+pub struct PreparedProxy<'c> {
+    routes: mesh_route::ProxyRoutes<'c>,
+}
+
+impl PreparedProxy<'_> {
+    /// The proxy's route configurations (RDS), as [`Compiler::routes`]
+    /// has them.
+    pub fn routes(&self) -> Vec<RouteConfiguration> {
+        let mut routes = rds::translate_table(self.routes.table());
+        crate::resources::sort_dedup_by_name(&mut routes, |r| &r.name);
+        routes
+    }
+}
+
 impl Compiler {
     /// Indexes `snapshot` for compiling many proxies.
     pub fn new(snapshot: &Snapshot, options: CompileOptions) -> Compiler {
@@ -160,7 +176,9 @@ impl Compiler {
 
     /// The route configurations (RDS) of one proxy alone, as
     /// [`Compiler::compile`] has them: what a server recomputes when only
-    /// HTTP routing changed.
+    /// HTTP routing changed. The same as
+    /// `compiler.prepare(proxy).routes()`; a server answering many route
+    /// requests for one proxy prepares it once ([`Compiler::prepare`]).
     ///
     /// ```
     /// use mesh_model::{load, LoadOptions};
@@ -173,18 +191,43 @@ impl Compiler {
     /// assert_eq!(routes, compiler.compile(&proxy).routes);
     /// ```
     pub fn routes(&self, proxy: &Proxy) -> Vec<RouteConfiguration> {
-        let ctx = match proxy.kind {
+        self.prepare(proxy).routes()
+    }
+
+    /// What `proxy` sees of the snapshot, worked out once for any number
+    /// of route compiles: for a sidecar, the services and VirtualServices
+    /// its egress listeners import (Istio's `SidecarScope`); for a gateway
+    /// workload, its Gateways' servers merged by port and route name
+    /// (Istio's `MergedGateway`). Istio computes both when a proxy connects
+    /// or the configuration changes, not for each response.
+    ///
+    /// ```
+    /// use mesh_model::{load, LoadOptions};
+    /// use mesh_xds::{Compiler, CompileOptions, proxy::Proxy};
+    /// let yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: ratings, namespace: shop}\nspec:\n  ports: [{name: http, port: 9080}]\n";
+    /// let snapshot = load(&[("m.yaml", yaml)], &LoadOptions::default()).snapshot;
+    /// let compiler = Compiler::new(&snapshot, CompileOptions::default());
+    /// let proxy = Proxy::sidecar("shop", Default::default(), "default");
+    /// let prepared = compiler.prepare(&proxy);
+    /// assert_eq!(prepared.routes(), compiler.routes(&proxy));
+    /// assert_eq!(prepared.routes()[0].name, "9080");
+    /// ```
+    pub fn prepare(&self, proxy: &Proxy) -> PreparedProxy<'_> {
+        PreparedProxy {
+            routes: self.routes.prepare(&self.route_context(proxy)),
+        }
+    }
+
+    /// The proxy as `mesh-route` sees it.
+    fn route_context(&self, proxy: &Proxy) -> ProxyContext {
+        match proxy.kind {
             ProxyKind::Sidecar => ProxyContext::sidecar(&proxy.namespace, proxy.labels.clone()),
             ProxyKind::Router => ProxyContext::gateway_workload(
                 &self.snapshot,
                 &proxy.namespace,
                 proxy.labels.clone(),
             ),
-        };
-        let table = RouteTable::compile_shared(&self.routes, &ctx);
-        let mut routes = rds::translate_table(table);
-        crate::resources::sort_dedup_by_name(&mut routes, |r| &r.name);
-        routes
+        }
     }
 
     /// The clusters (CDS) of one proxy alone, as [`Compiler::compile`] has
@@ -451,8 +494,7 @@ impl Compiler {
 
     fn sidecar(&self, proxy: &Proxy) -> Resources {
         let mut out = Resources::default();
-        let ctx = ProxyContext::sidecar(&proxy.namespace, proxy.labels.clone());
-        let table = RouteTable::compile_shared(&self.routes, &ctx);
+        let table = self.prepare(proxy).routes.table();
         let (scope, services) = self.scope(proxy);
         let ports = self.inbound_ports(proxy, scope.map(|s| &s.spec));
         out.clusters = self.fixed_clusters(proxy, &ports);
@@ -617,9 +659,7 @@ impl Compiler {
 
     fn gateway(&self, proxy: &Proxy) -> Resources {
         let mut out = Resources::default();
-        let ctx =
-            ProxyContext::gateway_workload(&self.snapshot, &proxy.namespace, proxy.labels.clone());
-        let table = RouteTable::compile_shared(&self.routes, &ctx);
+        let table = self.prepare(proxy).routes.table();
         let (_, services) = self.scope(proxy);
         out.clusters = self.fixed_clusters(proxy, &[]);
         self.outbound(&services, proxy, &mut out);

@@ -27,4 +27,4 @@ pub mod route;
 pub mod tls;
 pub mod util;
 
-pub use compile::{Certificates, CompileOptions, Compiler, compile};
+pub use compile::{Certificates, CompileOptions, Compiler, PreparedProxy, compile};

@@ -9,30 +9,43 @@ use crate::config::{
 };
 use crate::destination_rule::DestinationRules;
 use mesh_model::config::Config;
-use mesh_model::host::Hostname;
+use mesh_model::host::{Hostname, PortDigits, concat};
 use mesh_model::kube::TargetPort;
 use mesh_model::labels::{Labels, Selector};
 use mesh_model::networking::{Destination, Gateway, GatewayRef, HttpRetry, Server};
 use mesh_model::protocol::Protocol;
 use mesh_model::snapshot::{Service, Snapshot};
 use mesh_model::wire::networking::ServerTlsMode;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// One server of a Gateway the proxy runs.
 #[derive(Debug, Clone)]
 pub(crate) struct GwServer<'s> {
     pub gateway: ConfigRef,
+    /// The same gateway as a route destination's `gateways` entry.
+    pub gateway_ref: GatewayRef,
+    /// The address of the Gateway in the snapshot: equal for two servers
+    /// exactly when they are of the same Gateway, compared without
+    /// comparing names.
+    pub gateway_id: usize,
     pub server: &'s Server,
     pub server_port: u16,
     pub target_port: u16,
 }
 
-impl GwServer<'_> {
-    pub(crate) fn gateway_ref(&self) -> GatewayRef {
-        GatewayRef::Named {
-            namespace: self.gateway.namespace.clone(),
-            name: self.gateway.name.clone(),
+impl<'s> GwServer<'s> {
+    fn new(gw: &Config<Gateway>, server: &'s Server, server_port: u16, target_port: u16) -> Self {
+        GwServer {
+            gateway: ConfigRef::new(gw.meta.namespace(), gw.meta.name()),
+            gateway_ref: GatewayRef::Named {
+                namespace: gw.meta.namespace().to_string(),
+                name: gw.meta.name().to_string(),
+            },
+            gateway_id: std::ptr::from_ref(gw) as usize,
+            server,
+            server_port,
+            target_port,
         }
     }
 
@@ -116,6 +129,7 @@ fn resolve_port(snapshot: &Snapshot, gw: &Config<Gateway>, number: u16) -> u16 {
 
 /// The servers of the proxy's Gateways, merged as `MergeGateways` does:
 /// HTTP route names to their servers, and the servers routed as TCP/TLS.
+#[derive(Debug)]
 pub(crate) struct MergedServers<'s> {
     pub http: BTreeMap<String, (RouteScope, Vec<GwServer<'s>>)>,
     pub l4: Vec<GwServer<'s>>,
@@ -153,12 +167,7 @@ pub(crate) fn merge_servers<'s>(
             let target_port = *ports_seen
                 .entry((&gw.spec.selector, server_port))
                 .or_insert_with(|| resolve_port(snapshot, gw, server_port));
-            let s = GwServer {
-                gateway: gref.clone(),
-                server,
-                server_port,
-                target_port,
-            };
+            let s = GwServer::new(gw, server, server_port, target_port);
             let bind = server.bind.clone();
             let bind_suffix = bind.as_deref().map(|b| format!(".{b}")).unwrap_or_default();
             let proto = s.protocol();
@@ -376,12 +385,7 @@ pub(crate) fn vs_routes_by_server(cx: &GatewayCx<'_>, v: &MergedVs) -> Vec<Gatew
             let Ok(port) = u16::try_from(server.port.number) else {
                 continue;
             };
-            let s = GwServer {
-                gateway: ConfigRef::new(namespace, name),
-                server,
-                server_port: port,
-                target_port: port,
-            };
+            let s = GwServer::new(gw, server, port, port);
             if !s.is_http_server() {
                 continue;
             }
@@ -400,9 +404,24 @@ pub(crate) fn vs_routes_by_server(cx: &GatewayCx<'_>, v: &MergedVs) -> Vec<Gatew
     out
 }
 
+/// One (gateway, VirtualService) route list: the Gateway's and the merged
+/// VirtualService's addresses (each has one `Arc` in the snapshot, so equal
+/// addresses are equal keys), compared without comparing either name.
+type Source = (usize, usize);
+
+/// One host name's share of a virtual host, in the order found: the
+/// route list of one (gateway, VirtualService), or none for a host that
+/// is only redirected to HTTPS.
+struct Entry {
+    host: String,
+    port: u16,
+    routes: Option<(Source, Arc<Vec<Route>>)>,
+    require_tls: bool,
+}
+
 /// A virtual host being assembled: its route lists stay shared (one per
 /// gateway and VirtualService) until the duplicates are collapsed.
-struct Building<'s> {
+struct Building {
     /// The port of the server that created it (its name's suffix).
     port: u16,
     domains: Vec<String>,
@@ -410,17 +429,8 @@ struct Building<'s> {
     require_tls: bool,
     /// The (gateway, VirtualService) route lists, for
     /// `collapseDuplicateRoutes`.
-    sources: Sources<'s>,
+    sources: Vec<Source>,
 }
-
-/// One (gateway, VirtualService) route list: the gateway, and the merged
-/// VirtualService's key by address (each has one `Arc` in the snapshot's
-/// set, so equal addresses are equal keys), compared without copying
-/// either name.
-type Source<'s> = (&'s ConfigRef, *const ConfigRef);
-
-/// The (gateway, VirtualService) route lists a virtual host was built from.
-type Sources<'s> = Vec<Source<'s>>;
 
 /// `buildGatewayHTTPRouteConfig` for one route name.
 /// `vss`: the snapshot's VirtualServices.
@@ -431,71 +441,75 @@ pub(crate) fn route_configuration(
     scope: &RouteScope,
     servers: &[GwServer<'_>],
 ) -> RouteConfiguration {
-    let mut dedup: BTreeMap<String, Building<'_>> = BTreeMap::new();
-    let mut cache: BTreeMap<Source<'_>, Arc<Vec<Route>>> = BTreeMap::new();
+    // Every (host, route list) pair in the order Istio meets them; sorted
+    // by host below (stably, so each host keeps that order), which is
+    // Istio's map of virtual hosts by host name built in one pass.
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut cache: HashMap<Source, Arc<Vec<Route>>> = HashMap::new();
     for s in servers {
-        let gw = s.gateway_ref();
         let port = s.server_port;
-        let vss = for_gateway(vss, cx.namespace, &gw);
-        for v in vss {
+        let redirect = s.https_redirect();
+        for v in for_gateway(vss, cx.namespace, &s.gateway_ref) {
             let hosts = intersection(server_hosts(s.server, v.namespace()), &v.vs().hosts);
             if hosts.is_empty() {
                 continue;
             }
-            let key: Source<'_> = (&s.gateway, Arc::as_ptr(&v.key));
-            let routes = match cache.get(&key) {
-                Some(r) => r.clone(),
-                None => {
-                    let r = Arc::new(vs_routes(cx, v, &gw, port, s.server.tls.is_some()));
-                    cache.insert(key, r.clone());
-                    r
-                }
-            };
+            let key: Source = (s.gateway_id, Arc::as_ptr(&v.key) as usize);
+            let routes = cache
+                .entry(key)
+                .or_insert_with(|| {
+                    Arc::new(vs_routes(
+                        cx,
+                        v,
+                        &s.gateway_ref,
+                        port,
+                        s.server.tls.is_some(),
+                    ))
+                })
+                .clone();
             if routes.is_empty() {
                 continue;
             }
-            for h in hosts {
-                let h = h.as_str().to_ascii_lowercase();
-                match dedup.get_mut(&h) {
-                    Some(b) => {
-                        b.lists.push(routes.clone());
-                        b.sources.push(key);
-                        if s.https_redirect() {
-                            b.require_tls = true;
-                        }
-                    }
-                    None => {
-                        dedup.insert(
-                            h.clone(),
-                            Building {
-                                port,
-                                domains: vec![h],
-                                lists: vec![routes.clone()],
-                                require_tls: s.https_redirect(),
-                                sources: vec![key],
-                            },
-                        );
-                    }
+            // Host names are lower case already (`Hostname::new`).
+            entries.extend(hosts.into_iter().map(|h| Entry {
+                host: h.to_string(),
+                port,
+                routes: Some((key, routes.clone())),
+                require_tls: redirect,
+            }));
+        }
+        if redirect {
+            entries.extend(s.host_strings().into_iter().map(|h| Entry {
+                host: h.to_ascii_lowercase(),
+                port,
+                routes: None,
+                require_tls: true,
+            }));
+        }
+    }
+    // The cache's references go first, so that a route list used by one
+    // virtual host only is moved into it rather than copied.
+    drop(cache);
+    entries.sort_by(|a, b| a.host.cmp(&b.host));
+    let mut dedup: Vec<Building> = Vec::new();
+    for e in entries {
+        match dedup.last_mut() {
+            Some(b) if b.domains[0] == e.host => {
+                b.require_tls |= e.require_tls;
+                if let Some((key, list)) = e.routes {
+                    b.lists.push(list);
+                    b.sources.push(key);
                 }
             }
-        }
-        if s.https_redirect() {
-            for h in s.host_strings() {
-                let h = h.to_ascii_lowercase();
-                if let Some(b) = dedup.get_mut(&h) {
-                    b.require_tls = true;
-                    continue;
-                }
-                dedup.insert(
-                    h.clone(),
-                    Building {
-                        port,
-                        domains: vec![h],
-                        lists: Vec::new(),
-                        require_tls: true,
-                        sources: Vec::new(),
-                    },
-                );
+            _ => {
+                let (sources, lists) = e.routes.map(|(k, l)| (vec![k], vec![l])).unzip();
+                dedup.push(Building {
+                    port: e.port,
+                    domains: vec![e.host],
+                    lists: lists.unwrap_or_default(),
+                    require_tls: e.require_tls,
+                    sources: sources.unwrap_or_default(),
+                })
             }
         }
     }
@@ -512,24 +526,25 @@ pub(crate) fn route_configuration(
     } else {
         // `collapseDuplicateRoutes`: host names with identical route lists
         // share the alphabetically first one's virtual host.
-        let mut kept: Vec<Building> = Vec::new();
-        let mut by_sources: BTreeMap<(Sources<'_>, bool), usize> = BTreeMap::new();
-        for (_, b) in dedup {
+        let mut kept: Vec<Building> = Vec::with_capacity(dedup.len());
+        let mut by_sources: HashMap<(Vec<Source>, bool), usize> = HashMap::new();
+        for b in dedup {
             if b.sources.is_empty() {
                 kept.push(b);
                 continue;
             }
-            let key = (b.sources.clone(), b.require_tls);
-            if let Some(&k) = by_sources.get(&key) {
-                kept[k].domains.extend(b.domains);
-                continue;
+            match by_sources.entry((b.sources.clone(), b.require_tls)) {
+                std::collections::hash_map::Entry::Occupied(k) => {
+                    kept[*k.get()].domains.extend(b.domains);
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(kept.len());
+                    kept.push(b);
+                }
             }
-            by_sources.insert(key, kept.len());
-            kept.push(b);
         }
-        // The cache's references go first, so that a route list used by
-        // one virtual host only is moved into it rather than copied.
-        drop(cache);
+        drop(by_sources);
+        vhosts.reserve(kept.len());
         for b in kept {
             let mut routes: Vec<Route> = Vec::with_capacity(b.lists.iter().map(|l| l.len()).sum());
             for list in b.lists {
@@ -541,8 +556,9 @@ pub(crate) fn route_configuration(
             // `SortVHostRoutes`: catch-all routes last, order kept (HOST-8);
             // the sort is stable.
             routes.sort_by_key(|r| r.matcher.is_catch_all());
+            let port = PortDigits::new(b.port);
             vhosts.push(VirtualHost {
-                name: format!("{}:{}", b.domains[0], b.port),
+                name: concat(&[&b.domains[0], ":", port.as_str()]),
                 domains: b.domains,
                 routes,
                 require_tls: b.require_tls,

@@ -199,14 +199,134 @@ impl SnapshotRoutes {
     }
 }
 
-pub(crate) fn compile(shared: &SnapshotRoutes, proxy: &ProxyContext) -> Compiled {
+/// What one proxy sees of a snapshot, worked out once and reused by every
+/// route compile for it: for a sidecar its egress listeners' imported
+/// services and VirtualServices (what Istio keeps in a proxy's
+/// `SidecarScope`), and where unknown traffic goes; for a gateway workload
+/// its Gateways' servers merged by port and route name (Istio's
+/// `MergedGateway`). Istio computes both when a proxy connects or the push
+/// context changes, not for each xDS response; so can a server here.
+///
+/// ```
+/// use mesh_model::{load, LoadOptions};
+/// use mesh_route::{ProxyContext, RouteTable, SnapshotRoutes};
+/// let yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: ratings, namespace: shop}\nspec: {ports: [{name: http, port: 9080}]}\n";
+/// let snapshot = load(&[("s.yaml", yaml)], &LoadOptions::default()).snapshot;
+/// let shared = SnapshotRoutes::new(&snapshot);
+/// let proxy = ProxyContext::sidecar("shop", Default::default());
+/// let view = shared.prepare(&proxy);
+/// assert_eq!(view.table().route_configurations(), RouteTable::compile(&snapshot, &proxy).route_configurations());
+/// ```
+#[derive(Debug)]
+pub struct ProxyRoutes<'a> {
+    shared: &'a SnapshotRoutes,
+    proxy: ProxyContext,
+    view: View<'a>,
+}
+
+#[derive(Debug)]
+enum View<'a> {
+    Sidecar {
+        scopes: Vec<scope::EgressScope<'a>>,
+        catch_all: CatchAll,
+    },
+    Gateway {
+        merged: gateway::MergedServers<'a>,
+    },
+}
+
+impl SnapshotRoutes {
+    /// What `proxy` sees of the snapshot, for compiling its routes any
+    /// number of times ([`ProxyRoutes::table`]).
+    pub fn prepare(&self, proxy: &ProxyContext) -> ProxyRoutes<'_> {
+        ProxyRoutes {
+            shared: self,
+            proxy: proxy.clone(),
+            view: view(self, proxy),
+        }
+    }
+}
+
+impl ProxyRoutes<'_> {
+    /// The proxy.
+    pub fn proxy(&self) -> &ProxyContext {
+        &self.proxy
+    }
+
+    /// The proxy's route table: the same as
+    /// [`RouteTable::compile_shared`](crate::RouteTable::compile_shared).
+    pub fn table(&self) -> crate::RouteTable {
+        let Compiled { http, l4, fallback } = self.compile();
+        crate::RouteTable::from_parts(self.proxy.clone(), http, l4, fallback)
+    }
+
+    fn compile(&self) -> Compiled {
+        let shared = self.shared;
+        let snapshot = &shared.snapshot;
+        let drs = &shared.drs;
+        let retry = shared.retry.as_ref();
+        match (&self.proxy, &self.view) {
+            (ProxyContext::Sidecar { namespace, labels }, View::Sidecar { scopes, catch_all }) => {
+                let cx = sidecar::SidecarCx {
+                    snapshot,
+                    drs,
+                    namespace,
+                    labels,
+                    default_retry: retry,
+                };
+                let http = sidecar::route_configurations(&cx, scopes, catch_all);
+                let l4 = sidecar_listeners(
+                    &SidecarL4 {
+                        snapshot,
+                        namespace,
+                        labels,
+                    },
+                    scopes,
+                );
+                Compiled {
+                    http,
+                    l4,
+                    fallback: Some(catch_all.clone()),
+                }
+            }
+            (
+                ProxyContext::Gateway {
+                    namespace, labels, ..
+                },
+                View::Gateway { merged },
+            ) => {
+                let cx = gateway::GatewayCx {
+                    snapshot,
+                    drs,
+                    namespace,
+                    labels,
+                    default_retry: retry,
+                };
+                let http = merged
+                    .http
+                    .iter()
+                    .map(|(name, (scope, servers))| {
+                        gateway::route_configuration(&cx, &shared.vss, name, scope, servers)
+                    })
+                    .collect();
+                let l4 =
+                    gateway_listeners(snapshot, &shared.vss, drs, (namespace, labels), &merged.l4);
+                Compiled {
+                    http,
+                    l4,
+                    fallback: None,
+                }
+            }
+            _ => unreachable!("a view is prepared for its own proxy kind"),
+        }
+    }
+}
+
+fn view<'a>(shared: &'a SnapshotRoutes, proxy: &ProxyContext) -> View<'a> {
     let snapshot = &shared.snapshot;
-    let vss = &shared.vss;
-    let drs = &shared.drs;
-    let retry = shared.retry.as_ref();
     match proxy {
         ProxyContext::Sidecar { namespace, labels } => {
-            let scopes = scope::egress_scopes(snapshot, vss, namespace, labels);
+            let scopes = scope::egress_scopes(snapshot, &shared.vss, namespace, labels);
             let policy = scope::sidecar_for(snapshot, namespace, labels)
                 .and_then(|s| s.spec.outbound_traffic_policy.clone());
             let registry_only = match policy.as_ref().and_then(|p| p.mode) {
@@ -230,54 +350,10 @@ pub(crate) fn compile(shared: &SnapshotRoutes, proxy: &ProxyContext) -> Compiled
                     .unwrap_or_else(|| "PassthroughCluster".into());
                 CatchAll::AllowAny(cluster)
             };
-            let cx = sidecar::SidecarCx {
-                snapshot,
-                drs,
-                namespace,
-                labels,
-                default_retry: retry,
-            };
-            let http = sidecar::route_configurations(&cx, &scopes, &catch_all);
-            let l4 = sidecar_listeners(
-                &SidecarL4 {
-                    snapshot,
-                    namespace,
-                    labels,
-                },
-                &scopes,
-            );
-            Compiled {
-                http,
-                l4,
-                fallback: Some(catch_all),
-            }
+            View::Sidecar { scopes, catch_all }
         }
-        ProxyContext::Gateway {
-            namespace,
-            labels,
-            gateways,
-        } => {
-            let merged = gateway::merge_servers(snapshot, gateways);
-            let cx = gateway::GatewayCx {
-                snapshot,
-                drs,
-                namespace,
-                labels,
-                default_retry: retry,
-            };
-            let http = merged
-                .http
-                .iter()
-                .map(|(name, (scope, servers))| {
-                    gateway::route_configuration(&cx, vss, name, scope, servers)
-                })
-                .collect();
-            let l4 = gateway_listeners(snapshot, vss, drs, (namespace, labels), &merged.l4);
-            Compiled {
-                http,
-                l4,
-                fallback: None,
-            }
-        }
+        ProxyContext::Gateway { gateways, .. } => View::Gateway {
+            merged: gateway::merge_servers(snapshot, gateways),
+        },
     }
 }
