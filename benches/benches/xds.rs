@@ -23,6 +23,12 @@ use mesh_xds::{CompileOptions, Compiler};
 use prost::Message;
 use std::hint::black_box;
 
+/// The allocator the controller runs with (mimalloc); the
+/// `system-allocator` feature measures glibc's malloc instead.
+#[cfg(not(feature = "system-allocator"))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn proxy(router: bool) -> Proxy {
     let labels = [("istio.io/benchmark".to_string(), "true".to_string())].into();
     let mut p = if router {

@@ -5,6 +5,12 @@ use mesh_model::{LoadOptions, load};
 use mesh_xds::proxy::Proxy;
 use mesh_xds::{CompileOptions, Compiler};
 
+/// The allocator the controller runs with (mimalloc); the
+/// `system-allocator` feature measures glibc's malloc instead.
+#[cfg(not(feature = "system-allocator"))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let file = args.first().map_or("virtualservice.yaml", String::as_str);

@@ -38,6 +38,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+/// The controller's allocator: compiling xDS is mostly small allocations,
+/// and mimalloc serves them about 1.5× faster than glibc's malloc (see
+/// `benches/benches/xds.rs`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm
