@@ -8,6 +8,7 @@ use crate::validation;
 use crate::wire::networking as w;
 use serde::Serialize;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Who may see a VirtualService, DestinationRule or ServiceEntry (HOST-6).
@@ -327,40 +328,38 @@ impl Destination {
 }
 
 /// A compiled RE2 pattern matched against the whole input (VS-10).
+///
+/// Cloning shares the compiled program (route tables copy their matchers
+/// into every route built from a VirtualService).
 #[derive(Clone)]
-pub struct FullRegex {
-    pattern: String,
-    regex: regex::Regex,
-}
+pub struct FullRegex(Arc<(String, regex::Regex)>);
 
 impl FullRegex {
     /// Compiles `pattern` anchored at both ends.
     pub fn new(pattern: &str) -> Result<FullRegex, String> {
-        Ok(FullRegex {
-            pattern: pattern.to_string(),
-            regex: validation::full_match_regex(pattern)?,
-        })
+        let regex = validation::full_match_regex(pattern)?;
+        Ok(FullRegex(Arc::new((pattern.to_string(), regex))))
     }
 
     /// The pattern as written.
     pub fn pattern(&self) -> &str {
-        &self.pattern
+        &self.0.0
     }
 
     /// Whether the whole of `s` matches.
     pub fn is_match(&self, s: &str) -> bool {
-        self.regex.is_match(s)
+        self.0.1.is_match(s)
     }
 
     /// The compiled (anchored) regex.
     pub fn regex(&self) -> &regex::Regex {
-        &self.regex
+        &self.0.1
     }
 }
 
 impl PartialEq for FullRegex {
     fn eq(&self, o: &Self) -> bool {
-        self.pattern == o.pattern
+        self.pattern() == o.pattern()
     }
 }
 
@@ -368,19 +367,19 @@ impl Eq for FullRegex {}
 
 impl std::hash::Hash for FullRegex {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.pattern.hash(h);
+        self.pattern().hash(h);
     }
 }
 
 impl fmt::Debug for FullRegex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "regex({:?})", self.pattern)
+        write!(f, "regex({:?})", self.pattern())
     }
 }
 
 impl Serialize for FullRegex {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.pattern)
+        s.serialize_str(self.pattern())
     }
 }
 
