@@ -448,7 +448,7 @@ pub(crate) fn gateway_listeners(
             chains: Vec::new(),
         });
         listener.servers.push(s.gateway.clone());
-        let candidates = for_gateway(vss, namespace, &gw);
+        let candidates = for_gateway(vss, namespace, gw);
         if s.server.tls.is_none() || !s.is_passthrough() {
             // Opaque TCP, or TLS terminated then TCP: the first passing
             // `tcp` route (VS-32).
@@ -471,7 +471,7 @@ pub(crate) fn gateway_listeners(
                     } else {
                         tcp.matches
                             .iter()
-                            .position(|m| gateway_l4_match(m.port, &m.gateways, s.server_port, &gw))
+                            .position(|m| gateway_l4_match(m.port, &m.gateways, s.server_port, gw))
                             .map(Some)
                     };
                     let Some(mi) = hit else { continue };
@@ -518,7 +518,7 @@ pub(crate) fn gateway_listeners(
                     continue;
                 }
                 for (mi, m) in tls.matches.iter().enumerate() {
-                    if !gateway_l4_match(m.port, &m.gateways, s.server_port, &gw) {
+                    if !gateway_l4_match(m.port, &m.gateways, s.server_port, gw) {
                         continue;
                     }
                     let keys: Vec<(String, Option<String>)> = m
