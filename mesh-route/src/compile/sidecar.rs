@@ -15,7 +15,7 @@ use mesh_model::networking::{Destination, GatewayRef, HttpRetry};
 use mesh_model::protocol::Protocol;
 use mesh_model::snapshot::{Service, ServiceOrigin, Snapshot};
 use mesh_model::wire::networking::Resolution;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 /// Everything the sidecar route builder needs.
@@ -328,8 +328,9 @@ fn virtual_hosts(cx: &SidecarCx<'_>, scope: &EgressScope<'_>, port: u16) -> Vec<
             })
     };
     let proxy_domain = format!("{}.svc.{}", cx.namespace, cx.snapshot.domain_suffix());
-    let mut names: BTreeSet<String> = BTreeSet::new();
-    let mut seen_domains: BTreeSet<String> = BTreeSet::new();
+    // About one name and a few domains per virtual host: sized once.
+    let mut names: HashSet<String> = HashSet::with_capacity(wrappers.len());
+    let mut seen_domains: HashSet<String> = HashSet::with_capacity(4 * wrappers.len());
     let mut out = Vec::new();
     for w in wrappers.iter_mut() {
         let first = out.len();

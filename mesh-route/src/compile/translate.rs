@@ -325,6 +325,9 @@ fn append_headers(
 impl From<&Headers> for HeaderOps {
     fn from(h: &Headers) -> HeaderOps {
         let mut out = HeaderOps::default();
+        if h.is_empty() {
+            return out;
+        }
         let side = |ops: &HeaderOperations, add: &mut Vec<HeaderValueOption>| {
             let set = append_headers(&ops.set, AppendAction::OverwriteIfExistsOrAdd, add);
             let added = append_headers(&ops.add, AppendAction::AppendIfExistsOrAdd, add);
