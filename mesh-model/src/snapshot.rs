@@ -20,7 +20,7 @@ use crate::security::{AuthorizationPolicy, PeerAuthentication, RequestAuthentica
 use crate::wire::mesh::MeshConfig;
 use crate::wire::networking::{Location, Resolution};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// A namespace of the mesh.
@@ -237,7 +237,9 @@ struct Inner {
     authorization_policies: Vec<Arc<Config<AuthorizationPolicy>>>,
     namespaces: BTreeMap<String, Namespace>,
     services: Vec<Arc<Service>>,
-    services_by_host: BTreeMap<Hostname, Vec<usize>>,
+    /// Looked up, never walked: a hash map (route compiles look up every
+    /// destination's service).
+    services_by_host: HashMap<Hostname, Vec<usize>>,
     workloads: Vec<Arc<WorkloadInstance>>,
     workloads_by_namespace: BTreeMap<String, Vec<usize>>,
 }

@@ -16,7 +16,9 @@ use mesh_model::networking::{Destination, Gateway, GatewayRef, HttpRetry, Server
 use mesh_model::protocol::Protocol;
 use mesh_model::snapshot::{Service, Snapshot};
 use mesh_model::wire::networking::ServerTlsMode;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// One server of a Gateway the proxy runs.
@@ -334,13 +336,26 @@ pub(crate) fn vs_routes(
     is_tls: bool,
 ) -> Vec<Route> {
     let vs_ns = v.namespace();
+    // The routes of one VirtualService mostly name one host, and each
+    // destination asks for its service twice (port and hash policy).
+    let last: RefCell<Option<(Hostname, Option<&Arc<Service>>)>> = RefCell::new(None);
+    let service = |h: &Hostname| {
+        if let Some((k, found)) = &*last.borrow()
+            && k == h
+        {
+            return *found;
+        }
+        let found = cx.service_for(h, vs_ns);
+        *last.borrow_mut() = Some((h.clone(), found));
+        found
+    };
     let single = |h: &Hostname| {
-        cx.service_for(h, vs_ns)
+        service(h)
             .filter(|s| s.ports.len() == 1)
             .map(|s| s.ports[0].number)
     };
     let hash = |d: &Destination| {
-        let svc = cx.service_for(&d.host, vs_ns).map(|s| &**s);
+        let svc = service(&d.host).map(|s| &**s);
         destination_hash(cx.drs, cx.namespace, cx.labels, svc, d)
     };
     let rcx = RouteCx {
@@ -404,6 +419,43 @@ pub(crate) fn vs_routes_by_server(cx: &GatewayCx<'_>, v: &MergedVs) -> Vec<Gatew
     out
 }
 
+/// A hasher for keys made of addresses and counts, which no one outside
+/// chooses (so need no defence against chosen collisions): one rotate,
+/// xor and multiply per word, the FxHash scheme.
+#[derive(Default, Clone, Copy)]
+struct WordHasher(u64);
+
+impl WordHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+}
+
+/// A hash map keyed by addresses and counts ([`WordHasher`]).
+type WordMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
+
 /// One (gateway, VirtualService) route list: the Gateway's and the merged
 /// VirtualService's addresses (each has one `Arc` in the snapshot, so equal
 /// addresses are equal keys), compared without comparing either name.
@@ -444,8 +496,9 @@ pub(crate) fn route_configuration(
     // Every (host, route list) pair in the order Istio meets them; sorted
     // by host below (stably, so each host keeps that order), which is
     // Istio's map of virtual hosts by host name built in one pass.
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut cache: HashMap<Source, Arc<Vec<Route>>> = HashMap::new();
+    let mut entries: Vec<Entry> =
+        Vec::with_capacity(servers.iter().map(|s| s.server.hosts.len()).sum());
+    let mut cache: WordMap<Source, Arc<Vec<Route>>> = WordMap::default();
     for s in servers {
         let port = s.server_port;
         let redirect = s.https_redirect();
@@ -472,7 +525,7 @@ pub(crate) fn route_configuration(
             }
             // Host names are lower case already (`Hostname::new`).
             entries.extend(hosts.into_iter().map(|h| Entry {
-                host: h.to_string(),
+                host: h.as_str().to_owned(),
                 port,
                 routes: Some((key, routes.clone())),
                 require_tls: redirect,
@@ -527,7 +580,7 @@ pub(crate) fn route_configuration(
         // `collapseDuplicateRoutes`: host names with identical route lists
         // share the alphabetically first one's virtual host.
         let mut kept: Vec<Building> = Vec::with_capacity(dedup.len());
-        let mut by_sources: HashMap<(Vec<Source>, bool), usize> = HashMap::new();
+        let mut by_sources: WordMap<(Vec<Source>, bool), usize> = WordMap::default();
         for b in dedup {
             if b.sources.is_empty() {
                 kept.push(b);

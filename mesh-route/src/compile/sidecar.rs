@@ -438,7 +438,7 @@ fn separate_hosts(
         }
         match by_name.get(h) {
             Some(s) => services.push(s.clone()),
-            None => hosts.push(h.to_string()),
+            None => hosts.push(h.as_str().to_owned()),
         }
     }
     for h in wild {
@@ -454,7 +454,7 @@ fn separate_hosts(
             services.push(s.clone());
         }
         if !found {
-            hosts.push(h.to_string());
+            hosts.push(h.as_str().to_owned());
         }
     }
     (hosts, services)

@@ -422,25 +422,27 @@ pub(crate) fn for_gateway<'v>(
     namespace: &str,
     gateway: &GatewayRef,
 ) -> Vec<&'v MergedVs> {
-    let bound: Vec<&MergedVs> = all.bound_to(gateway).collect();
-    debug_assert!(bound.iter().all(|v| v.vs().applies_to(gateway)));
-    let mut out = Vec::new();
-    for v in &bound {
-        if !v.export.contains("*") && v.namespace() == namespace && v.export.contains(namespace) {
-            out.push(*v);
-        }
-    }
-    for v in &bound {
-        if !v.export.contains("*") && v.namespace() != namespace && v.export.contains(namespace) {
-            out.push(*v);
-        }
-    }
-    for v in &bound {
+    debug_assert!(all.bound_to(gateway).all(|v| v.vs().applies_to(gateway)));
+    let mut private = Vec::new();
+    let mut exported = Vec::new();
+    let mut public = Vec::new();
+    for v in all.bound_to(gateway) {
         if v.export.contains("*") {
-            out.push(*v);
+            public.push(v);
+        } else if v.export.contains(namespace) {
+            if v.namespace() == namespace {
+                private.push(v);
+            } else {
+                exported.push(v);
+            }
         }
     }
-    out
+    if private.is_empty() && exported.is_empty() {
+        return public;
+    }
+    private.extend(exported);
+    private.extend(public);
+    private
 }
 
 #[cfg(test)]
