@@ -324,6 +324,9 @@ impl GatewayCx<'_> {
     }
 }
 
+/// The last host whose service was looked up, and the service.
+type LastService<'s> = (Hostname, Option<&'s Arc<Service>>);
+
 /// The routes of VirtualService `v` through a server of `gateway` on
 /// `port` (`BuildHTTPRoutesForVirtualService` on a gateway): what the
 /// virtual hosts of its hosts there hold, before catch-all routes are
@@ -338,7 +341,7 @@ pub(crate) fn vs_routes(
     let vs_ns = v.namespace();
     // The routes of one VirtualService mostly name one host, and each
     // destination asks for its service twice (port and hash policy).
-    let last: RefCell<Option<(Hostname, Option<&Arc<Service>>)>> = RefCell::new(None);
+    let last: RefCell<Option<LastService<'_>>> = RefCell::new(None);
     let service = |h: &Hostname| {
         if let Some((k, found)) = &*last.borrow()
             && k == h
