@@ -4,8 +4,8 @@
 
 use crate::util::{any, duration, metadata, string_value, u32v};
 use envoy_types::pb::envoy::config::core::v3::{
-    DataSource, HeaderValue, HeaderValueOption, RuntimeFractionalPercent, data_source::Specifier,
-    header_value_option::HeaderAppendAction,
+    DataSource, HeaderValue, HeaderValueOption, Metadata, RuntimeFractionalPercent,
+    data_source::Specifier, header_value_option::HeaderAppendAction,
 };
 use envoy_types::pb::envoy::config::route::v3 as r;
 use envoy_types::pb::envoy::extensions::filters::common::fault::v3::{
@@ -23,6 +23,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
     value_matcher,
 };
 use envoy_types::pb::envoy::r#type::v3::{FractionalPercent, fractional_percent::DenominatorType};
+use envoy_types::pb::google::protobuf::value::Kind;
 use mesh_route::config::{self as c, ClusterSpecifier, PathMatch, RouteAction, ValueMatch};
 
 /// Translates one compiled route configuration.
@@ -376,6 +377,25 @@ pub(crate) fn config_path(vs: &c::ConfigRef) -> String {
     ])
 }
 
+/// A route's provenance metadata, `istio.config` = `path`: a copy of one
+/// built once, its one value set in place, so that no key is hashed again
+/// for each of thousands of routes.
+fn config_metadata(path: String) -> Metadata {
+    static TEMPLATE: std::sync::OnceLock<Metadata> = std::sync::OnceLock::new();
+    let mut md = TEMPLATE
+        .get_or_init(|| metadata("istio", vec![("config", string_value(String::new()))]))
+        .clone();
+    if let Some(value) = md
+        .filter_metadata
+        .values_mut()
+        .next()
+        .and_then(|s| s.fields.values_mut().next())
+    {
+        value.kind = Some(Kind::StringValue(path));
+    }
+    md
+}
+
 /// Translates one compiled route, taking its strings.
 pub fn into_route(x: c::Route) -> r::Route {
     let mut typed = std::collections::HashMap::new();
@@ -385,12 +405,10 @@ pub fn into_route(x: c::Route) -> r::Route {
     if let Some(p) = &x.cors {
         typed.insert("envoy.filters.http.cors".to_string(), any(&cors(p)));
     }
-    let metadata = x.origin.as_ref().map(|o| {
-        metadata(
-            "istio",
-            vec![("config", string_value(config_path(&o.virtual_service)))],
-        )
-    });
+    let metadata = x
+        .origin
+        .as_ref()
+        .map(|o| config_metadata(config_path(&o.virtual_service)));
     let action = match x.action {
         RouteAction::Route(f) => Some(r::route::Action::Route(forward(*f))),
         RouteAction::Redirect(rd) => Some(r::route::Action::Redirect(r::RedirectAction {
