@@ -284,48 +284,47 @@ fn hash_policy(h: c::HashPolicy) -> r::route_action::HashPolicy {
     }
 }
 
-fn forward(f: c::ForwardAction) -> r::RouteAction {
+/// A forwarding action, written into an action already in place (see
+/// [`into_route`]).
+fn forward_into(f: c::ForwardAction, a: &mut r::RouteAction) {
     use r::route_action::ClusterSpecifier as Cs;
-    r::RouteAction {
-        cluster_specifier: Some(match f.clusters {
-            ClusterSpecifier::Cluster(d) => Cs::Cluster(d.name),
-            ClusterSpecifier::WeightedClusters(ds) => Cs::WeightedClusters(r::WeightedCluster {
-                clusters: ds.into_iter().map(cluster_weight).collect(),
-                ..Default::default()
-            }),
-        }),
-        timeout: Some(duration(f.timeout.unwrap_or_default())),
-        // `max_grpc_timeout` (VS-24), in its current form: a request's
-        // `grpc-timeout` is honoured up to this bound (0: no bound).
-        max_stream_duration: Some(r::route_action::MaxStreamDuration {
-            grpc_timeout_header_max: Some(duration(f.max_grpc_timeout.unwrap_or_default())),
+    a.cluster_specifier = Some(match f.clusters {
+        ClusterSpecifier::Cluster(d) => Cs::Cluster(d.name),
+        ClusterSpecifier::WeightedClusters(ds) => Cs::WeightedClusters(r::WeightedCluster {
+            clusters: ds.into_iter().map(cluster_weight).collect(),
             ..Default::default()
         }),
-        retry_policy: f.retry_policy.map(retry),
-        prefix_rewrite: f.prefix_rewrite.unwrap_or_default(),
-        regex_rewrite: f.regex_rewrite.map(|rr| RegexMatchAndSubstitute {
-            pattern: Some(regex(rr.pattern.as_str())),
-            substitution: rr.substitution,
-        }),
-        host_rewrite_specifier: f
-            .host_rewrite_literal
-            .map(r::route_action::HostRewriteSpecifier::HostRewriteLiteral),
-        request_mirror_policies: f
-            .request_mirror_policies
-            .into_iter()
-            .map(|m| r::route_action::RequestMirrorPolicy {
-                cluster: m.cluster,
-                runtime_fraction: Some(RuntimeFractionalPercent {
-                    default_value: Some(fraction(&m.runtime_fraction)),
-                    ..Default::default()
-                }),
-                trace_sampled: Some(crate::util::boolv(m.trace_sampled)),
-                ..Default::default()
-            })
-            .collect(),
-        hash_policy: f.hash_policy.into_iter().map(hash_policy).collect(),
+    });
+    a.timeout = Some(duration(f.timeout.unwrap_or_default()));
+    // `max_grpc_timeout` (VS-24), in its current form: a request's
+    // `grpc-timeout` is honoured up to this bound (0: no bound).
+    a.max_stream_duration = Some(r::route_action::MaxStreamDuration {
+        grpc_timeout_header_max: Some(duration(f.max_grpc_timeout.unwrap_or_default())),
         ..Default::default()
-    }
+    });
+    a.retry_policy = f.retry_policy.map(retry);
+    a.prefix_rewrite = f.prefix_rewrite.unwrap_or_default();
+    a.regex_rewrite = f.regex_rewrite.map(|rr| RegexMatchAndSubstitute {
+        pattern: Some(regex(rr.pattern.as_str())),
+        substitution: rr.substitution,
+    });
+    a.host_rewrite_specifier = f
+        .host_rewrite_literal
+        .map(r::route_action::HostRewriteSpecifier::HostRewriteLiteral);
+    a.request_mirror_policies = f
+        .request_mirror_policies
+        .into_iter()
+        .map(|m| r::route_action::RequestMirrorPolicy {
+            cluster: m.cluster,
+            runtime_fraction: Some(RuntimeFractionalPercent {
+                default_value: Some(fraction(&m.runtime_fraction)),
+                ..Default::default()
+            }),
+            trace_sampled: Some(crate::util::boolv(m.trace_sampled)),
+            ..Default::default()
+        })
+        .collect();
+    a.hash_policy = f.hash_policy.into_iter().map(hash_policy).collect();
 }
 
 fn fault(f: &c::FaultPolicy) -> HttpFault {
@@ -397,44 +396,60 @@ fn config_metadata(path: String) -> Metadata {
 }
 
 /// Translates one compiled route, taking its strings.
+///
+/// The route is filled in place: an Envoy `Route` is over two kilobytes,
+/// and every move of one is a copy of all of it.
 pub fn into_route(x: c::Route) -> r::Route {
-    let mut typed = std::collections::HashMap::new();
+    let mut route = r::Route::default();
     if let Some(f) = &x.fault {
-        typed.insert("envoy.filters.http.fault".to_string(), any(&fault(f)));
+        route
+            .typed_per_filter_config
+            .insert("envoy.filters.http.fault".to_string(), any(&fault(f)));
     }
     if let Some(p) = &x.cors {
-        typed.insert("envoy.filters.http.cors".to_string(), any(&cors(p)));
+        route
+            .typed_per_filter_config
+            .insert("envoy.filters.http.cors".to_string(), any(&cors(p)));
     }
-    let metadata = x
+    route.metadata = x
         .origin
         .as_ref()
         .map(|o| config_metadata(config_path(&o.virtual_service)));
-    let action = match x.action {
-        RouteAction::Route(f) => Some(r::route::Action::Route(forward(*f))),
-        RouteAction::Redirect(rd) => Some(r::route::Action::Redirect(r::RedirectAction {
-            host_redirect: rd.host_redirect.unwrap_or_default(),
-            port_redirect: rd.port_redirect.map(u32::from).unwrap_or(0),
-            response_code: match rd.response_code {
-                302 => r::redirect_action::RedirectResponseCode::Found,
-                303 => r::redirect_action::RedirectResponseCode::SeeOther,
-                307 => r::redirect_action::RedirectResponseCode::TemporaryRedirect,
-                308 => r::redirect_action::RedirectResponseCode::PermanentRedirect,
-                _ => r::redirect_action::RedirectResponseCode::MovedPermanently,
-            } as i32,
-            scheme_rewrite_specifier: rd
-                .scheme_redirect
-                .map(r::redirect_action::SchemeRewriteSpecifier::SchemeRedirect),
-            path_rewrite_specifier: rd
-                .path_redirect
-                .map(r::redirect_action::PathRewriteSpecifier::PathRedirect)
-                .or_else(|| {
-                    rd.prefix_rewrite
-                        .map(r::redirect_action::PathRewriteSpecifier::PrefixRewrite)
-                }),
-            ..Default::default()
-        })),
+    match x.action {
+        RouteAction::Route(f) => {
+            let action = route
+                .action
+                .insert(r::route::Action::Route(r::RouteAction::default()));
+            if let r::route::Action::Route(a) = action {
+                forward_into(*f, a);
+            }
+        }
+        RouteAction::Redirect(rd) => {
+            route.action = Some(r::route::Action::Redirect(r::RedirectAction {
+                host_redirect: rd.host_redirect.unwrap_or_default(),
+                port_redirect: rd.port_redirect.map(u32::from).unwrap_or(0),
+                response_code: match rd.response_code {
+                    302 => r::redirect_action::RedirectResponseCode::Found,
+                    303 => r::redirect_action::RedirectResponseCode::SeeOther,
+                    307 => r::redirect_action::RedirectResponseCode::TemporaryRedirect,
+                    308 => r::redirect_action::RedirectResponseCode::PermanentRedirect,
+                    _ => r::redirect_action::RedirectResponseCode::MovedPermanently,
+                } as i32,
+                scheme_rewrite_specifier: rd
+                    .scheme_redirect
+                    .map(r::redirect_action::SchemeRewriteSpecifier::SchemeRedirect),
+                path_rewrite_specifier: rd
+                    .path_redirect
+                    .map(r::redirect_action::PathRewriteSpecifier::PathRedirect)
+                    .or_else(|| {
+                        rd.prefix_rewrite
+                            .map(r::redirect_action::PathRewriteSpecifier::PrefixRewrite)
+                    }),
+                ..Default::default()
+            }))
+        }
         RouteAction::DirectResponse(d) => {
-            Some(r::route::Action::DirectResponse(r::DirectResponseAction {
+            route.action = Some(r::route::Action::DirectResponse(r::DirectResponseAction {
                 status: d.status,
                 body: d.body.map(|b| DataSource {
                     specifier: Some(match String::from_utf8(b) {
@@ -447,31 +462,28 @@ pub fn into_route(x: c::Route) -> r::Route {
             }))
         }
         // Istio emits no action (VS-21); Envoy rejects the configuration.
-        RouteAction::Unsupported { .. } => None,
-    };
-    r::Route {
-        name: x.name,
-        r#match: Some(route_match(x.matcher)),
-        action,
-        metadata,
-        decorator: (!x.operation.is_empty()).then(|| r::Decorator {
+        RouteAction::Unsupported { .. } => {}
+    }
+    route.name = x.name;
+    route.r#match = Some(route_match(x.matcher));
+    if !x.operation.is_empty() {
+        route.decorator = Some(r::Decorator {
             operation: x.operation,
             ..Default::default()
-        }),
-        typed_per_filter_config: typed,
-        request_headers_to_add: x
-            .request_headers_to_add
-            .into_iter()
-            .map(header_value)
-            .collect(),
-        request_headers_to_remove: x.request_headers_to_remove,
-        response_headers_to_add: x
-            .response_headers_to_add
-            .into_iter()
-            .map(header_value)
-            .collect(),
-        response_headers_to_remove: x.response_headers_to_remove,
-        stat_prefix: x.stat_prefix.unwrap_or_default(),
-        ..Default::default()
+        });
     }
+    route.request_headers_to_add = x
+        .request_headers_to_add
+        .into_iter()
+        .map(header_value)
+        .collect();
+    route.request_headers_to_remove = x.request_headers_to_remove;
+    route.response_headers_to_add = x
+        .response_headers_to_add
+        .into_iter()
+        .map(header_value)
+        .collect();
+    route.response_headers_to_remove = x.response_headers_to_remove;
+    route.stat_prefix = x.stat_prefix.unwrap_or_default();
+    route
 }
