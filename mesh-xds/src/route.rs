@@ -88,6 +88,10 @@ fn regex(pattern: &str) -> RegexMatcher {
     }
 }
 
+fn header_values(hs: Vec<c::HeaderValueOption>) -> Vec<HeaderValueOption> {
+    hs.into_iter().map(header_value).collect()
+}
+
 fn header_value(h: c::HeaderValueOption) -> HeaderValueOption {
     HeaderValueOption {
         header: Some(HeaderValue {
@@ -205,17 +209,9 @@ fn cluster_weight(d: c::DestinationCluster) -> r::weighted_cluster::ClusterWeigh
     r::weighted_cluster::ClusterWeight {
         name: d.name,
         weight: Some(u32v(d.weight)),
-        request_headers_to_add: d
-            .request_headers_to_add
-            .into_iter()
-            .map(header_value)
-            .collect(),
+        request_headers_to_add: header_values(d.request_headers_to_add),
         request_headers_to_remove: d.request_headers_to_remove,
-        response_headers_to_add: d
-            .response_headers_to_add
-            .into_iter()
-            .map(header_value)
-            .collect(),
+        response_headers_to_add: header_values(d.response_headers_to_add),
         response_headers_to_remove: d.response_headers_to_remove,
         host_rewrite_specifier: d
             .host_rewrite_literal
@@ -472,17 +468,9 @@ pub fn into_route(x: c::Route) -> r::Route {
             ..Default::default()
         });
     }
-    route.request_headers_to_add = x
-        .request_headers_to_add
-        .into_iter()
-        .map(header_value)
-        .collect();
+    route.request_headers_to_add = header_values(x.request_headers_to_add);
     route.request_headers_to_remove = x.request_headers_to_remove;
-    route.response_headers_to_add = x
-        .response_headers_to_add
-        .into_iter()
-        .map(header_value)
-        .collect();
+    route.response_headers_to_add = header_values(x.response_headers_to_add);
     route.response_headers_to_remove = x.response_headers_to_remove;
     route.stat_prefix = x.stat_prefix.unwrap_or_default();
     route
