@@ -23,8 +23,8 @@ use mesh_examples::demo::{DemoOptions, envoy, run};
 use std::io::Write;
 
 /// The controller runs in this process, with its allocator: compiling xDS
-/// is mostly small allocations, and mimalloc serves them about 1.5× faster than glibc's malloc (see
-/// `benches/benches/xds.rs`).
+/// is mostly small allocations, and mimalloc serves them about 1.5× faster
+/// than glibc's malloc (see `benches/benches/xds.rs`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

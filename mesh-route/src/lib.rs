@@ -67,9 +67,8 @@
 //! Inbound (server-side) routes; ExternalName aliases; proxyless gRPC;
 //! `HTTP_PROXY` and unix-socket Sidecar egress listeners; Gateway API and
 //! Ingress resources; the mesh `defaultTrafficPolicy` in DestinationRule
-//! merging. TCP services without
-//! a VIP are evaluated per service rather than on Envoy's shared
-//! `0.0.0.0` listener. Evaluation allocates nothing.
+//! merging. TCP services without a VIP are evaluated per service rather
+//! than on Envoy's shared `0.0.0.0` listener. Evaluation allocates nothing.
 
 mod compile;
 pub mod config;

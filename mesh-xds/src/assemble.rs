@@ -210,9 +210,6 @@ pub fn outbound_clusters(
     build_outbound(Vec::new(), services, inputs, true)
 }
 
-/// The outbound clusters, appended to `before` (clusters whose names sort
-/// before `outbound|`, already in order), and the endpoints of the EDS ones
-/// when `with_endpoints`.
 /// One outbound cluster to build: its name, the indexes of its service,
 /// port and subset, and whether it is an SNI-DNAT cluster.
 struct Planned {
@@ -223,6 +220,9 @@ struct Planned {
     sni_dnat: bool,
 }
 
+/// The outbound clusters, appended to `before` (clusters whose names sort
+/// before `outbound|`, already in order), and the endpoints of the EDS ones
+/// when `with_endpoints`.
 pub(crate) fn build_outbound(
     mut clusters: Vec<Cluster>,
     services: &[&Arc<Service>],
@@ -331,7 +331,7 @@ pub(crate) fn build_outbound(
         };
         let security = if mtls_ok && !sni_dnat {
             UpstreamSecurity::Auto {
-                sni: cluster::istio_sni(port.number, subset, s.hostname.as_str()),
+                sni: mesh_model::host::sni_name(port.number, subset, s.hostname.as_str()),
                 sans: f.sans.clone(),
             }
         } else {

@@ -558,12 +558,6 @@ pub fn inbound(
     c
 }
 
-/// The default SNI of an Istio mTLS cluster (DR-8),
-/// `outbound_.<port>_.<subset>_.<host>`.
-pub fn istio_sni(port: u16, subset: Option<&str>, host: &str) -> String {
-    mesh_model::host::sni_name(port, subset, host)
-}
-
 /// An outbound cluster's name, `outbound|<port>|<subset>|<host>` (XDS-3).
 ///
 /// ```
@@ -590,7 +584,11 @@ mod tests {
             policy,
             protocol: UpstreamProtocol::Http1OrTcp,
             security: UpstreamSecurity::Auto {
-                sni: istio_sni(9080, Some("v1"), "reviews.bookinfo.svc.cluster.local"),
+                sni: mesh_model::host::sni_name(
+                    9080,
+                    Some("v1"),
+                    "reviews.bookinfo.svc.cluster.local",
+                ),
                 sans: vec!["spiffe://cluster.local/ns/bookinfo/sa/bookinfo-reviews".into()],
             },
             connect_timeout: Duration::from_secs(10),

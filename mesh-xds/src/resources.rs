@@ -132,13 +132,7 @@ fn versioned<M: Message + Name + PartialEq>(
 impl Resources {
     /// The resources of one type, by name, each with its content version.
     pub fn of_type(&self, t: ResourceType) -> BTreeMap<String, Versioned> {
-        match t {
-            ResourceType::Cluster => versioned(&self.clusters, |c| &c.name, None),
-            ResourceType::Endpoint => versioned(&self.endpoints, |c| &c.cluster_name, None),
-            ResourceType::Listener => versioned(&self.listeners, |c| &c.name, None),
-            ResourceType::Route => versioned(&self.routes, |c| &c.name, None),
-            ResourceType::Secret => versioned(&self.secrets, |c| &c.name, None),
-        }
+        self.versions(t, None)
     }
 
     /// [`Resources::of_type`] after an earlier compile: a resource equal to
@@ -164,29 +158,41 @@ impl Resources {
         before: &Resources,
         versions: &BTreeMap<String, Versioned>,
     ) -> BTreeMap<String, Versioned> {
+        self.versions(t, Some((before, versions)))
+    }
+
+    /// [`Resources::of_type`], reusing what `before` has for an unchanged
+    /// resource.
+    fn versions(
+        &self,
+        t: ResourceType,
+        before: Option<(&Resources, &BTreeMap<String, Versioned>)>,
+    ) -> BTreeMap<String, Versioned> {
         match t {
             ResourceType::Cluster => versioned(
                 &self.clusters,
                 |c| &c.name,
-                Some((&before.clusters, versions)),
+                before.map(|(b, v)| (&b.clusters[..], v)),
             ),
             ResourceType::Endpoint => versioned(
                 &self.endpoints,
                 |c| &c.cluster_name,
-                Some((&before.endpoints, versions)),
+                before.map(|(b, v)| (&b.endpoints[..], v)),
             ),
             ResourceType::Listener => versioned(
                 &self.listeners,
                 |c| &c.name,
-                Some((&before.listeners, versions)),
+                before.map(|(b, v)| (&b.listeners[..], v)),
             ),
-            ResourceType::Route => {
-                versioned(&self.routes, |c| &c.name, Some((&before.routes, versions)))
-            }
+            ResourceType::Route => versioned(
+                &self.routes,
+                |c| &c.name,
+                before.map(|(b, v)| (&b.routes[..], v)),
+            ),
             ResourceType::Secret => versioned(
                 &self.secrets,
                 |c| &c.name,
-                Some((&before.secrets, versions)),
+                before.map(|(b, v)| (&b.secrets[..], v)),
             ),
         }
     }

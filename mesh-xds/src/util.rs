@@ -70,10 +70,8 @@ pub fn pb_struct(fields: Vec<(&str, Value)>) -> Struct {
 
 /// Metadata with one filter namespace.
 pub fn metadata(filter: &str, fields: Vec<(&str, Value)>) -> Metadata {
-    let mut filter_metadata = HashMap::with_capacity(1);
-    filter_metadata.insert(filter.to_string(), pb_struct(fields));
     Metadata {
-        filter_metadata,
+        filter_metadata: HashMap::from([(filter.to_string(), pb_struct(fields))]),
         ..Default::default()
     }
 }

@@ -12,6 +12,8 @@
 // The test reads the Istio corpus from disk.
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::listener::v3::{FilterChain, filter};
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
@@ -22,7 +24,6 @@ use mesh_xds::proxy::Proxy;
 use mesh_xds::resources::Resources;
 use mesh_xds::{CompileOptions, Compiler};
 use prost::Message;
-use std::path::Path;
 
 /// The services behind the gateway.
 const MESH: &str = include_str!("data/east-west-mesh.yaml");
@@ -36,16 +37,7 @@ const ALPNS: [&str; 5] = [
 ];
 
 fn compile_east_west() -> Option<(Resources, Resources)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/istio");
-    if !dir.is_dir() {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true"),
-            "the Istio corpus is missing at {}",
-            dir.display()
-        );
-        eprintln!("skipping: no corpus");
-        return None;
-    }
+    let dir = common::istio_corpus()?;
     let sample = "samples/multicluster/expose-services.yaml";
     let gateway = std::fs::read_to_string(dir.join(sample)).unwrap();
     let loaded = load(

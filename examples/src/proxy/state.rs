@@ -700,11 +700,7 @@ fn service_clusters(
                 .and_then(|t| t.sni.clone())
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| {
-                    mesh_xds::cluster::istio_sni(
-                        port.number,
-                        subset.as_deref(),
-                        s.hostname.as_str(),
-                    )
+                    mesh_model::host::sni_name(port.number, subset.as_deref(), s.hostname.as_str())
                 });
             let mut endpoints = Vec::new();
             for e in s.endpoints_for(sub_labels.as_ref()) {

@@ -459,10 +459,15 @@ impl Hasher for WordHasher {
 /// A hash map keyed by addresses and counts ([`WordHasher`]).
 type WordMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
 
-/// One (gateway, VirtualService) route list: the Gateway's and the merged
-/// VirtualService's addresses (each has one `Arc` in the snapshot, so equal
-/// addresses are equal keys), compared without comparing either name.
-type Source = (usize, usize);
+/// One (gateway, VirtualService) route list, by the addresses of the
+/// Gateway and of the merged VirtualService (each has one `Arc` in the
+/// snapshot, so equal addresses are equal keys): compared without
+/// comparing either name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Source {
+    gateway: usize,
+    virtual_service: usize,
+}
 
 /// One host name's share of a virtual host, in the order found: the
 /// route list of one (gateway, VirtualService), or none for a host that
@@ -510,7 +515,10 @@ pub(crate) fn route_configuration(
             if hosts.is_empty() {
                 continue;
             }
-            let key: Source = (s.gateway_id, Arc::as_ptr(&v.key) as usize);
+            let key = Source {
+                gateway: s.gateway_id,
+                virtual_service: Arc::as_ptr(&v.key) as usize,
+            };
             let routes = cache
                 .entry(key)
                 .or_insert_with(|| {

@@ -265,8 +265,9 @@ impl ProxyRoutes<'_> {
         let snapshot = &shared.snapshot;
         let drs = &shared.drs;
         let retry = shared.retry.as_ref();
-        match (&self.proxy, &self.view) {
-            (ProxyContext::Sidecar { namespace, labels }, View::Sidecar { scopes, catch_all }) => {
+        let (namespace, labels) = (self.proxy.namespace(), self.proxy.labels());
+        match &self.view {
+            View::Sidecar { scopes, catch_all } => {
                 let cx = sidecar::SidecarCx {
                     snapshot,
                     drs,
@@ -289,12 +290,7 @@ impl ProxyRoutes<'_> {
                     fallback: Some(catch_all.clone()),
                 }
             }
-            (
-                ProxyContext::Gateway {
-                    namespace, labels, ..
-                },
-                View::Gateway { merged },
-            ) => {
+            View::Gateway { merged } => {
                 let cx = gateway::GatewayCx {
                     snapshot,
                     drs,
@@ -317,7 +313,6 @@ impl ProxyRoutes<'_> {
                     fallback: None,
                 }
             }
-            _ => unreachable!("a view is prepared for its own proxy kind"),
         }
     }
 }
