@@ -1,5 +1,5 @@
 //! Compiles one of Istio's benchmark configurations many times, for a
-//! profiler: `cargo run --release -p mesh-benches --example profile_compile -- gateways.yaml 1000 router 20 [routes|routes_with_prepare|clusters|clusters_and_endpoints]`.
+//! profiler: `cargo run --release -p mesh-benches --example profile_compile -- gateways.yaml 1000 router 20 [routes|routes_encoded|routes_with_prepare|clusters|clusters_encoded|clusters_and_endpoints]`.
 
 use mesh_model::{LoadOptions, load};
 use mesh_xds::proxy::Proxy;
@@ -33,8 +33,10 @@ fn main() {
     for _ in 0..iters {
         total += match what {
             "routes" => prepared.routes().len(),
+            "routes_encoded" => encoded(prepared.routes()),
             "routes_with_prepare" => compiler.routes(&p).len(),
             "clusters" => compiler.clusters(&p).len(),
+            "clusters_encoded" => encoded(compiler.clusters(&p)),
             "clusters_and_endpoints" => compiler.outbound_clusters(&p).0.len(),
             _ => compiler.compile(&p).clusters.len(),
         };
@@ -43,4 +45,10 @@ fn main() {
         "{file} x{n} {what}: {:?} per compile ({total})",
         start.elapsed() / iters as u32
     );
+}
+
+/// Encodes each resource to protobuf bytes, as a server does before
+/// sending it; the total size.
+fn encoded<M: prost::Message>(resources: Vec<M>) -> usize {
+    resources.iter().map(|r| r.encode_to_vec().len()).sum()
 }
