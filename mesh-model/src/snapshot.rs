@@ -576,7 +576,10 @@ impl Snapshot {
     /// The services for `host` (several when a Kubernetes Service and
     /// ServiceEntries, or ServiceEntries of several namespaces, define it),
     /// oldest first.
-    pub fn services_for_host(&self, host: &Hostname) -> impl Iterator<Item = &Arc<Service>> {
+    pub fn services_for_host(
+        &self,
+        host: &Hostname,
+    ) -> impl Iterator<Item = &Arc<Service>> + Clone {
         self.inner
             .services_by_host
             .get(host)
@@ -589,6 +592,38 @@ impl Snapshot {
     /// one: the own namespace's definition first, then oldest).
     pub fn service_visible(&self, host: &Hostname, namespace: &str) -> Option<&Arc<Service>> {
         pick_visible(self.services_for_host(host), namespace, self.mesh())
+    }
+
+    /// The service for `host` that a proxy in `namespace` routes to from
+    /// configuration written in `config_namespace` (Istio's
+    /// `buildNameToServiceMapForHTTPRoutes` on gateways): the definition in
+    /// `config_namespace` when the proxy sees it, else the one
+    /// [`Snapshot::service_visible`] picks. One lookup of the host.
+    ///
+    /// ```
+    /// use mesh_model::{load, LoadOptions};
+    /// let se = |ns: &str| format!("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: api, namespace: {ns}}}\nspec: {{hosts: [api.example.com], ports: [{{number: 80, name: http, protocol: HTTP}}], resolution: DNS}}\n");
+    /// let snapshot = load(&[("a.yaml", &se("a")), ("b.yaml", &se("b"))], &LoadOptions::default()).snapshot;
+    /// let host = "api.example.com".into();
+    /// let pick = |config_ns| snapshot.service_for_config(&host, config_ns, "gw").map(|s| s.namespace.as_str());
+    /// assert_eq!(pick("b"), Some("b"));
+    /// assert_eq!(pick("c"), snapshot.service_visible(&host, "gw").map(|s| s.namespace.as_str()));
+    /// ```
+    pub fn service_for_config(
+        &self,
+        host: &Hostname,
+        config_namespace: &str,
+        namespace: &str,
+    ) -> Option<&Arc<Service>> {
+        let defaults = &self.mesh().default_service_export_to;
+        let found = self.services_for_host(host);
+        found
+            .clone()
+            .find(|s| {
+                s.namespace == config_namespace
+                    && s.export_to.visible_to(namespace, &s.namespace, defaults)
+            })
+            .or_else(|| pick_visible(found, namespace, self.mesh()))
     }
 
     /// For every host, in host order, the service [`Snapshot::service_visible`]

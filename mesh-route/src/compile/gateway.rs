@@ -273,7 +273,13 @@ fn intersection<'h>(
     let mut out: Vec<&Hostname> = Vec::new();
     for h in server {
         for v in vs {
-            let pick = if h.subset_of(v) {
+            // Two concrete names (the usual case) intersect when equal.
+            let pick = if !h.is_wildcard() && !v.is_wildcard() {
+                if h != v {
+                    continue;
+                }
+                h
+            } else if h.subset_of(v) {
                 h
             } else if v.subset_of(h) {
                 v
@@ -312,15 +318,8 @@ impl GatewayCx<'_> {
     /// VirtualService's namespace visible to the proxy, else the one the
     /// proxy sees.
     fn service_for(&self, host: &Hostname, vs_namespace: &str) -> Option<&Arc<Service>> {
-        let defaults = &self.snapshot.mesh().default_service_export_to;
         self.snapshot
-            .services_for_host(host)
-            .find(|s| {
-                s.namespace == vs_namespace
-                    && s.export_to
-                        .visible_to(self.namespace, &s.namespace, defaults)
-            })
-            .or_else(|| self.snapshot.service_visible(host, self.namespace))
+            .service_for_config(host, vs_namespace, self.namespace)
     }
 }
 
@@ -554,9 +553,18 @@ pub(crate) fn route_configuration(
     // The cache's references go first, so that a route list used by one
     // virtual host only is moved into it rather than copied.
     drop(cache);
-    entries.sort_by(|a, b| a.host.cmp(&b.host));
+    // Sorted through their positions, which are small to move, with the
+    // position as the tie-break that keeps the sort stable.
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_unstable_by(|&a, &b| entries[a].host.cmp(&entries[b].host).then(a.cmp(&b)));
     let mut dedup: Vec<Building> = Vec::new();
-    for e in entries {
+    for i in order {
+        let e = &mut entries[i];
+        let e = Entry {
+            host: std::mem::take(&mut e.host),
+            routes: e.routes.take(),
+            ..*e
+        };
         match dedup.last_mut() {
             Some(b) if b.domains[0] == e.host => {
                 b.require_tls |= e.require_tls;

@@ -328,6 +328,7 @@ fn virtual_hosts(cx: &SidecarCx<'_>, scope: &EgressScope<'_>, port: u16) -> Vec<
             })
     };
     let proxy_domain = format!("{}.svc.{}", cx.namespace, cx.snapshot.domain_suffix());
+    let proxy_domain = ProxyDomain::split(&proxy_domain);
     // About one name and a few domains per virtual host: sized once.
     let mut names: HashSet<String> = HashSet::with_capacity(wrappers.len());
     let mut seen_domains: HashSet<String> = HashSet::with_capacity(4 * wrappers.len());
@@ -341,18 +342,18 @@ fn virtual_hosts(cx: &SidecarCx<'_>, scope: &EgressScope<'_>, port: u16) -> Vec<
             }
             let (domains, alt) = match svc {
                 None => (vec![ipv6_compliant(host)], Vec::new()),
-                Some(s) => service_domains(s, &proxy_domain),
+                Some(s) => service_domains(s, proxy_domain),
             };
             let mut kept = Vec::new();
             for d in domains {
-                let lower = d.to_ascii_lowercase();
-                if seen_domains.contains(&lower) {
-                    continue;
-                }
+                // Skipping a known alternative form first leaves one hash
+                // of the domain: the insert, which fails for one seen.
                 if alt.contains(&d) && known_fqdn(&d) {
                     continue;
                 }
-                seen_domains.insert(lower);
+                if !seen_domains.insert(d.to_ascii_lowercase()) {
+                    continue;
+                }
                 kept.push(d);
             }
             if kept.is_empty() {
@@ -464,9 +465,12 @@ fn separate_hosts(
 /// the FQDN, `fqdn.`, the short forms a client in the proxy's namespace
 /// may use, `*.` copies for headless Kubernetes services, and the VIPs.
 /// Also returns the alternative forms (`GenerateAltVirtualHosts`).
-pub(crate) fn service_domains(s: &Service, proxy_domain: &str) -> (Vec<String>, Vec<String>) {
+pub(crate) fn service_domains(
+    s: &Service,
+    proxy_domain: Option<ProxyDomain<'_>>,
+) -> (Vec<String>, Vec<String>) {
     let host = s.hostname.as_str();
-    let alt = alt_hosts(host, proxy_domain);
+    let alt = alt_hosts_in(host, proxy_domain);
     let mut domains = vec![ipv6_compliant(host)];
     domains.extend(alt.iter().cloned());
     if s.resolution == Resolution::None && s.origin == ServiceOrigin::Kubernetes {
@@ -484,20 +488,48 @@ pub(crate) fn service_domains(s: &Service, proxy_domain: &str) -> (Vec<String>, 
     (domains, alt)
 }
 
+/// A proxy's DNS domain (`ns.svc.cluster.local`) split at `.svc.`: its
+/// namespace and the suffix its namespace's services share. Split once per
+/// route configuration, not once per service.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProxyDomain<'a> {
+    namespace: &'a str,
+    svc_suffix: &'a str,
+}
+
+impl<'a> ProxyDomain<'a> {
+    /// `None` when the domain has no `.svc.` part (no short forms then).
+    pub(crate) fn split(proxy_domain: &'a str) -> Option<ProxyDomain<'a>> {
+        let idx = proxy_domain.find(".svc.")?;
+        Some(ProxyDomain {
+            namespace: &proxy_domain[..idx],
+            svc_suffix: &proxy_domain[idx..],
+        })
+    }
+}
+
 /// `GenerateAltVirtualHosts` with no port.
+#[cfg(test)]
 fn alt_hosts(host: &str, proxy_domain: &str) -> Vec<String> {
+    alt_hosts_in(host, ProxyDomain::split(proxy_domain))
+}
+
+/// `GenerateAltVirtualHosts` with no port, the proxy's domain split.
+fn alt_hosts_in(host: &str, proxy_domain: Option<ProxyDomain<'_>>) -> Vec<String> {
     let mut v = Vec::new();
     if host.parse::<std::net::IpAddr>().is_err() {
         v.push(concat(&[host, "."]));
     }
-    let Some(idx) = proxy_domain.find(".svc.") else {
+    let Some(ProxyDomain {
+        namespace: proxy_ns,
+        svc_suffix,
+    }) = proxy_domain
+    else {
         return v;
     };
-    let svc_suffix = &proxy_domain[idx..];
     if !host.ends_with(svc_suffix) {
         return v;
     }
-    let proxy_ns = &proxy_domain[..idx];
     let Some(ih) = host.find(".svc.").filter(|i| *i > 0) else {
         return v;
     };

@@ -131,7 +131,13 @@ fn translate_route(
     let matcher = m
         .map(|(_, m)| translate_match(m))
         .unwrap_or_else(RouteMatch::catch_all);
-    let ops = HeaderOps::from(&r.headers);
+    let HeaderOps {
+        request_add,
+        request_remove,
+        response_add,
+        response_remove,
+        authority,
+    } = HeaderOps::from(&r.headers);
     let mut route = Route {
         name,
         origin: Some(RouteOrigin {
@@ -144,10 +150,10 @@ fn translate_route(
         }),
         matcher,
         action: RouteAction::Unsupported { redirect_code: 0 },
-        request_headers_to_add: ops.request_add.clone(),
-        request_headers_to_remove: ops.request_remove.clone(),
-        response_headers_to_add: ops.response_add.clone(),
-        response_headers_to_remove: ops.response_remove.clone(),
+        request_headers_to_add: request_add,
+        request_headers_to_remove: request_remove,
+        response_headers_to_add: response_add,
+        response_headers_to_remove: response_remove,
         fault: r.fault.as_ref().and_then(translate_fault),
         cors: r.cors.as_ref().map(translate_cors),
         stat_prefix: m.and_then(|(_, m)| m.stat_prefix.clone()),
@@ -159,7 +165,7 @@ fn translate_route(
             status: d.status,
             body: d.body.clone(),
         }),
-        HttpAction::Route(_) => RouteAction::Route(Box::new(forward(&mut route, r, ops, cx))),
+        HttpAction::Route(_) => RouteAction::Route(Box::new(forward(&mut route, r, authority, cx))),
         // A delegate that could not be merged never reaches here.
         HttpAction::Delegate { .. } => return None,
     };
@@ -405,7 +411,13 @@ pub(crate) fn destination_cluster(
 }
 
 /// `applyHTTPRouteDestination`.
-fn forward(route: &mut Route, r: &HttpRoute, ops: HeaderOps, cx: &RouteCx<'_>) -> ForwardAction {
+/// `authority`: the host rewrite the route's header operations ask for.
+fn forward(
+    route: &mut Route,
+    r: &HttpRoute,
+    authority: Option<String>,
+    cx: &RouteCx<'_>,
+) -> ForwardAction {
     let HttpAction::Route(dests) = &r.action else {
         unreachable!("forward is called for route actions")
     };
@@ -420,7 +432,7 @@ fn forward(route: &mut Route, r: &HttpRoute, ops: HeaderOps, cx: &RouteCx<'_>) -
         request_mirror_policies: Vec::new(),
         hash_policy: Vec::new(),
     };
-    let mut authority = ops.authority.clone();
+    let mut authority = authority;
     if let Some(rw) = &r.rewrite {
         if let Some(re) = &rw.uri_regex {
             action.regex_rewrite = Some(RegexRewrite {

@@ -9,7 +9,7 @@ use mesh_model::networking::{
     ExportTo, GatewayRef, HttpAction, HttpMatchRequest, HttpRoute, StringMatch, VirtualService,
 };
 use mesh_model::snapshot::Snapshot;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -80,7 +80,9 @@ fn export_set(e: &ExportTo, own: &str, defaults: &[String]) -> BTreeSet<String> 
 #[derive(Debug, Default)]
 pub(crate) struct VsSet {
     all: Vec<MergedVs>,
-    by_gateway: BTreeMap<GatewayRef, Vec<usize>>,
+    /// Looked up once per gateway server for every compile, never walked:
+    /// a hash map.
+    by_gateway: HashMap<GatewayRef, Vec<usize>>,
 }
 
 impl Deref for VsSet {
@@ -93,7 +95,7 @@ impl Deref for VsSet {
 
 impl VsSet {
     fn new(all: Vec<MergedVs>) -> VsSet {
-        let mut by_gateway: BTreeMap<GatewayRef, Vec<usize>> = BTreeMap::new();
+        let mut by_gateway: HashMap<GatewayRef, Vec<usize>> = HashMap::new();
         for (i, v) in all.iter().enumerate() {
             let vs = v.vs();
             if vs.gateways.is_empty() {
