@@ -18,7 +18,7 @@ use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_ma
 use mesh_benches::istio_benchmark_config;
 use mesh_model::{LoadOptions, load};
 use mesh_xds::proxy::Proxy;
-use mesh_xds::resources::Resources;
+use mesh_xds::resources::{ResourceType, Resources};
 use mesh_xds::{CompileOptions, Compiler};
 use prost::Message;
 use std::hint::black_box;
@@ -147,6 +147,13 @@ fn bench(c: &mut Criterion) {
         );
         g.bench_with_input(BenchmarkId::new("encode_baseline", &id), &r, |b, r| {
             b.iter(|| black_box(encode(r)))
+        });
+        // What a server does with a compiled proxy before serving it:
+        // every resource packed and given its content version, beside the
+        // plain encoding above.
+        let _ = mesh_xds::json::pool();
+        g.bench_with_input(BenchmarkId::new("versions", &id), &r, |b, r| {
+            b.iter(|| black_box(ResourceType::ALL.map(|t| r.of_type(t))))
         });
         g.bench_with_input(
             BenchmarkId::new("index_snapshot", &id),

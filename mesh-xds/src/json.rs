@@ -92,9 +92,7 @@ pub fn sort_keys(v: &mut Value) {
     }
 }
 
-/// A stable 64-bit hash (FNV-1a) of text: resource versions are derived
-/// from a message's canonical JSON, never from its encoded bytes (proto
-/// maps encode in hash order).
+/// A stable 64-bit hash (FNV-1a) of text.
 pub fn fnv1a(text: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes() {
@@ -102,12 +100,6 @@ pub fn fnv1a(text: &str) -> u64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
-}
-
-/// The content version of a message: the FNV-1a hash of its canonical JSON,
-/// as 16 hex digits.
-pub fn version_of<M: Message + Name>(m: &M) -> String {
-    format!("{:016x}", fnv1a(&to_json(m).to_string()))
 }
 
 #[cfg(test)]
@@ -129,6 +121,5 @@ mod tests {
         let mut want = v.clone();
         sort_keys(&mut want);
         assert_eq!(back, want);
-        assert_eq!(version_of(&m), version_of(&m.clone()));
     }
 }

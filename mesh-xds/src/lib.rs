@@ -3,7 +3,7 @@
 //!
 //! This crate knows protobufs (`envoy-types`); it does no I/O. The
 //! [`json`] module reads and writes any emitted resource in the protobuf
-//! JSON mapping.
+//! JSON mapping; [`version`] gives each resource its content version.
 //!
 //! * [`authz`]: AuthorizationPolicies → the RBAC and ext_authz filters of a
 //!   workload's HTTP and TCP filter chains.
@@ -26,5 +26,6 @@ pub mod resources;
 pub mod route;
 pub mod tls;
 pub mod util;
+pub mod version;
 
 pub use compile::{Certificates, CompileOptions, Compiler, PreparedProxy, compile};

@@ -82,7 +82,7 @@ impl ResourceType {
 pub struct Versioned {
     /// The resource name.
     pub name: String,
-    /// The content version (hash of the canonical JSON).
+    /// The content version ([`crate::version`]).
     pub version: String,
     /// The packed resource.
     pub resource: Any,
@@ -119,10 +119,13 @@ fn versioned<M: Message + Name + PartialEq>(
                 let i = old.binary_search_by(|o| name(o).cmp(n)).ok()?;
                 (old[i] == *m).then(|| versions.get(n).cloned()).flatten()
             });
-            let v = kept.unwrap_or_else(|| Versioned {
-                name: n.to_string(),
-                version: json::version_of(m),
-                resource: any(m),
+            let v = kept.unwrap_or_else(|| {
+                let resource = any(m);
+                Versioned {
+                    name: n.to_string(),
+                    version: crate::version::version_of_encoded(&M::full_name(), &resource.value),
+                    resource,
+                }
             });
             (n.to_string(), v)
         })
