@@ -283,6 +283,8 @@ pub(crate) fn build_outbound(
     plan.sort_by(|a, b| a.name.cmp(&b.name));
     clusters.reserve_exact(plan.len());
     let mut assignments = Vec::with_capacity(if with_endpoints { plan.len() } else { 0 });
+    // The clusters of one service share their mTLS context but the SNI.
+    let mut sockets = crate::tls::IstioMutualUpstreams::default();
     for Planned {
         name,
         service: si,
@@ -347,7 +349,7 @@ pub(crate) fn build_outbound(
         let Some(slot) = clusters.last_mut() else {
             continue;
         };
-        cluster::outbound_into(
+        cluster::outbound_with(
             slot,
             &OutboundClusterSpec {
                 name,
@@ -360,6 +362,7 @@ pub(crate) fn build_outbound(
                 security,
                 connect_timeout: inputs.connect_timeout,
             },
+            &mut sockets,
         );
     }
     (clusters, assignments)

@@ -1,6 +1,6 @@
 //! Clusters (CDS), shaped as Istio shapes them (XDS-3, DR-4..DR-9).
 
-use crate::tls::{istio_mutual_upstream, raw_buffer, tls_socket};
+use crate::tls::{IstioMutualUpstreams, raw_buffer, tls_socket};
 use crate::util::{any, duration, list_value, metadata, string_value, struct_value, u32v};
 use envoy_types::pb::envoy::config::cluster::v3::{
     CircuitBreakers, Cluster, OutlierDetection, UpstreamConnectionOptions,
@@ -262,11 +262,16 @@ fn apply_outlier_detection(c: &mut Cluster, o: Option<&w::OutlierDetection>) {
 }
 
 /// Applies the upstream security (DR-8, DR-9).
-fn apply_security(c: &mut Cluster, sec: &UpstreamSecurity, h2: bool) {
+fn apply_security(
+    c: &mut Cluster,
+    sec: &UpstreamSecurity,
+    h2: bool,
+    sockets: &mut IstioMutualUpstreams,
+) {
     match sec {
         UpstreamSecurity::Plaintext => {}
         UpstreamSecurity::IstioMutual { sni, sans } => {
-            c.transport_socket = Some(istio_mutual_upstream(sni, sans, h2));
+            c.transport_socket = Some(sockets.socket(sni, sans, h2));
         }
         UpstreamSecurity::Auto { sni, sans } => {
             c.transport_socket_matches = vec![
@@ -276,7 +281,7 @@ fn apply_security(c: &mut Cluster, sec: &UpstreamSecurity, h2: bool) {
                         "tlsMode",
                         string_value("istio"),
                     )])),
-                    transport_socket: Some(istio_mutual_upstream(sni, sans, h2)),
+                    transport_socket: Some(sockets.socket(sni, sans, h2)),
                 },
                 TransportSocketMatch {
                     name: "tlsMode-disabled".into(),
@@ -392,6 +397,16 @@ pub fn outbound(spec: &OutboundClusterSpec<'_>) -> Cluster {
 /// over three kilobytes, and building one in its final slot of a list saves
 /// copying it there.
 pub fn outbound_into(c: &mut Cluster, spec: &OutboundClusterSpec<'_>) {
+    outbound_with(c, spec, &mut IstioMutualUpstreams::default());
+}
+
+/// [`outbound_into`], sharing the encoded mTLS contexts of a run of
+/// clusters (`sockets`).
+pub(crate) fn outbound_with(
+    c: &mut Cluster,
+    spec: &OutboundClusterSpec<'_>,
+    sockets: &mut IstioMutualUpstreams,
+) {
     c.name = spec.name.clone();
     c.connect_timeout = Some(duration(spec.connect_timeout));
     match &spec.discovery {
@@ -471,7 +486,7 @@ pub fn outbound_into(c: &mut Cluster, spec: &OutboundClusterSpec<'_>) {
         },
         None => spec.security.clone(),
     };
-    apply_security(c, &security, h2);
+    apply_security(c, &security, h2, sockets);
     c.metadata = Some(services_metadata(
         spec.host,
         spec.service_name,

@@ -12,6 +12,8 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
     subject_alt_name_matcher::SanType,
 };
 use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher::MatchPattern};
+use envoy_types::pb::google::protobuf::Any;
+use prost::encoding::{WireType, encode_key, encode_varint};
 
 /// The SDS secret holding the workload certificate and key.
 pub const SECRET_DEFAULT: &str = "default";
@@ -68,17 +70,65 @@ pub fn istio_common_context(sans: &[String], alpn: &[&str]) -> CommonTlsContext 
 
 /// The upstream TLS of an ISTIO_MUTUAL cluster (DR-8).
 pub fn istio_mutual_upstream(sni: &str, sans: &[String], h2: bool) -> TransportSocket {
-    let mut alpn: Vec<&str> = Vec::new();
-    if h2 {
-        alpn.push("istio-h2");
+    IstioMutualUpstreams::default().socket(sni, sans, h2)
+}
+
+/// [`istio_mutual_upstream`] for many clusters in a row. Clusters differ
+/// in their SNI and mostly share the rest (the SANs of one service, often
+/// none), so the encoded context without the SNI is kept for the last
+/// SANs and protocol asked for, and each socket appends its SNI to a copy.
+#[derive(Debug, Default)]
+pub struct IstioMutualUpstreams {
+    /// SANs, HTTP/2, the encoded `UpstreamTlsContext` with no SNI, and its
+    /// type URL.
+    last: Option<(Vec<String>, bool, Vec<u8>, String)>,
+}
+
+impl IstioMutualUpstreams {
+    /// The transport socket of one cluster: the same as
+    /// [`istio_mutual_upstream`] gives.
+    ///
+    /// ```
+    /// use mesh_xds::tls::{IstioMutualUpstreams, istio_mutual_upstream};
+    /// let mut sockets = IstioMutualUpstreams::default();
+    /// let sans = vec!["spiffe://cluster.local/ns/shop/sa/web".to_string()];
+    /// for sni in ["outbound_.80_._.web.shop.svc.cluster.local", "outbound_.81_._.web.shop.svc.cluster.local"] {
+    ///     assert_eq!(sockets.socket(sni, &sans, false), istio_mutual_upstream(sni, &sans, false));
+    /// }
+    /// ```
+    pub fn socket(&mut self, sni: &str, sans: &[String], h2: bool) -> TransportSocket {
+        let (_, _, context, type_url) = match self.last.take() {
+            Some(last) if last.0 == sans && last.1 == h2 => self.last.insert(last),
+            _ => {
+                let mut alpn: Vec<&str> = Vec::new();
+                if h2 {
+                    alpn.push("istio-h2");
+                }
+                alpn.extend_from_slice(ISTIO_ALPN);
+                let ctx = UpstreamTlsContext {
+                    common_tls_context: Some(istio_common_context(sans, &alpn)),
+                    ..Default::default()
+                };
+                let Any { type_url, value } = any(&ctx);
+                self.last.insert((sans.to_vec(), h2, value, type_url))
+            }
+        };
+        let mut value = Vec::with_capacity(context.len() + sni.len() + 3);
+        value.extend_from_slice(context);
+        // `sni` is field 2 of `UpstreamTlsContext`, right after the common
+        // context (1), the only other field set; prost writes fields in
+        // number order and leaves an empty string out, so appending it
+        // gives the bytes of the whole context.
+        if !sni.is_empty() {
+            encode_key(2, WireType::LengthDelimited, &mut value);
+            encode_varint(sni.len() as u64, &mut value);
+            value.extend_from_slice(sni.as_bytes());
+        }
+        tls_socket(Any {
+            type_url: type_url.clone(),
+            value,
+        })
     }
-    alpn.extend_from_slice(ISTIO_ALPN);
-    let ctx = UpstreamTlsContext {
-        common_tls_context: Some(istio_common_context(sans, &alpn)),
-        sni: sni.to_string(),
-        ..Default::default()
-    };
-    tls_socket(any(&ctx))
 }
 
 /// The downstream TLS of an inbound mTLS chain (PA-6): client certificates
@@ -221,5 +271,39 @@ pub fn gateway_server(t: &mesh_model::wire::networking::ServerTlsSettings) -> Do
         common_tls_context: Some(common),
         require_client_certificate: Some(crate::util::boolv(mode == ServerTlsMode::Mutual)),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The appended SNI gives the bytes prost writes for the whole context
+    /// (DR-8), hit or miss, for every SAN list, protocol and SNI, empty too.
+    #[test]
+    fn shared_context_gives_the_whole_encoding() {
+        let mut sockets = IstioMutualUpstreams::default();
+        let san_lists = [
+            vec![],
+            vec!["spiffe://cluster.local/ns/shop/sa/web".to_string()],
+            vec!["spiffe://a".to_string(), "b.example.com".to_string()],
+        ];
+        for sans in &san_lists {
+            for h2 in [false, true] {
+                for sni in ["", "outbound_.80_._.web.shop.svc.cluster.local", "x"] {
+                    let mut alpn: Vec<&str> = if h2 { vec!["istio-h2"] } else { vec![] };
+                    alpn.extend_from_slice(ISTIO_ALPN);
+                    let want = tls_socket(any(&UpstreamTlsContext {
+                        common_tls_context: Some(istio_common_context(sans, &alpn)),
+                        sni: sni.to_string(),
+                        ..Default::default()
+                    }));
+                    // Twice: the first may build the context, the second
+                    // reuses it.
+                    assert_eq!(sockets.socket(sni, sans, h2), want, "{sans:?} {h2} {sni}");
+                    assert_eq!(sockets.socket(sni, sans, h2), want, "{sans:?} {h2} {sni}");
+                }
+            }
+        }
     }
 }
