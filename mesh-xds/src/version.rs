@@ -36,6 +36,9 @@ use prost_reflect::Kind;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+/// How deep messages may nest: prost's own decoding limit.
+const MAX_DEPTH: u32 = 100;
+
 /// The full name of `google.protobuf.Any`.
 const ANY: &str = "google.protobuf.Any";
 
@@ -118,7 +121,7 @@ pub fn version_of_encoded(full_name: &str, bytes: &[u8]) -> String {
     let table = &*TABLE;
     let mut out = Vec::with_capacity(bytes.len());
     let canonical = match table.by_name.get(full_name) {
-        Some(&m) if canonical(table, m, bytes, &mut out).is_some() => out.as_slice(),
+        Some(&m) if canonical(table, m, bytes, &mut out, MAX_DEPTH).is_some() => out.as_slice(),
         _ => bytes,
     };
     format!("{:016x}", fnv1a(canonical))
@@ -137,8 +140,16 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// Appends the encoded message `bytes` of type `message` to `out` in
 /// canonical order: fields as they come, except that map entries go last,
 /// by field number and then by their own canonical bytes (so by key).
-/// `None` when the bytes do not decode.
-fn canonical(table: &Table, message: usize, bytes: &[u8], out: &mut Vec<u8>) -> Option<()> {
+/// `None` when the bytes do not decode, or nest deeper than prost decodes
+/// (`depth` counts the levels left).
+fn canonical(
+    table: &Table,
+    message: usize,
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+    depth: u32,
+) -> Option<()> {
+    let depth = depth.checked_sub(1)?;
     let mut maps: Vec<(u32, Vec<u8>)> = Vec::new();
     let mut buf = bytes;
     while !buf.is_empty() {
@@ -162,18 +173,18 @@ fn canonical(table: &Table, message: usize, bytes: &[u8], out: &mut Vec<u8>) -> 
                 match table.field(message, tag) {
                     Field::Message(m) => {
                         out.extend_from_slice(header);
-                        canonical(table, m, value, out)?;
+                        canonical(table, m, value, out, depth)?;
                         continue;
                     }
                     Field::Any => {
                         out.extend_from_slice(header);
-                        canonical_any(table, value, out)?;
+                        canonical_any(table, value, out, depth)?;
                         continue;
                     }
                     Field::Map(m) => {
                         let mut entry = Vec::with_capacity(value.len() + 6);
                         entry.extend_from_slice(header);
-                        canonical(table, m, value, &mut entry)?;
+                        canonical(table, m, value, &mut entry, depth)?;
                         maps.push((tag, entry));
                         continue;
                     }
@@ -195,7 +206,7 @@ fn canonical(table: &Table, message: usize, bytes: &[u8], out: &mut Vec<u8>) -> 
 
 /// An `Any` in canonical order: its payload too, when the pool knows the
 /// payload's type.
-fn canonical_any(table: &Table, bytes: &[u8], out: &mut Vec<u8>) -> Option<()> {
+fn canonical_any(table: &Table, bytes: &[u8], out: &mut Vec<u8>, depth: u32) -> Option<()> {
     let any = Any::decode(bytes).ok()?;
     let name = any.type_url.rsplit('/').next().unwrap_or_default();
     let Some(&message) = table.by_name.get(name) else {
@@ -203,7 +214,7 @@ fn canonical_any(table: &Table, bytes: &[u8], out: &mut Vec<u8>) -> Option<()> {
         return Some(());
     };
     let mut value = Vec::with_capacity(any.value.len());
-    canonical(table, message, &any.value, &mut value)?;
+    canonical(table, message, &any.value, &mut value, depth)?;
     Any {
         type_url: any.type_url,
         value,
@@ -319,5 +330,36 @@ mod tests {
         assert_eq!(v.len(), 16);
         let broken = version_of_encoded("google.protobuf.Struct", b"\x0a\xff");
         assert_eq!(broken, format!("{:016x}", fnv1a(b"\x0a\xff")));
+    }
+
+    /// Values nested deeper than prost decodes are not walked (they would
+    /// run the walk off the stack long before a server's memory runs out);
+    /// the version is then the hash of the bytes as they are.
+    #[test]
+    fn nesting_is_bounded() {
+        // `n` lists, each the only value of the one around it.
+        let nested = |n: usize| {
+            let mut deep: Vec<u8> = Vec::new();
+            for _ in 0..n {
+                let mut list = vec![0x0a]; // ListValue.values
+                prost::encoding::encode_varint(deep.len() as u64, &mut list);
+                list.extend_from_slice(&deep);
+                let mut value = vec![0x32]; // Value.list_value
+                prost::encoding::encode_varint(list.len() as u64, &mut value);
+                value.extend_from_slice(&list);
+                deep = value;
+            }
+            deep
+        };
+        let table = &*TABLE;
+        let value = table.by_name["google.protobuf.Value"];
+        let walk = |bytes: &[u8]| canonical(table, value, bytes, &mut Vec::new(), MAX_DEPTH);
+        assert!(walk(&nested(40)).is_some());
+        assert!(walk(&nested(60)).is_none());
+        let deep = nested(60);
+        assert_eq!(
+            version_of_encoded("google.protobuf.Value", &deep),
+            format!("{:016x}", fnv1a(&deep))
+        );
     }
 }

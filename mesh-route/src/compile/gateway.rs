@@ -313,16 +313,6 @@ pub(crate) struct GatewayCx<'a> {
     pub default_retry: Option<&'a HttpRetry>,
 }
 
-impl GatewayCx<'_> {
-    /// `buildNameToServiceMapForHTTPRoutes`: the service in the
-    /// VirtualService's namespace visible to the proxy, else the one the
-    /// proxy sees.
-    fn service_for(&self, host: &Hostname, vs_namespace: &str) -> Option<&Arc<Service>> {
-        self.snapshot
-            .service_for_config(host, vs_namespace, self.namespace)
-    }
-}
-
 /// The last host whose service was looked up, and the service.
 type LastService<'s> = (Hostname, Option<&'s Arc<Service>>);
 
@@ -347,7 +337,8 @@ pub(crate) fn vs_routes(
         {
             return *found;
         }
-        let found = cx.service_for(h, vs_ns);
+        // `buildNameToServiceMapForHTTPRoutes`.
+        let found = cx.snapshot.service_for_config(h, vs_ns, cx.namespace);
         *last.borrow_mut() = Some((h.clone(), found));
         found
     };

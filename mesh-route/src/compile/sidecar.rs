@@ -470,7 +470,7 @@ pub(crate) fn service_domains(
     proxy_domain: Option<ProxyDomain<'_>>,
 ) -> (Vec<String>, Vec<String>) {
     let host = s.hostname.as_str();
-    let alt = alt_hosts_in(host, proxy_domain);
+    let alt = alt_hosts(host, proxy_domain);
     let mut domains = vec![ipv6_compliant(host)];
     domains.extend(alt.iter().cloned());
     if s.resolution == Resolution::None && s.origin == ServiceOrigin::Kubernetes {
@@ -508,14 +508,8 @@ impl<'a> ProxyDomain<'a> {
     }
 }
 
-/// `GenerateAltVirtualHosts` with no port.
-#[cfg(test)]
-fn alt_hosts(host: &str, proxy_domain: &str) -> Vec<String> {
-    alt_hosts_in(host, ProxyDomain::split(proxy_domain))
-}
-
-/// `GenerateAltVirtualHosts` with no port, the proxy's domain split.
-fn alt_hosts_in(host: &str, proxy_domain: Option<ProxyDomain<'_>>) -> Vec<String> {
+/// `GenerateAltVirtualHosts` with no port, for a proxy in `proxy_domain`.
+fn alt_hosts(host: &str, proxy_domain: Option<ProxyDomain<'_>>) -> Vec<String> {
     let mut v = Vec::new();
     if host.parse::<std::net::IpAddr>().is_err() {
         v.push(concat(&[host, "."]));
@@ -555,7 +549,7 @@ mod tests {
     /// XDS-2: the short forms of a service name.
     #[test]
     fn alt_host_forms() {
-        let pd = "bookinfo.svc.cluster.local";
+        let pd = ProxyDomain::split("bookinfo.svc.cluster.local");
         assert_eq!(
             alt_hosts("reviews.bookinfo.svc.cluster.local", pd),
             [
