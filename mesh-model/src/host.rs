@@ -90,6 +90,26 @@ impl Hostname {
         }
     }
 
+    /// The names both this pattern and `other` match, when one of them
+    /// holds the other: the more specific of the two (HOST-4; one pair of
+    /// Istio's `Names.Intersection`). `None` when neither holds the other.
+    ///
+    /// ```
+    /// use mesh_model::host::Hostname;
+    /// let (a, any_foo) = (Hostname::new("a.foo.com"), Hostname::new("*.foo.com"));
+    /// assert_eq!(a.intersection(&any_foo), Some(&a));
+    /// assert_eq!(any_foo.intersection(&a), Some(&a));
+    /// assert_eq!(a.intersection(&Hostname::new("b.foo.com")), None);
+    /// ```
+    pub fn intersection<'a>(&'a self, other: &'a Hostname) -> Option<&'a Hostname> {
+        match (self.is_wildcard(), other.is_wildcard()) {
+            // Two concrete names (the usual case) hold each other when equal.
+            (false, false) => (self == other).then_some(self),
+            _ if self.subset_of(other) => Some(self),
+            _ => other.subset_of(self).then_some(other),
+        }
+    }
+
     /// Whether `host` (a concrete request host) is matched by this pattern.
     pub fn matches_concrete(&self, host: &str) -> bool {
         if self.as_str() == "*" {

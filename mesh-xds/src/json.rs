@@ -92,11 +92,12 @@ pub fn sort_keys(v: &mut Value) {
     }
 }
 
-/// A stable 64-bit hash (FNV-1a) of text.
-pub fn fnv1a(text: &str) -> u64 {
+/// A stable 64-bit hash (FNV-1a) of bytes: text, or an encoding (resource
+/// versions, [`crate::version`]).
+pub fn fnv1a(bytes: impl AsRef<[u8]>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
+    for b in bytes.as_ref() {
+        h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h

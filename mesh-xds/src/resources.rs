@@ -108,6 +108,7 @@ fn versioned<M: Message + Name + PartialEq>(
     name: impl Fn(&M) -> &str,
     before: Option<(&[M], &BTreeMap<String, Versioned>)>,
 ) -> BTreeMap<String, Versioned> {
+    let full_name = M::full_name();
     items
         .iter()
         .map(|m| {
@@ -123,7 +124,7 @@ fn versioned<M: Message + Name + PartialEq>(
                 let resource = any(m);
                 Versioned {
                     name: n.to_string(),
-                    version: crate::version::version_of_encoded(&M::full_name(), &resource.value),
+                    version: crate::version::version_of_encoded(&full_name, &resource.value),
                     resource,
                 }
             });

@@ -28,7 +28,7 @@
 //! assert_ne!(version_of(&forward), version_of(&other));
 //! ```
 
-use crate::json::pool;
+use crate::json::{fnv1a, pool};
 use envoy_types::pb::google::protobuf::Any;
 use prost::encoding::{WireType, decode_key, decode_varint};
 use prost::{Message, Name};
@@ -125,16 +125,6 @@ pub fn version_of_encoded(full_name: &str, bytes: &[u8]) -> String {
         _ => bytes,
     };
     format!("{:016x}", fnv1a(canonical))
-}
-
-/// FNV-1a over bytes.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 /// Appends the encoded message `bytes` of type `message` to `out` in

@@ -273,17 +273,7 @@ fn intersection<'h>(
     let mut out: Vec<&Hostname> = Vec::new();
     for h in server {
         for v in vs {
-            // Two concrete names (the usual case) intersect when equal.
-            let pick = if !h.is_wildcard() && !v.is_wildcard() {
-                if h != v {
-                    continue;
-                }
-                h
-            } else if h.subset_of(v) {
-                h
-            } else if v.subset_of(h) {
-                v
-            } else {
+            let Some(pick) = h.intersection(v) else {
                 continue;
             };
             if !out.contains(&pick) {
@@ -462,6 +452,7 @@ struct Source {
 /// One host name's share of a virtual host, in the order found: the
 /// route list of one (gateway, VirtualService), or none for a host that
 /// is only redirected to HTTPS.
+#[derive(Default)]
 struct Entry {
     host: String,
     port: u16,
@@ -550,12 +541,7 @@ pub(crate) fn route_configuration(
     order.sort_unstable_by(|&a, &b| entries[a].host.cmp(&entries[b].host).then(a.cmp(&b)));
     let mut dedup: Vec<Building> = Vec::new();
     for i in order {
-        let e = &mut entries[i];
-        let e = Entry {
-            host: std::mem::take(&mut e.host),
-            routes: e.routes.take(),
-            ..*e
-        };
+        let e = std::mem::take(&mut entries[i]);
         match dedup.last_mut() {
             Some(b) if b.domains[0] == e.host => {
                 b.require_tls |= e.require_tls;

@@ -415,7 +415,7 @@ pub(crate) fn destination_cluster(
 fn forward(
     route: &mut Route,
     r: &HttpRoute,
-    authority: Option<String>,
+    mut authority: Option<String>,
     cx: &RouteCx<'_>,
 ) -> ForwardAction {
     let HttpAction::Route(dests) = &r.action else {
@@ -432,7 +432,6 @@ fn forward(
         request_mirror_policies: Vec::new(),
         hash_policy: Vec::new(),
     };
-    let mut authority = authority;
     if let Some(rw) = &r.rewrite {
         if let Some(re) = &rw.uri_regex {
             action.regex_rewrite = Some(RegexRewrite {
