@@ -1,5 +1,5 @@
 //! Compiles one of Istio's benchmark configurations many times, for a
-//! profiler: `cargo run --release -p mesh-benches --example profile_compile -- gateways.yaml 1000 router 20 [routes|routes_encoded|routes_with_prepare|clusters|clusters_encoded|clusters_and_endpoints|versions]`.
+//! profiler: `cargo run --release -p mesh-benches --example profile_compile -- gateways.yaml 1000 router 20 [routes|routes_encoded|routes_encoded_prost|routes_with_prepare|clusters|clusters_encoded|clusters_and_endpoints|versions]`.
 
 use mesh_model::{LoadOptions, load};
 use mesh_xds::proxy::Proxy;
@@ -36,7 +36,12 @@ fn main() {
     for _ in 0..iters {
         total += match what {
             "routes" => prepared.routes().len(),
-            "routes_encoded" => encoded(prepared.routes()),
+            "routes_encoded" => prepared
+                .routes()
+                .iter()
+                .map(|r| mesh_xds::encode::route_configuration_to_vec(r).len())
+                .sum(),
+            "routes_encoded_prost" => encoded(prepared.routes()),
             "routes_with_prepare" => compiler.routes(&p).len(),
             "clusters" => compiler.clusters(&p).len(),
             "clusters_encoded" => encoded(compiler.clusters(&p)),

@@ -17,6 +17,7 @@ pub mod assemble;
 pub mod authz;
 pub mod cluster;
 mod compile;
+pub mod encode;
 pub mod endpoint;
 pub mod http;
 pub mod json;

@@ -106,6 +106,7 @@ pub struct Resources {
 fn versioned<M: Message + Name + PartialEq>(
     items: &[M],
     name: impl Fn(&M) -> &str,
+    encode: impl Fn(&M) -> Vec<u8>,
     before: Option<(&[M], &BTreeMap<String, Versioned>)>,
 ) -> BTreeMap<String, Versioned> {
     let full_name = M::full_name();
@@ -121,7 +122,10 @@ fn versioned<M: Message + Name + PartialEq>(
                 (old[i] == *m).then(|| versions.get(n).cloned()).flatten()
             });
             let v = kept.unwrap_or_else(|| {
-                let resource = any(m);
+                let resource = Any {
+                    type_url: M::type_url(),
+                    value: encode(m),
+                };
                 Versioned {
                     name: n.to_string(),
                     version: crate::version::version_of_encoded(&full_name, &resource.value),
@@ -176,26 +180,32 @@ impl Resources {
             ResourceType::Cluster => versioned(
                 &self.clusters,
                 |c| &c.name,
+                Message::encode_to_vec,
                 before.map(|(b, v)| (&b.clusters[..], v)),
             ),
             ResourceType::Endpoint => versioned(
                 &self.endpoints,
                 |c| &c.cluster_name,
+                Message::encode_to_vec,
                 before.map(|(b, v)| (&b.endpoints[..], v)),
             ),
             ResourceType::Listener => versioned(
                 &self.listeners,
                 |c| &c.name,
+                Message::encode_to_vec,
                 before.map(|(b, v)| (&b.listeners[..], v)),
             ),
             ResourceType::Route => versioned(
                 &self.routes,
                 |c| &c.name,
+                // Byte for byte prost's encoding, made in one pass.
+                crate::encode::route_configuration_to_vec,
                 before.map(|(b, v)| (&b.routes[..], v)),
             ),
             ResourceType::Secret => versioned(
                 &self.secrets,
                 |c| &c.name,
+                Message::encode_to_vec,
                 before.map(|(b, v)| (&b.secrets[..], v)),
             ),
         }
