@@ -17,7 +17,7 @@
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use mesh_benches::istio_benchmark_config;
 use mesh_model::{LoadOptions, load};
-use mesh_xds::encode::route_configuration_to_vec;
+use mesh_xds::encode::RouteEncoder;
 use mesh_xds::proxy::Proxy;
 use mesh_xds::resources::{ResourceType, Resources};
 use mesh_xds::{CompileOptions, Compiler};
@@ -131,17 +131,13 @@ fn bench(c: &mut Criterion) {
         // server does before it sends a resource, and are the like-for-like
         // comparison.
         // Route configurations are encoded as the server encodes them
-        // (`encode::route_configuration_to_vec`); prost's own
+        // (`encode::RouteEncoder`); prost's own
         // `encode_to_vec`, which gives the same bytes, is the baseline.
         g.bench_function(BenchmarkId::new("routes_encoded", &id), |b| {
             b.iter(|| {
                 let routes = prepared.routes();
-                black_box(
-                    routes
-                        .iter()
-                        .map(route_configuration_to_vec)
-                        .collect::<Vec<_>>(),
-                )
+                let mut encoder = RouteEncoder::default();
+                black_box(routes.iter().map(|r| encoder.to_vec(r)).collect::<Vec<_>>())
             })
         });
         g.bench_function(BenchmarkId::new("routes_encoded_prost", &id), |b| {

@@ -36,11 +36,14 @@ fn main() {
     for _ in 0..iters {
         total += match what {
             "routes" => prepared.routes().len(),
-            "routes_encoded" => prepared
-                .routes()
-                .iter()
-                .map(|r| mesh_xds::encode::route_configuration_to_vec(r).len())
-                .sum(),
+            "routes_encoded" => {
+                let mut encoder = mesh_xds::encode::RouteEncoder::default();
+                prepared
+                    .routes()
+                    .iter()
+                    .map(|r| encoder.to_vec(r).len())
+                    .sum()
+            }
             "routes_encoded_prost" => encoded(prepared.routes()),
             "routes_with_prepare" => compiler.routes(&p).len(),
             "clusters" => compiler.clusters(&p).len(),

@@ -106,7 +106,7 @@ pub struct Resources {
 fn versioned<M: Message + Name + PartialEq>(
     items: &[M],
     name: impl Fn(&M) -> &str,
-    encode: impl Fn(&M) -> Vec<u8>,
+    mut encode: impl FnMut(&M) -> Vec<u8>,
     before: Option<(&[M], &BTreeMap<String, Versioned>)>,
 ) -> BTreeMap<String, Versioned> {
     let full_name = M::full_name();
@@ -199,7 +199,10 @@ impl Resources {
                 &self.routes,
                 |c| &c.name,
                 // Byte for byte prost's encoding, made in one pass.
-                crate::encode::route_configuration_to_vec,
+                {
+                    let mut encoder = crate::encode::RouteEncoder::default();
+                    move |rc| encoder.to_vec(rc)
+                },
                 before.map(|(b, v)| (&b.routes[..], v)),
             ),
             ResourceType::Secret => versioned(
