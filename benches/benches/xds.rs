@@ -17,7 +17,7 @@
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use mesh_benches::istio_benchmark_config;
 use mesh_model::{LoadOptions, load};
-use mesh_xds::encode::RouteEncoder;
+use mesh_xds::encode::Encoder;
 use mesh_xds::proxy::Proxy;
 use mesh_xds::resources::{ResourceType, Resources};
 use mesh_xds::{CompileOptions, Compiler};
@@ -131,13 +131,18 @@ fn bench(c: &mut Criterion) {
         // server does before it sends a resource, and are the like-for-like
         // comparison.
         // Route configurations are encoded as the server encodes them
-        // (`encode::RouteEncoder`); prost's own
+        // (`encode::Encoder`); prost's own
         // `encode_to_vec`, which gives the same bytes, is the baseline.
         g.bench_function(BenchmarkId::new("routes_encoded", &id), |b| {
             b.iter(|| {
                 let routes = prepared.routes();
-                let mut encoder = RouteEncoder::default();
-                black_box(routes.iter().map(|r| encoder.to_vec(r)).collect::<Vec<_>>())
+                let mut encoder = Encoder::default();
+                black_box(
+                    routes
+                        .iter()
+                        .map(|r| encoder.route_configuration(r))
+                        .collect::<Vec<_>>(),
+                )
             })
         });
         g.bench_function(BenchmarkId::new("routes_encoded_prost", &id), |b| {
@@ -148,9 +153,24 @@ fn bench(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("clusters", &id), &p, |b, p| {
             b.iter(|| black_box(compiler.clusters(p)))
         });
+        // Encoded as the server encodes them, and by prost as the baseline.
         g.bench_with_input(BenchmarkId::new("clusters_encoded", &id), &p, |b, p| {
-            b.iter(|| black_box(encoded(compiler.clusters(p))))
+            b.iter(|| {
+                let clusters = compiler.clusters(p);
+                let mut encoder = Encoder::default();
+                black_box(
+                    clusters
+                        .iter()
+                        .map(|c| encoder.cluster(c))
+                        .collect::<Vec<_>>(),
+                )
+            })
         });
+        g.bench_with_input(
+            BenchmarkId::new("clusters_encoded_prost", &id),
+            &p,
+            |b, p| b.iter(|| black_box(encoded(compiler.clusters(p)))),
+        );
         g.bench_with_input(
             BenchmarkId::new("clusters_and_endpoints", &id),
             &p,

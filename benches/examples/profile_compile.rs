@@ -1,5 +1,5 @@
 //! Compiles one of Istio's benchmark configurations many times, for a
-//! profiler: `cargo run --release -p mesh-benches --example profile_compile -- gateways.yaml 1000 router 20 [routes|routes_encoded|routes_encoded_prost|routes_with_prepare|clusters|clusters_encoded|clusters_and_endpoints|versions]`.
+//! profiler: `cargo run --release -p mesh-benches --example profile_compile -- gateways.yaml 1000 router 20 [routes|routes_encoded|routes_encoded_prost|routes_with_prepare|clusters|clusters_encoded|clusters_encoded_prost|clusters_and_endpoints|versions]`.
 
 use mesh_model::{LoadOptions, load};
 use mesh_xds::proxy::Proxy;
@@ -37,17 +37,25 @@ fn main() {
         total += match what {
             "routes" => prepared.routes().len(),
             "routes_encoded" => {
-                let mut encoder = mesh_xds::encode::RouteEncoder::default();
+                let mut encoder = mesh_xds::encode::Encoder::default();
                 prepared
                     .routes()
                     .iter()
-                    .map(|r| encoder.to_vec(r).len())
+                    .map(|r| encoder.route_configuration(r).len())
                     .sum()
             }
             "routes_encoded_prost" => encoded(prepared.routes()),
             "routes_with_prepare" => compiler.routes(&p).len(),
             "clusters" => compiler.clusters(&p).len(),
-            "clusters_encoded" => encoded(compiler.clusters(&p)),
+            "clusters_encoded" => {
+                let mut encoder = mesh_xds::encode::Encoder::default();
+                compiler
+                    .clusters(&p)
+                    .iter()
+                    .map(|c| encoder.cluster(c).len())
+                    .sum()
+            }
+            "clusters_encoded_prost" => encoded(compiler.clusters(&p)),
             // What a server does before serving a compiled proxy: every
             // resource encoded and given its content version.
             "versions" => {

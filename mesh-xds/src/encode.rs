@@ -7,15 +7,20 @@
 //! times, and Istio's routes are deep: a route's `istio.config` metadata is
 //! five messages below the route and seven below its route configuration.
 //!
-//! [`RouteEncoder`] writes each nested message into a scratch buffer first
-//! and then copies it after its length, down through the virtual hosts,
-//! the routes and their metadata (`google.protobuf.Struct` values,
-//! however deep). Below that (a route's match and action, for example),
-//! prost writes each message. The bytes are exactly prost's: fields in
-//! field-number order, defaults left out, map entries in the map's order.
+//! Clusters are deep in the same way: the strings of a cluster's
+//! `istio.services` metadata sit about ten messages below it.
+//!
+//! [`Encoder`] writes each nested message into a scratch buffer first and
+//! then copies it after its length: for a route configuration, down
+//! through the virtual hosts, the routes and their metadata; for a
+//! cluster, its fields, its metadata and its transport socket matches.
+//! `google.protobuf.Struct` values are written this way however deep.
+//! Below that (a route's match and action, for example), prost writes
+//! each message. The bytes are exactly prost's: fields in field-number
+//! order, defaults left out, map entries in the map's order.
 //!
 //! ```
-//! use mesh_xds::encode::route_configuration_to_vec;
+//! use mesh_xds::encode::Encoder;
 //! use envoy_types::pb::envoy::config::route::v3::{Route, RouteConfiguration, VirtualHost};
 //! use prost::Message;
 //! let rc = RouteConfiguration {
@@ -28,9 +33,11 @@
 //!     }],
 //!     ..Default::default()
 //! };
-//! assert_eq!(route_configuration_to_vec(&rc), rc.encode_to_vec());
+//! assert_eq!(Encoder::default().route_configuration(&rc), rc.encode_to_vec());
 //! ```
 
+use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+use envoy_types::pb::envoy::config::cluster::v3::cluster::TransportSocketMatch;
 use envoy_types::pb::envoy::config::core::v3::Metadata;
 use envoy_types::pb::envoy::config::route::v3::{Route, RouteConfiguration, VirtualHost, route};
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
@@ -40,40 +47,41 @@ use prost::encoding::{
     int32, key_len, message, string,
 };
 
-/// The protobuf encoding of `rc`, byte for byte what
-/// [`Message::encode_to_vec`] gives, written with each length worked out
-/// once down to the routes' metadata (see the [module](self) docs). To
-/// encode many, [`RouteEncoder`] keeps its buffers between them.
-pub fn route_configuration_to_vec(rc: &RouteConfiguration) -> Vec<u8> {
-    RouteEncoder::default().to_vec(rc)
-}
-
-/// Encodes route configurations as [`route_configuration_to_vec`] does,
-/// keeping the buffers that nested messages are written into from one
-/// to the next.
+/// Encodes route configurations and clusters, byte for byte as
+/// [`Message::encode_to_vec`] does, working out each length once down to
+/// their metadata (see the [module](self) docs). It keeps the buffers that
+/// nested messages are written into from one resource to the next.
 ///
 /// ```
-/// use mesh_xds::encode::RouteEncoder;
+/// use mesh_xds::encode::Encoder;
+/// use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 /// use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 /// use prost::Message;
-/// let configs: Vec<RouteConfiguration> = (0..3)
-///     .map(|i| RouteConfiguration { name: format!("{i}"), ..Default::default() })
-///     .collect();
-/// let mut encoder = RouteEncoder::default();
-/// for rc in &configs {
-///     assert_eq!(encoder.to_vec(rc), rc.encode_to_vec());
+/// let mut encoder = Encoder::default();
+/// for i in 0..3 {
+///     let rc = RouteConfiguration { name: format!("{i}"), ..Default::default() };
+///     assert_eq!(encoder.route_configuration(&rc), rc.encode_to_vec());
+///     let c = Cluster { name: format!("outbound|{i}||a"), ..Default::default() };
+///     assert_eq!(encoder.cluster(&c), c.encode_to_vec());
 /// }
 /// ```
 #[derive(Debug, Default)]
-pub struct RouteEncoder {
+pub struct Encoder {
     scratch: Scratch,
 }
 
-impl RouteEncoder {
+impl Encoder {
     /// The protobuf encoding of `rc`, byte for byte prost's.
-    pub fn to_vec(&mut self, rc: &RouteConfiguration) -> Vec<u8> {
+    pub fn route_configuration(&mut self, rc: &RouteConfiguration) -> Vec<u8> {
         let mut out = Vec::new();
         route_configuration(rc, &mut out, &mut self.scratch);
+        out
+    }
+
+    /// The protobuf encoding of `c`, byte for byte prost's.
+    pub fn cluster(&mut self, c: &Cluster) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1024);
+        cluster(c, &mut out, &mut self.scratch);
         out
     }
 }
@@ -146,6 +154,20 @@ impl Scratch {
     /// out its length first.
     fn message(&mut self, tag: u32, m: &impl Message, out: &mut Vec<u8>) {
         self.nested(tag, out, |b, _| m.encode_raw(b));
+    }
+
+    /// [`Scratch::message`] for an optional field: nothing when unset.
+    fn optional(&mut self, tag: u32, m: &Option<impl Message>, out: &mut Vec<u8>) {
+        if let Some(m) = m {
+            self.message(tag, m, out);
+        }
+    }
+
+    /// [`Scratch::message`] for each element of a repeated field.
+    fn repeated(&mut self, tag: u32, list: &[impl Message], out: &mut Vec<u8>) {
+        for m in list {
+            self.message(tag, m, out);
+        }
     }
 }
 
@@ -261,6 +283,175 @@ fn route_fields(r: &Route, out: &mut Vec<u8>, s: &mut Scratch) {
         message::encode(20, v, out);
     }
     message::encode_repeated(21, route_specifiers, out);
+}
+
+/// Writes the fields of `c` in prost's order (by field number; each
+/// oneof at its lowest number).
+fn cluster(c: &Cluster, out: &mut Vec<u8>, s: &mut Scratch) {
+    // Taken apart whole, so that a field a new Envoy adds is a compile
+    // error here rather than silently left out.
+    #[allow(deprecated)]
+    let Cluster {
+        transport_socket_matches,
+        transport_socket_matcher,
+        name,
+        alt_stat_name,
+        stats_matcher,
+        eds_cluster_config,
+        connect_timeout,
+        per_connection_buffer_limit_bytes,
+        per_connection_buffer_high_watermark_timeout,
+        lb_policy,
+        load_assignment,
+        health_checks,
+        max_requests_per_connection,
+        circuit_breakers,
+        upstream_http_protocol_options,
+        common_http_protocol_options,
+        http_protocol_options,
+        http2_protocol_options,
+        typed_extension_protocol_options,
+        dns_refresh_rate,
+        dns_jitter,
+        dns_failure_refresh_rate,
+        respect_dns_ttl,
+        dns_lookup_family,
+        dns_resolvers,
+        use_tcp_for_dns_lookups,
+        dns_resolution_config,
+        typed_dns_resolver_config,
+        wait_for_warm_on_init,
+        outlier_detection,
+        cleanup_interval,
+        upstream_bind_config,
+        lb_subset_config,
+        common_lb_config,
+        transport_socket,
+        metadata,
+        protocol_selection,
+        upstream_connection_options,
+        close_connections_on_host_health_failure,
+        ignore_health_on_host_removal,
+        filters,
+        load_balancing_policy,
+        lrs_server,
+        lrs_report_endpoint_metrics,
+        track_timeout_budgets,
+        upstream_config,
+        track_cluster_stats,
+        preconnect_policy,
+        connection_pool_per_downstream_connection,
+        queuing_policies,
+        cluster_discovery_type,
+        lb_config,
+    } = c;
+    if !name.is_empty() {
+        string::encode(1, name, out);
+    }
+    if let Some(d) = cluster_discovery_type {
+        d.encode(out);
+    }
+    s.optional(3, eds_cluster_config, out);
+    s.optional(4, connect_timeout, out);
+    s.optional(5, per_connection_buffer_limit_bytes, out);
+    if *lb_policy != 0 {
+        int32::encode(6, lb_policy, out);
+    }
+    s.repeated(8, health_checks, out);
+    s.optional(9, max_requests_per_connection, out);
+    s.optional(10, circuit_breakers, out);
+    s.optional(13, http_protocol_options, out);
+    s.optional(14, http2_protocol_options, out);
+    s.optional(16, dns_refresh_rate, out);
+    if *dns_lookup_family != 0 {
+        int32::encode(17, dns_lookup_family, out);
+    }
+    s.repeated(18, dns_resolvers, out);
+    s.optional(19, outlier_detection, out);
+    s.optional(20, cleanup_interval, out);
+    s.optional(21, upstream_bind_config, out);
+    s.optional(22, lb_subset_config, out);
+    if let Some(l) = lb_config {
+        l.encode(out);
+    }
+    s.optional(24, transport_socket, out);
+    if let Some(m) = metadata {
+        s.nested(25, out, |b, s| metadata_fields(m, b, s));
+    }
+    if *protocol_selection != 0 {
+        int32::encode(26, protocol_selection, out);
+    }
+    s.optional(27, common_lb_config, out);
+    if !alt_stat_name.is_empty() {
+        string::encode(28, alt_stat_name, out);
+    }
+    s.optional(29, common_http_protocol_options, out);
+    s.optional(30, upstream_connection_options, out);
+    if *close_connections_on_host_health_failure {
+        pb_bool::encode(31, close_connections_on_host_health_failure, out);
+    }
+    if *ignore_health_on_host_removal {
+        pb_bool::encode(32, ignore_health_on_host_removal, out);
+    }
+    s.optional(33, load_assignment, out);
+    hash_map::encode(
+        string::encode,
+        string::encoded_len,
+        message::encode,
+        message::encoded_len,
+        36,
+        typed_extension_protocol_options,
+        out,
+    );
+    if *respect_dns_ttl {
+        pb_bool::encode(39, respect_dns_ttl, out);
+    }
+    s.repeated(40, filters, out);
+    s.optional(41, load_balancing_policy, out);
+    s.optional(42, lrs_server, out);
+    for m in transport_socket_matches {
+        s.nested(43, out, |b, s| transport_socket_match(m, b, s));
+    }
+    s.optional(44, dns_failure_refresh_rate, out);
+    if *use_tcp_for_dns_lookups {
+        pb_bool::encode(45, use_tcp_for_dns_lookups, out);
+    }
+    s.optional(46, upstream_http_protocol_options, out);
+    if *track_timeout_budgets {
+        pb_bool::encode(47, track_timeout_budgets, out);
+    }
+    s.optional(48, upstream_config, out);
+    s.optional(49, track_cluster_stats, out);
+    s.optional(50, preconnect_policy, out);
+    if *connection_pool_per_downstream_connection {
+        pb_bool::encode(51, connection_pool_per_downstream_connection, out);
+    }
+    s.optional(53, dns_resolution_config, out);
+    s.optional(54, wait_for_warm_on_init, out);
+    s.optional(55, typed_dns_resolver_config, out);
+    string::encode_repeated(57, lrs_report_endpoint_metrics, out);
+    s.optional(58, dns_jitter, out);
+    s.optional(59, transport_socket_matcher, out);
+    s.optional(60, per_connection_buffer_high_watermark_timeout, out);
+    s.optional(61, stats_matcher, out);
+    s.optional(62, queuing_policies, out);
+}
+
+/// Writes the fields of a transport socket match: its `match` is a
+/// `Struct`.
+fn transport_socket_match(m: &TransportSocketMatch, out: &mut Vec<u8>, s: &mut Scratch) {
+    let TransportSocketMatch {
+        name,
+        r#match,
+        transport_socket,
+    } = m;
+    if !name.is_empty() {
+        string::encode(1, name, out);
+    }
+    if let Some(st) = r#match {
+        s.nested(2, out, |b, s| struct_fields(st, b, s));
+    }
+    s.optional(3, transport_socket, out);
 }
 
 /// Writes the fields of `m`: each `filter_metadata` entry (1) as prost
@@ -543,8 +734,12 @@ mod tests {
     #[test]
     fn bytes_are_prosts() {
         let rc = full();
-        assert_eq!(route_configuration_to_vec(&rc), rc.encode_to_vec());
-        let decoded = RouteConfiguration::decode(&route_configuration_to_vec(&rc)[..]).unwrap();
+        assert_eq!(
+            Encoder::default().route_configuration(&rc),
+            rc.encode_to_vec()
+        );
+        let decoded =
+            RouteConfiguration::decode(&Encoder::default().route_configuration(&rc)[..]).unwrap();
         assert_eq!(decoded, rc);
         // Empty messages and empty names, which prost leaves out.
         for rc in [
@@ -554,7 +749,10 @@ mod tests {
                 ..Default::default()
             },
         ] {
-            assert_eq!(route_configuration_to_vec(&rc), rc.encode_to_vec());
+            assert_eq!(
+                Encoder::default().route_configuration(&rc),
+                rc.encode_to_vec()
+            );
         }
     }
 
@@ -571,8 +769,99 @@ mod tests {
             }],
             ..Default::default()
         };
-        let bytes = route_configuration_to_vec(&rc);
+        let bytes = Encoder::default().route_configuration(&rc);
         assert!(bytes.len() > 1 << 14);
         assert_eq!(bytes, rc.encode_to_vec());
+    }
+
+    /// A value of `fd` that is not its default: one element for a list,
+    /// one entry for a map, an empty message for a message.
+    fn sample(fd: &prost_reflect::FieldDescriptor) -> prost_reflect::Value {
+        use prost_reflect::{DynamicMessage, Kind as K, MapKey, Value as V};
+        fn one(k: &K) -> V {
+            match k {
+                K::Double => V::F64(1.5),
+                K::Float => V::F32(1.5),
+                K::Int32 | K::Sint32 | K::Sfixed32 => V::I32(3),
+                K::Int64 | K::Sint64 | K::Sfixed64 => V::I64(3),
+                K::Uint32 | K::Fixed32 => V::U32(3),
+                K::Uint64 | K::Fixed64 => V::U64(3),
+                K::Bool => V::Bool(true),
+                K::String => V::String("s".into()),
+                K::Bytes => V::Bytes(vec![1].into()),
+                K::Message(m) => V::Message(DynamicMessage::new(m.clone())),
+                K::Enum(e) => V::EnumNumber(e.values().map(|v| v.number()).max().unwrap_or(0)),
+            }
+        }
+        if fd.is_map() {
+            let entry = fd.kind().as_message().unwrap().clone();
+            let key = match one(&entry.map_entry_key_field().kind()) {
+                V::String(s) => MapKey::String(s),
+                V::Bool(b) => MapKey::Bool(b),
+                V::I32(n) => MapKey::I32(n),
+                V::I64(n) => MapKey::I64(n),
+                V::U32(n) => MapKey::U32(n),
+                V::U64(n) => MapKey::U64(n),
+                other => panic!("map key {other:?}"),
+            };
+            V::Map([(key, one(&entry.map_entry_value_field().kind()))].into())
+        } else if fd.is_list() {
+            V::List(vec![one(&fd.kind())])
+        } else {
+            one(&fd.kind())
+        }
+    }
+
+    /// Messages of type `M` with each field alone set to a value not its
+    /// default (which catches a field written under another number), and
+    /// one with every field set (which catches fields out of order).
+    fn one_field_each<M>() -> Vec<(String, M)>
+    where
+        M: Message + Default + PartialEq + prost::Name,
+    {
+        let desc = crate::json::pool()
+            .get_message_by_name(&M::full_name())
+            .unwrap();
+        let mut all = prost_reflect::DynamicMessage::new(desc.clone());
+        let mut out = Vec::new();
+        for fd in desc.fields() {
+            let mut one = prost_reflect::DynamicMessage::new(desc.clone());
+            one.set_field(&fd, sample(&fd));
+            // A oneof keeps its last member set.
+            all.set_field(&fd, sample(&fd));
+            let m = M::decode(&one.encode_to_vec()[..]).unwrap();
+            assert!(m != M::default(), "{}", fd.full_name());
+            out.push((fd.full_name().to_string(), m));
+        }
+        out.push(("all".into(), M::decode(&all.encode_to_vec()[..]).unwrap()));
+        out
+    }
+
+    #[test]
+    fn every_field_is_written_as_prost_writes_it() {
+        let mut e = Encoder::default();
+        for (field, c) in one_field_each::<Cluster>() {
+            assert_eq!(e.cluster(&c), c.encode_to_vec(), "{field}");
+        }
+        for (field, rc) in one_field_each::<RouteConfiguration>() {
+            assert_eq!(e.route_configuration(&rc), rc.encode_to_vec(), "{field}");
+        }
+        for (field, vh) in one_field_each::<VirtualHost>() {
+            let rc = RouteConfiguration {
+                virtual_hosts: vec![vh],
+                ..Default::default()
+            };
+            assert_eq!(e.route_configuration(&rc), rc.encode_to_vec(), "{field}");
+        }
+        for (field, r) in one_field_each::<Route>() {
+            let rc = RouteConfiguration {
+                virtual_hosts: vec![VirtualHost {
+                    routes: vec![r],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            assert_eq!(e.route_configuration(&rc), rc.encode_to_vec(), "{field}");
+        }
     }
 }

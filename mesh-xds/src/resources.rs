@@ -180,7 +180,11 @@ impl Resources {
             ResourceType::Cluster => versioned(
                 &self.clusters,
                 |c| &c.name,
-                Message::encode_to_vec,
+                // Byte for byte prost's encoding, made in one pass.
+                {
+                    let mut encoder = crate::encode::Encoder::default();
+                    move |c| encoder.cluster(c)
+                },
                 before.map(|(b, v)| (&b.clusters[..], v)),
             ),
             ResourceType::Endpoint => versioned(
@@ -200,8 +204,8 @@ impl Resources {
                 |c| &c.name,
                 // Byte for byte prost's encoding, made in one pass.
                 {
-                    let mut encoder = crate::encode::RouteEncoder::default();
-                    move |rc| encoder.to_vec(rc)
+                    let mut encoder = crate::encode::Encoder::default();
+                    move |rc| encoder.route_configuration(rc)
                 },
                 before.map(|(b, v)| (&b.routes[..], v)),
             ),

@@ -331,17 +331,25 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The route configurations the server sends, encoded in one pass, are
-/// byte for byte what prost's own encoding gives.
+/// The route configurations and clusters the server sends, encoded in one
+/// pass, are byte for byte what prost's own encoding gives.
 fn same_bytes_as_prost(r: &mesh_xds::resources::Resources, label: &str) {
     // One encoder for all, as the server uses it: its buffers carry over.
-    let mut encoder = mesh_xds::encode::RouteEncoder::default();
+    let mut encoder = mesh_xds::encode::Encoder::default();
     for rc in &r.routes {
         assert_eq!(
-            encoder.to_vec(rc),
+            encoder.route_configuration(rc),
             prost::Message::encode_to_vec(rc),
             "{label}: {}",
             rc.name
+        );
+    }
+    for c in &r.clusters {
+        assert_eq!(
+            encoder.cluster(c),
+            prost::Message::encode_to_vec(c),
+            "{label}: {}",
+            c.name
         );
     }
 }
