@@ -473,6 +473,17 @@ struct Building {
     sources: Vec<Source>,
 }
 
+/// The first 16 bytes of `s` as a big-endian number, zero-padded: when
+/// the keys of two strings differ, they order the strings as the strings
+/// order themselves (a zero pad sorts first, as a shorter prefix does), so
+/// the strings need comparing only when the keys are equal.
+fn prefix_key(s: &str) -> u128 {
+    let mut b = [0u8; 16];
+    let n = s.len().min(16);
+    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u128::from_be_bytes(b)
+}
+
 /// `buildGatewayHTTPRouteConfig` for one route name.
 /// `vss`: the snapshot's VirtualServices.
 pub(crate) fn route_configuration(
@@ -536,11 +547,20 @@ pub(crate) fn route_configuration(
     // virtual host only is moved into it rather than copied.
     drop(cache);
     // Sorted through their positions, which are small to move, with the
-    // position as the tie-break that keeps the sort stable.
-    let mut order: Vec<usize> = (0..entries.len()).collect();
-    order.sort_unstable_by(|&a, &b| entries[a].host.cmp(&entries[b].host).then(a.cmp(&b)));
+    // position as the tie-break that keeps the sort stable; each host's
+    // first 16 bytes are compared as one number before the whole host.
+    let mut order: Vec<(u128, usize)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (prefix_key(&e.host), i))
+        .collect();
+    order.sort_unstable_by(|&(ka, a), &(kb, b)| {
+        ka.cmp(&kb)
+            .then_with(|| entries[a].host.cmp(&entries[b].host))
+            .then(a.cmp(&b))
+    });
     let mut dedup: Vec<Building> = Vec::new();
-    for i in order {
+    for (_, i) in order {
         let e = std::mem::take(&mut entries[i]);
         match dedup.last_mut() {
             Some(b) if b.domains[0] == e.host => {
@@ -628,6 +648,38 @@ pub(crate) fn route_configuration(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys that differ order their strings as the strings order
+    /// themselves; equal keys leave it to the strings.
+    #[test]
+    fn prefix_keys_keep_string_order() {
+        let words = [
+            "",
+            "a",
+            "a\0",
+            "a\0b",
+            "ab",
+            "abc",
+            "b",
+            "random-a-1.host.example",
+            "random-a-10.host.example",
+            "random-a-1.host.exampl",
+            "random-a-1.host.example.",
+            "\u{ff}",
+            "é",
+            "0123456789abcdef",
+            "0123456789abcdeg",
+            "0123456789abcdef0",
+        ];
+        for a in words {
+            for b in words {
+                let (ka, kb) = (prefix_key(a), prefix_key(b));
+                if ka != kb {
+                    assert_eq!(ka.cmp(&kb), a.cmp(b), "{a:?} {b:?}");
+                }
+            }
+        }
+    }
 
     /// GW-5: intersections.
     #[test]
