@@ -89,9 +89,7 @@ impl Encoder {
 /// Writes the fields of `rc`.
 fn route_configuration(rc: &RouteConfiguration, out: &mut Vec<u8>, s: &mut Scratch) {
     // Field 1, then the virtual hosts (2), then the rest in prost's order.
-    if !rc.name.is_empty() {
-        string::encode(1, &rc.name, out);
-    }
+    text(1, &rc.name, out);
     for (i, vh) in rc.virtual_hosts.iter().enumerate() {
         s.nested(2, out, |b, s| virtual_host(vh, b, s));
         if i == 0 {
@@ -174,9 +172,7 @@ impl Scratch {
 /// Writes the fields of `vh`.
 fn virtual_host(vh: &VirtualHost, out: &mut Vec<u8>, s: &mut Scratch) {
     // Fields 1 and 2, then the routes (3), then the rest in prost's order.
-    if !vh.name.is_empty() {
-        string::encode(1, &vh.name, out);
-    }
+    text(1, &vh.name, out);
     string::encode_repeated(2, &vh.domains, out);
     for r in &vh.routes {
         s.nested(3, out, |b, s| route_fields(r, b, s));
@@ -266,9 +262,7 @@ fn route_fields(r: &Route, out: &mut Vec<u8>, s: &mut Scratch) {
         typed_per_filter_config,
         out,
     );
-    if !name.is_empty() {
-        string::encode(14, name, out);
-    }
+    text(14, name, out);
     if let Some(t) = tracing {
         message::encode(15, t, out);
     }
@@ -276,9 +270,7 @@ fn route_fields(r: &Route, out: &mut Vec<u8>, s: &mut Scratch) {
     if let Some(v) = per_request_buffer_limit_bytes {
         message::encode(16, v, out);
     }
-    if !stat_prefix.is_empty() {
-        string::encode(19, stat_prefix, out);
-    }
+    text(19, stat_prefix, out);
     if let Some(v) = request_body_buffer_limit {
         message::encode(20, v, out);
     }
@@ -345,27 +337,21 @@ fn cluster(c: &Cluster, out: &mut Vec<u8>, s: &mut Scratch) {
         cluster_discovery_type,
         lb_config,
     } = c;
-    if !name.is_empty() {
-        string::encode(1, name, out);
-    }
+    text(1, name, out);
     if let Some(d) = cluster_discovery_type {
         d.encode(out);
     }
     s.optional(3, eds_cluster_config, out);
     s.optional(4, connect_timeout, out);
     s.optional(5, per_connection_buffer_limit_bytes, out);
-    if *lb_policy != 0 {
-        int32::encode(6, lb_policy, out);
-    }
+    number(6, *lb_policy, out);
     s.repeated(8, health_checks, out);
     s.optional(9, max_requests_per_connection, out);
     s.optional(10, circuit_breakers, out);
     s.optional(13, http_protocol_options, out);
     s.optional(14, http2_protocol_options, out);
     s.optional(16, dns_refresh_rate, out);
-    if *dns_lookup_family != 0 {
-        int32::encode(17, dns_lookup_family, out);
-    }
+    number(17, *dns_lookup_family, out);
     s.repeated(18, dns_resolvers, out);
     s.optional(19, outlier_detection, out);
     s.optional(20, cleanup_interval, out);
@@ -378,21 +364,13 @@ fn cluster(c: &Cluster, out: &mut Vec<u8>, s: &mut Scratch) {
     if let Some(m) = metadata {
         s.nested(25, out, |b, s| metadata_fields(m, b, s));
     }
-    if *protocol_selection != 0 {
-        int32::encode(26, protocol_selection, out);
-    }
+    number(26, *protocol_selection, out);
     s.optional(27, common_lb_config, out);
-    if !alt_stat_name.is_empty() {
-        string::encode(28, alt_stat_name, out);
-    }
+    text(28, alt_stat_name, out);
     s.optional(29, common_http_protocol_options, out);
     s.optional(30, upstream_connection_options, out);
-    if *close_connections_on_host_health_failure {
-        pb_bool::encode(31, close_connections_on_host_health_failure, out);
-    }
-    if *ignore_health_on_host_removal {
-        pb_bool::encode(32, ignore_health_on_host_removal, out);
-    }
+    flag(31, *close_connections_on_host_health_failure, out);
+    flag(32, *ignore_health_on_host_removal, out);
     s.optional(33, load_assignment, out);
     hash_map::encode(
         string::encode,
@@ -403,9 +381,7 @@ fn cluster(c: &Cluster, out: &mut Vec<u8>, s: &mut Scratch) {
         typed_extension_protocol_options,
         out,
     );
-    if *respect_dns_ttl {
-        pb_bool::encode(39, respect_dns_ttl, out);
-    }
+    flag(39, *respect_dns_ttl, out);
     s.repeated(40, filters, out);
     s.optional(41, load_balancing_policy, out);
     s.optional(42, lrs_server, out);
@@ -413,19 +389,13 @@ fn cluster(c: &Cluster, out: &mut Vec<u8>, s: &mut Scratch) {
         s.nested(43, out, |b, s| transport_socket_match(m, b, s));
     }
     s.optional(44, dns_failure_refresh_rate, out);
-    if *use_tcp_for_dns_lookups {
-        pb_bool::encode(45, use_tcp_for_dns_lookups, out);
-    }
+    flag(45, *use_tcp_for_dns_lookups, out);
     s.optional(46, upstream_http_protocol_options, out);
-    if *track_timeout_budgets {
-        pb_bool::encode(47, track_timeout_budgets, out);
-    }
+    flag(47, *track_timeout_budgets, out);
     s.optional(48, upstream_config, out);
     s.optional(49, track_cluster_stats, out);
     s.optional(50, preconnect_policy, out);
-    if *connection_pool_per_downstream_connection {
-        pb_bool::encode(51, connection_pool_per_downstream_connection, out);
-    }
+    flag(51, *connection_pool_per_downstream_connection, out);
     s.optional(53, dns_resolution_config, out);
     s.optional(54, wait_for_warm_on_init, out);
     s.optional(55, typed_dns_resolver_config, out);
@@ -445,13 +415,34 @@ fn transport_socket_match(m: &TransportSocketMatch, out: &mut Vec<u8>, s: &mut S
         r#match,
         transport_socket,
     } = m;
-    if !name.is_empty() {
-        string::encode(1, name, out);
-    }
+    text(1, name, out);
     if let Some(st) = r#match {
         s.nested(2, out, |b, s| struct_fields(st, b, s));
     }
     s.optional(3, transport_socket, out);
+}
+
+/// A proto3 string field: left out when empty.
+fn text(tag: u32, v: &str, out: &mut Vec<u8>) {
+    if !v.is_empty() {
+        encode_key(tag, WireType::LengthDelimited, out);
+        encode_varint(v.len() as u64, out);
+        out.extend_from_slice(v.as_bytes());
+    }
+}
+
+/// A proto3 `bool` field: left out when false.
+fn flag(tag: u32, v: bool, out: &mut Vec<u8>) {
+    if v {
+        pb_bool::encode(tag, &v, out);
+    }
+}
+
+/// A proto3 `int32` or enum field: left out when 0.
+fn number(tag: u32, v: i32, out: &mut Vec<u8>) {
+    if v != 0 {
+        int32::encode(tag, &v, out);
+    }
 }
 
 /// Writes the fields of `m`: each `filter_metadata` entry (1) as prost
@@ -464,9 +455,7 @@ fn metadata_fields(m: &Metadata, out: &mut Vec<u8>, s: &mut Scratch) {
     } = m;
     for (k, v) in filter_metadata {
         s.nested(1, out, |b, s| {
-            if !k.is_empty() {
-                string::encode(1, k, b);
-            }
+            text(1, k, b);
             if !v.fields.is_empty() {
                 s.nested(2, b, |b, s| struct_fields(v, b, s));
             }
@@ -502,9 +491,7 @@ fn struct_fields(st: &Struct, out: &mut Vec<u8>, s: &mut Scratch) {
                 };
                 encode_key(1, WireType::LengthDelimited, out);
                 encode_varint((key + value) as u64, out);
-                if !k.is_empty() {
-                    string::encode(1, k, out);
-                }
+                text(1, k, out);
                 if v.kind.is_some() {
                     encode_key(2, WireType::LengthDelimited, out);
                     encode_varint(len as u64, out);
@@ -512,9 +499,7 @@ fn struct_fields(st: &Struct, out: &mut Vec<u8>, s: &mut Scratch) {
                 }
             }
             None => s.nested(1, out, |b, s| {
-                if !k.is_empty() {
-                    string::encode(1, k, b);
-                }
+                text(1, k, b);
                 s.nested(2, b, |b, s| value_fields(v, b, s));
             }),
         }
