@@ -334,23 +334,21 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// The route configurations and clusters the server sends, encoded in one
 /// pass, are byte for byte what prost's own encoding gives.
 fn same_bytes_as_prost(r: &mesh_xds::resources::Resources, label: &str) {
+    use prost::Message as _;
     // One encoder for all, as the server uses it: its buffers carry over.
-    let mut encoder = mesh_xds::encode::Encoder::default();
-    for rc in &r.routes {
-        assert_eq!(
-            encoder.route_configuration(rc),
-            prost::Message::encode_to_vec(rc),
-            "{label}: {}",
-            rc.name
-        );
-    }
-    for c in &r.clusters {
-        assert_eq!(
-            encoder.cluster(c),
-            prost::Message::encode_to_vec(c),
-            "{label}: {}",
-            c.name
-        );
+    let mut e = mesh_xds::encode::Encoder::default();
+    let mut encoded: Vec<(&str, Vec<u8>, Vec<u8>)> = r
+        .routes
+        .iter()
+        .map(|x| (x.name.as_str(), e.route_configuration(x), x.encode_to_vec()))
+        .collect();
+    encoded.extend(
+        r.clusters
+            .iter()
+            .map(|x| (x.name.as_str(), e.cluster(x), x.encode_to_vec())),
+    );
+    for (name, ours, prost) in encoded {
+        assert_eq!(ours, prost, "{label}: {name}");
     }
 }
 
