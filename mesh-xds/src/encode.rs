@@ -40,12 +40,13 @@ use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::cluster::v3::cluster::TransportSocketMatch;
 use envoy_types::pb::envoy::config::core::v3::Metadata;
 use envoy_types::pb::envoy::config::route::v3::{Route, RouteConfiguration, VirtualHost, route};
-use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
+use envoy_types::pb::google::protobuf::{Any, Struct, Value, value::Kind};
 use prost::Message;
 use prost::encoding::{
     WireType, bool as pb_bool, double, encode_key, encode_varint, encoded_len_varint, hash_map,
     int32, key_len, message, string,
 };
+use std::collections::HashMap;
 
 /// Encodes route configurations and clusters, byte for byte as
 /// [`Message::encode_to_vec`] does, working out each length once down to
@@ -86,41 +87,52 @@ impl Encoder {
     }
 }
 
-/// Writes the fields of `rc`.
+/// Writes the fields of `rc` in prost's order (by field number).
 fn route_configuration(rc: &RouteConfiguration, out: &mut Vec<u8>, s: &mut Scratch) {
-    // Field 1, then the virtual hosts (2), then the rest in prost's order.
-    text(1, &rc.name, out);
-    for (i, vh) in rc.virtual_hosts.iter().enumerate() {
-        s.nested(2, out, |b, s| virtual_host(vh, b, s));
-        if i == 0 {
-            // Room for as many more hosts of the first one's size.
-            out.reserve(out.len() * rc.virtual_hosts.len());
-        }
-    }
-    // Every field is named, so that a field a new Envoy adds is a compile
+    // Taken apart whole, so that a field a new Envoy adds is a compile
     // error here rather than silently left out.
-    let rest = RouteConfiguration {
-        name: String::new(),
-        virtual_hosts: Vec::new(),
-        vhds: rc.vhds.clone(),
-        internal_only_headers: rc.internal_only_headers.clone(),
-        response_headers_to_add: rc.response_headers_to_add.clone(),
-        response_headers_to_remove: rc.response_headers_to_remove.clone(),
-        request_headers_to_add: rc.request_headers_to_add.clone(),
-        request_headers_to_remove: rc.request_headers_to_remove.clone(),
-        most_specific_header_mutations_wins: rc.most_specific_header_mutations_wins,
-        validate_clusters: rc.validate_clusters,
-        max_direct_response_body_size_bytes: rc.max_direct_response_body_size_bytes,
-        cluster_specifier_plugins: rc.cluster_specifier_plugins.clone(),
-        request_mirror_policies: rc.request_mirror_policies.clone(),
-        ignore_port_in_host_matching: rc.ignore_port_in_host_matching,
-        vhost_header: rc.vhost_header.clone(),
-        ignore_path_parameters_in_path_matching: rc.ignore_path_parameters_in_path_matching,
-        typed_per_filter_config: rc.typed_per_filter_config.clone(),
-        metadata: rc.metadata.clone(),
-        route_specifiers: rc.route_specifiers.clone(),
-    };
-    rest.encode_raw(out);
+    let RouteConfiguration {
+        name,
+        virtual_hosts,
+        vhds,
+        internal_only_headers,
+        response_headers_to_add,
+        response_headers_to_remove,
+        request_headers_to_add,
+        request_headers_to_remove,
+        most_specific_header_mutations_wins,
+        validate_clusters,
+        max_direct_response_body_size_bytes,
+        cluster_specifier_plugins,
+        request_mirror_policies,
+        ignore_port_in_host_matching,
+        vhost_header,
+        ignore_path_parameters_in_path_matching,
+        typed_per_filter_config,
+        metadata,
+        route_specifiers,
+    } = rc;
+    text(1, name, out);
+    for vh in virtual_hosts {
+        s.nested(2, out, |b, s| virtual_host(vh, b, s));
+    }
+    string::encode_repeated(3, internal_only_headers, out);
+    s.repeated(4, response_headers_to_add, out);
+    string::encode_repeated(5, response_headers_to_remove, out);
+    s.repeated(6, request_headers_to_add, out);
+    s.optional(7, validate_clusters, out);
+    string::encode_repeated(8, request_headers_to_remove, out);
+    s.optional(9, vhds, out);
+    flag(10, *most_specific_header_mutations_wins, out);
+    s.optional(11, max_direct_response_body_size_bytes, out);
+    s.repeated(12, cluster_specifier_plugins, out);
+    s.repeated(13, request_mirror_policies, out);
+    flag(14, *ignore_port_in_host_matching, out);
+    flag(15, *ignore_path_parameters_in_path_matching, out);
+    typed_configs(16, typed_per_filter_config, out);
+    s.optional(17, metadata, out);
+    text(18, vhost_header, out);
+    s.repeated(19, route_specifiers, out);
 }
 
 /// Buffers for messages being written, reused: a nested message is
@@ -169,44 +181,63 @@ impl Scratch {
     }
 }
 
-/// Writes the fields of `vh`.
+/// Writes the fields of `vh` in prost's order (by field number).
 fn virtual_host(vh: &VirtualHost, out: &mut Vec<u8>, s: &mut Scratch) {
-    // Fields 1 and 2, then the routes (3), then the rest in prost's order.
-    text(1, &vh.name, out);
-    string::encode_repeated(2, &vh.domains, out);
-    for r in &vh.routes {
+    // Taken apart whole, so that a field a new Envoy adds is a compile
+    // error here rather than silently left out.
+    #[allow(deprecated)]
+    let VirtualHost {
+        name,
+        domains,
+        routes,
+        matcher,
+        require_tls,
+        virtual_clusters,
+        rate_limits,
+        request_headers_to_add,
+        request_headers_to_remove,
+        response_headers_to_add,
+        response_headers_to_remove,
+        cors,
+        typed_per_filter_config,
+        include_request_attempt_count,
+        include_attempt_count_in_response,
+        retry_policy,
+        retry_policy_typed_config,
+        hedge_policy,
+        include_is_timeout_retry_header,
+        per_request_buffer_limit_bytes,
+        request_body_buffer_limit,
+        request_mirror_policies,
+        metadata,
+        route_specifiers,
+    } = vh;
+    text(1, name, out);
+    string::encode_repeated(2, domains, out);
+    for r in routes {
         s.nested(3, out, |b, s| route_fields(r, b, s));
     }
-    // Every field is named, so that a field a new Envoy adds is a compile
-    // error here rather than silently left out; two are deprecated.
-    #[allow(deprecated)]
-    let rest = VirtualHost {
-        name: String::new(),
-        domains: Vec::new(),
-        routes: Vec::new(),
-        matcher: vh.matcher.clone(),
-        require_tls: vh.require_tls,
-        virtual_clusters: vh.virtual_clusters.clone(),
-        rate_limits: vh.rate_limits.clone(),
-        request_headers_to_add: vh.request_headers_to_add.clone(),
-        request_headers_to_remove: vh.request_headers_to_remove.clone(),
-        response_headers_to_add: vh.response_headers_to_add.clone(),
-        response_headers_to_remove: vh.response_headers_to_remove.clone(),
-        cors: vh.cors.clone(),
-        typed_per_filter_config: vh.typed_per_filter_config.clone(),
-        include_request_attempt_count: vh.include_request_attempt_count,
-        include_attempt_count_in_response: vh.include_attempt_count_in_response,
-        retry_policy: vh.retry_policy.clone(),
-        retry_policy_typed_config: vh.retry_policy_typed_config.clone(),
-        hedge_policy: vh.hedge_policy,
-        include_is_timeout_retry_header: vh.include_is_timeout_retry_header,
-        per_request_buffer_limit_bytes: vh.per_request_buffer_limit_bytes,
-        request_body_buffer_limit: vh.request_body_buffer_limit,
-        request_mirror_policies: vh.request_mirror_policies.clone(),
-        metadata: vh.metadata.clone(),
-        route_specifiers: vh.route_specifiers.clone(),
-    };
-    rest.encode_raw(out);
+    number(4, *require_tls, out);
+    s.repeated(5, virtual_clusters, out);
+    s.repeated(6, rate_limits, out);
+    s.repeated(7, request_headers_to_add, out);
+    s.optional(8, cors, out);
+    s.repeated(10, response_headers_to_add, out);
+    string::encode_repeated(11, response_headers_to_remove, out);
+    string::encode_repeated(13, request_headers_to_remove, out);
+    flag(14, *include_request_attempt_count, out);
+    typed_configs(15, typed_per_filter_config, out);
+    s.optional(16, retry_policy, out);
+    s.optional(17, hedge_policy, out);
+    s.optional(18, per_request_buffer_limit_bytes, out);
+    flag(19, *include_attempt_count_in_response, out);
+    s.optional(20, retry_policy_typed_config, out);
+    s.optional(21, matcher, out);
+    s.repeated(22, request_mirror_policies, out);
+    flag(23, *include_is_timeout_retry_header, out);
+    s.optional(24, metadata, out);
+    s.optional(25, request_body_buffer_limit, out);
+    s.repeated(26, route_specifiers, out);
 }
 
 /// Writes the fields of `r` in prost's order (by field number; the
@@ -253,15 +284,7 @@ fn route_fields(r: &Route, out: &mut Vec<u8>, s: &mut Scratch) {
     message::encode_repeated(10, response_headers_to_add, out);
     string::encode_repeated(11, response_headers_to_remove, out);
     string::encode_repeated(12, request_headers_to_remove, out);
-    hash_map::encode(
-        string::encode,
-        string::encoded_len,
-        message::encode,
-        message::encoded_len,
-        13,
-        typed_per_filter_config,
-        out,
-    );
+    typed_configs(13, typed_per_filter_config, out);
     text(14, name, out);
     if let Some(t) = tracing {
         message::encode(15, t, out);
@@ -372,15 +395,7 @@ fn cluster(c: &Cluster, out: &mut Vec<u8>, s: &mut Scratch) {
     flag(31, *close_connections_on_host_health_failure, out);
     flag(32, *ignore_health_on_host_removal, out);
     s.optional(33, load_assignment, out);
-    hash_map::encode(
-        string::encode,
-        string::encoded_len,
-        message::encode,
-        message::encoded_len,
-        36,
-        typed_extension_protocol_options,
-        out,
-    );
+    typed_configs(36, typed_extension_protocol_options, out);
     flag(39, *respect_dns_ttl, out);
     s.repeated(40, filters, out);
     s.optional(41, load_balancing_policy, out);
@@ -422,6 +437,20 @@ fn transport_socket_match(m: &TransportSocketMatch, out: &mut Vec<u8>, s: &mut S
     s.optional(3, transport_socket, out);
 }
 
+/// A `map<string, google.protobuf.Any>` field (typed configurations and
+/// typed metadata), written by prost in the map's order.
+fn typed_configs(tag: u32, map: &HashMap<String, Any>, out: &mut Vec<u8>) {
+    hash_map::encode(
+        string::encode,
+        string::encoded_len,
+        message::encode,
+        message::encoded_len,
+        tag,
+        map,
+        out,
+    );
+}
+
 /// A proto3 string field: left out when empty.
 fn text(tag: u32, v: &str, out: &mut Vec<u8>) {
     if !v.is_empty() {
@@ -461,15 +490,7 @@ fn metadata_fields(m: &Metadata, out: &mut Vec<u8>, s: &mut Scratch) {
             }
         });
     }
-    hash_map::encode(
-        string::encode,
-        string::encoded_len,
-        message::encode,
-        message::encoded_len,
-        2,
-        typed_filter_metadata,
-        out,
-    );
+    typed_configs(2, typed_filter_metadata, out);
 }
 
 /// Writes the fields of a `Struct`: its map entries in the map's order.
