@@ -1,5 +1,5 @@
-//! Protobuf encoding of route configurations that works out each length
-//! once.
+//! Protobuf encoding of route configurations and clusters that works out
+//! each length once.
 //!
 //! prost writes a nested message as its length and then its fields, and
 //! works the length out by walking the whole message; each level above it
@@ -74,16 +74,12 @@ pub struct Encoder {
 impl Encoder {
     /// The protobuf encoding of `rc`, byte for byte prost's.
     pub fn route_configuration(&mut self, rc: &RouteConfiguration) -> Vec<u8> {
-        let mut out = Vec::new();
-        route_configuration(rc, &mut out, &mut self.scratch);
-        out
+        self.scratch.exact(|out, s| route_configuration(rc, out, s))
     }
 
     /// The protobuf encoding of `c`, byte for byte prost's.
     pub fn cluster(&mut self, c: &Cluster) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1024);
-        cluster(c, &mut out, &mut self.scratch);
-        out
+        self.scratch.exact(|out, s| cluster(c, out, s))
     }
 }
 
@@ -158,6 +154,18 @@ impl Scratch {
         encode_varint(buf.len() as u64, out);
         out.extend_from_slice(&buf);
         self.free.push(buf);
+    }
+
+    /// What `write` writes, in a vector of exactly its length (as prost's
+    /// `encode_to_vec` gives): written into a reused buffer, then copied
+    /// once.
+    fn exact(&mut self, write: impl FnOnce(&mut Vec<u8>, &mut Scratch)) -> Vec<u8> {
+        let mut buf = self.free.pop().unwrap_or_default();
+        buf.clear();
+        write(&mut buf, self);
+        let out = buf.as_slice().to_vec();
+        self.free.push(buf);
+        out
     }
 
     /// Appends field `tag` holding `m`, encoded by prost without working
