@@ -748,10 +748,10 @@ mod tests {
     #[test]
     fn bytes_are_prosts() {
         let rc = full();
-        assert_eq!(
-            Encoder::default().route_configuration(&rc),
-            rc.encode_to_vec()
-        );
+        let bytes = Encoder::default().route_configuration(&rc);
+        assert_eq!(bytes, rc.encode_to_vec());
+        // No spare room kept for as long as the resource is.
+        assert_eq!(bytes.capacity(), bytes.len());
         let decoded =
             RouteConfiguration::decode(&Encoder::default().route_configuration(&rc)[..]).unwrap();
         assert_eq!(decoded, rc);
