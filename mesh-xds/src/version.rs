@@ -29,7 +29,6 @@
 //! ```
 
 use crate::json::{fnv1a, pool};
-use envoy_types::pb::google::protobuf::Any;
 use prost::encoding::{WireType, decode_key, decode_varint};
 use prost::{Message, Name};
 use prost_reflect::Kind;
@@ -63,7 +62,17 @@ struct Table {
     by_name: HashMap<String, usize>,
     /// Per message type, its fields sorted by number.
     fields: Vec<Vec<(u32, Field)>>,
+    /// Per message type, whether no map and no `Any` can occur anywhere in
+    /// it: its encoding is canonical already, and the walk copies it whole.
+    plain: Vec<bool>,
+    /// Per message type whose field numbers are all below [`DENSE`], what
+    /// the walk does with each number ([`Table::field`]), by number; empty
+    /// for the others, which search `fields`.
+    dense: Vec<Vec<Field>>,
 }
+
+/// The field numbers a dense table covers.
+const DENSE: u32 = 128;
 
 static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let all: Vec<_> = pool().all_messages().collect();
@@ -93,15 +102,72 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
             fields.sort_unstable_by_key(|(n, _)| *n);
             fields
         })
+        .collect::<Vec<Vec<(u32, Field)>>>();
+    let plain = plain_types(&fields);
+    let mut table = Table {
+        by_name,
+        fields,
+        plain,
+        dense: Vec::new(),
+    };
+    table.dense = (0..table.fields.len())
+        .map(|m| {
+            let fields = &table.fields[m];
+            if fields.last().is_some_and(|(n, _)| *n >= DENSE) {
+                return Vec::new();
+            }
+            let top = fields.last().map_or(0, |(n, _)| *n);
+            (0..=top).map(|n| table.search(m, n)).collect()
+        })
         .collect();
-    Table { by_name, fields }
+    table
 });
 
+/// For each message type, whether no map and no `Any` is reachable from
+/// it: every type starts plain, and a type with a map, an `Any` or a
+/// message field of a type found not plain stops being so, until nothing
+/// changes (types that refer to each other, as `Struct` and `Value` do,
+/// settle together).
+fn plain_types(fields: &[Vec<(u32, Field)>]) -> Vec<bool> {
+    let mut plain = vec![true; fields.len()];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (i, fs) in fields.iter().enumerate() {
+            if plain[i]
+                && fs.iter().any(|(_, f)| match f {
+                    Field::Map(_) | Field::Any => true,
+                    Field::Message(m) => !plain[*m],
+                    Field::Other => false,
+                })
+            {
+                plain[i] = false;
+                changed = true;
+            }
+        }
+    }
+    plain
+}
+
 impl Table {
+    /// What the walk does with field `number` of `message`: a field of a
+    /// plain message type is copied as it is, like a scalar.
     fn field(&self, message: usize, number: u32) -> Field {
+        let dense = &self.dense[message];
+        if !dense.is_empty() {
+            return dense.get(number as usize).copied().unwrap_or(Field::Other);
+        }
+        self.search(message, number)
+    }
+
+    /// [`Table::field`] by searching the fields.
+    fn search(&self, message: usize, number: u32) -> Field {
         let fields = &self.fields[message];
         match fields.binary_search_by_key(&number, |(n, _)| *n) {
-            Ok(i) => fields[i].1,
+            Ok(i) => match fields[i].1 {
+                Field::Message(m) if self.plain[m] => Field::Other,
+                f => f,
+            },
             Err(_) => Field::Other,
         }
     }
@@ -121,96 +187,177 @@ pub fn version_of_encoded(full_name: &str, bytes: &[u8]) -> String {
     let table = &*TABLE;
     let mut out = Vec::with_capacity(bytes.len());
     let canonical = match table.by_name.get(full_name) {
-        Some(&m) if canonical(table, m, bytes, &mut out, MAX_DEPTH).is_some() => out.as_slice(),
+        // In order already (or not decodable, hashed as it is either way).
+        Some(&m) if table.plain[m] => bytes,
+        Some(&m)
+            if Walk::new()
+                .canonical(m, bytes, &mut out, MAX_DEPTH)
+                .is_some() =>
+        {
+            out.as_slice()
+        }
         _ => bytes,
     };
     format!("{:016x}", fnv1a(canonical))
 }
 
-/// Appends the encoded message `bytes` of type `message` to `out` in
-/// canonical order: fields as they come, except that map entries go last,
-/// by field number and then by their own canonical bytes (so by key).
-/// `None` when the bytes do not decode, or nest deeper than prost decodes
-/// (`depth` counts the levels left).
-fn canonical(
-    table: &Table,
-    message: usize,
-    bytes: &[u8],
-    out: &mut Vec<u8>,
-    depth: u32,
-) -> Option<()> {
-    let depth = depth.checked_sub(1)?;
-    let mut maps: Vec<(u32, Vec<u8>)> = Vec::new();
-    let mut buf = bytes;
-    while !buf.is_empty() {
-        let field_start = buf;
-        let (tag, wire_type) = decode_key(&mut buf).ok()?;
-        match wire_type {
-            WireType::Varint => {
-                decode_varint(&mut buf).ok()?;
-            }
-            WireType::SixtyFourBit => buf = skip(buf, 8)?,
-            WireType::ThirtyTwoBit => buf = skip(buf, 4)?,
-            WireType::LengthDelimited => {
-                let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
-                let value = buf.get(..len)?;
-                buf = &buf[len..];
-                // Putting a message in canonical order moves its parts but
-                // keeps its length, so its key and length go out as they
-                // came and the message follows them in place; a map entry
-                // waits in a buffer of its own to be sorted.
-                let header = &field_start[..field_start.len() - buf.len() - len];
-                match table.field(message, tag) {
-                    Field::Message(m) => {
-                        out.extend_from_slice(header);
-                        canonical(table, m, value, out, depth)?;
-                        continue;
-                    }
-                    Field::Any => {
-                        out.extend_from_slice(header);
-                        canonical_any(table, value, out, depth)?;
-                        continue;
-                    }
-                    Field::Map(m) => {
-                        let mut entry = Vec::with_capacity(value.len() + 6);
-                        entry.extend_from_slice(header);
-                        canonical(table, m, value, &mut entry, depth)?;
-                        maps.push((tag, entry));
-                        continue;
-                    }
-                    Field::Other => {}
-                }
-            }
-            // Groups are not in proto3.
-            WireType::StartGroup | WireType::EndGroup => return None,
-        }
-        let used = field_start.len() - buf.len();
-        out.extend_from_slice(&field_start[..used]);
-    }
-    maps.sort_unstable();
-    for (_, entry) in maps {
-        out.extend_from_slice(&entry);
-    }
-    Some(())
+/// One walk over a resource's bytes, and the payload types of the `Any`s
+/// it has met (a resource holds a few types many times over).
+struct Walk<'b> {
+    table: &'static Table,
+    types: Vec<(&'b str, Option<usize>)>,
 }
 
-/// An `Any` in canonical order: its payload too, when the pool knows the
-/// payload's type.
-fn canonical_any(table: &Table, bytes: &[u8], out: &mut Vec<u8>, depth: u32) -> Option<()> {
-    let any = Any::decode(bytes).ok()?;
-    let name = any.type_url.rsplit('/').next().unwrap_or_default();
-    let Some(&message) = table.by_name.get(name) else {
-        out.extend_from_slice(bytes);
-        return Some(());
-    };
-    let mut value = Vec::with_capacity(any.value.len());
-    canonical(table, message, &any.value, &mut value, depth)?;
-    Any {
-        type_url: any.type_url,
-        value,
+impl<'b> Walk<'b> {
+    fn new() -> Self {
+        Walk {
+            table: &TABLE,
+            types: Vec::new(),
+        }
     }
-    .encode_raw(out);
-    Some(())
+
+    /// The message type an `Any` of `type_url` holds, if the pool knows it.
+    fn type_of(&mut self, type_url: &'b str) -> Option<usize> {
+        if let Some((_, m)) = self.types.iter().find(|(u, _)| *u == type_url) {
+            return *m;
+        }
+        let name = type_url.rsplit('/').next().unwrap_or_default();
+        let m = self.table.by_name.get(name).copied();
+        self.types.push((type_url, m));
+        m
+    }
+
+    /// Appends the encoded message `bytes` of type `message` to `out` in
+    /// canonical order: fields as they come, except that map entries go last,
+    /// by field number and then by their own canonical bytes (so by key).
+    /// `None` when the bytes do not decode, or nest deeper than prost decodes
+    /// (`depth` counts the levels left).
+    fn canonical(
+        &mut self,
+        message: usize,
+        bytes: &'b [u8],
+        out: &mut Vec<u8>,
+        depth: u32,
+    ) -> Option<()> {
+        let table = self.table;
+        let depth = depth.checked_sub(1)?;
+        let mut maps: Vec<(u32, Vec<u8>)> = Vec::new();
+        let mut buf = bytes;
+        // Fields copied as they are go out in runs, a run at a time.
+        let mut run = bytes;
+        while !buf.is_empty() {
+            let field_start = buf;
+            let (tag, wire_type) = decode_key(&mut buf).ok()?;
+            match wire_type {
+                WireType::Varint => {
+                    decode_varint(&mut buf).ok()?;
+                }
+                WireType::SixtyFourBit => buf = skip(buf, 8)?,
+                WireType::ThirtyTwoBit => buf = skip(buf, 4)?,
+                WireType::LengthDelimited => {
+                    let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
+                    let value = buf.get(..len)?;
+                    buf = &buf[len..];
+                    // Putting a message in canonical order moves its parts but
+                    // keeps its length, so its key and length go out as they
+                    // came and the message follows them in place; a map entry
+                    // waits in a buffer of its own to be sorted.
+                    let field = table.field(message, tag);
+                    if matches!(field, Field::Other) {
+                        continue;
+                    }
+                    // The run so far, then this field's key and length.
+                    let run_len = run.len() - field_start.len();
+                    let header_len = field_start.len() - buf.len() - len;
+                    let header = &field_start[..header_len];
+                    match field {
+                        Field::Message(m) => {
+                            out.extend_from_slice(&run[..run_len + header_len]);
+                            self.canonical(m, value, out, depth)?;
+                        }
+                        Field::Any => {
+                            out.extend_from_slice(&run[..run_len + header_len]);
+                            self.any(value, out, depth)?;
+                        }
+                        Field::Map(m) => {
+                            out.extend_from_slice(&run[..run_len]);
+                            let mut entry = Vec::with_capacity(value.len() + 6);
+                            entry.extend_from_slice(header);
+                            self.canonical(m, value, &mut entry, depth)?;
+                            maps.push((tag, entry));
+                        }
+                        Field::Other => {}
+                    }
+                    run = buf;
+                }
+                // Groups are not in proto3.
+                WireType::StartGroup | WireType::EndGroup => return None,
+            }
+        }
+        out.extend_from_slice(run);
+        maps.sort_unstable();
+        for (_, entry) in maps {
+            out.extend_from_slice(&entry);
+        }
+        Some(())
+    }
+
+    /// An `Any` in canonical order: its payload too, when the pool knows the
+    /// payload's type. The result is what prost gives for the decoded `Any`
+    /// with its payload put in order (type URL, then payload; fields it does
+    /// not know dropped; the last of a repeated field kept), read without
+    /// copying either.
+    fn any(&mut self, bytes: &'b [u8], out: &mut Vec<u8>, depth: u32) -> Option<()> {
+        let (mut type_url, mut value): (&'b [u8], &'b [u8]) = (&[], &[]);
+        let mut buf = bytes;
+        while !buf.is_empty() {
+            let (tag, wire_type) = decode_key(&mut buf).ok()?;
+            match (tag, wire_type) {
+                (1 | 2, WireType::LengthDelimited) => {
+                    let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
+                    let field = buf.get(..len)?;
+                    buf = &buf[len..];
+                    if tag == 1 {
+                        type_url = field;
+                    } else {
+                        value = field;
+                    }
+                }
+                (1 | 2, _) => return None,
+                (_, WireType::Varint) => {
+                    decode_varint(&mut buf).ok()?;
+                }
+                (_, WireType::SixtyFourBit) => buf = skip(buf, 8)?,
+                (_, WireType::ThirtyTwoBit) => buf = skip(buf, 4)?,
+                (_, WireType::LengthDelimited) => {
+                    let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
+                    buf = skip(buf, len)?;
+                }
+                (_, WireType::StartGroup | WireType::EndGroup) => return None,
+            }
+        }
+        let type_url = std::str::from_utf8(type_url).ok()?;
+        let Some(message) = self.type_of(type_url) else {
+            out.extend_from_slice(bytes);
+            return Some(());
+        };
+        if !type_url.is_empty() {
+            prost::encoding::encode_key(1, WireType::LengthDelimited, out);
+            prost::encoding::encode_varint(type_url.len() as u64, out);
+            out.extend_from_slice(type_url.as_bytes());
+        }
+        if !value.is_empty() {
+            // In order, the payload keeps its length.
+            prost::encoding::encode_key(2, WireType::LengthDelimited, out);
+            prost::encoding::encode_varint(value.len() as u64, out);
+            if self.table.plain[message] {
+                out.extend_from_slice(value);
+            } else {
+                self.canonical(message, value, out, depth)?;
+            }
+        }
+        Some(())
+    }
 }
 
 fn skip(buf: &[u8], n: usize) -> Option<&[u8]> {
@@ -343,13 +490,72 @@ mod tests {
         };
         let table = &*TABLE;
         let value = table.by_name["google.protobuf.Value"];
-        let walk = |bytes: &[u8]| canonical(table, value, bytes, &mut Vec::new(), MAX_DEPTH);
+        let walk = |bytes: &[u8]| Walk::new().canonical(value, bytes, &mut Vec::new(), MAX_DEPTH);
         assert!(walk(&nested(40)).is_some());
         assert!(walk(&nested(60)).is_none());
         let deep = nested(60);
         assert_eq!(
             version_of_encoded("google.protobuf.Value", &deep),
             format!("{:016x}", fnv1a(&deep))
+        );
+    }
+
+    /// Which types the walk copies whole: those where no map and no `Any`
+    /// can occur, however deep; types that hold each other settle together.
+    #[test]
+    fn plain_types_are_those_without_maps_or_anys() {
+        let table = &*TABLE;
+        let plain = |name: &str| table.plain[table.by_name[name]];
+        assert!(plain("google.protobuf.Duration"));
+        assert!(plain("envoy.config.route.v3.Decorator"));
+        assert!(plain("envoy.config.core.v3.HeaderValue"));
+        // A map, directly or through each other.
+        assert!(!plain("google.protobuf.Struct"));
+        assert!(!plain("google.protobuf.Value"));
+        assert!(!plain("google.protobuf.ListValue"));
+        // An `Any` a few messages down (retry host predicates).
+        assert!(!plain("envoy.config.route.v3.RouteAction"));
+        assert!(!plain("envoy.config.cluster.v3.Cluster"));
+        // A plain message's version is the hash of its bytes.
+        let d = envoy_types::pb::google::protobuf::Duration {
+            seconds: 3,
+            nanos: 1,
+        };
+        assert_eq!(version_of(&d), format!("{:016x}", fnv1a(d.encode_to_vec())));
+    }
+
+    /// An `Any` is read as prost decodes it: its two fields in either
+    /// order, the payload put in order.
+    #[test]
+    fn any_fields_in_any_order() {
+        let payload = md(&["a", "b", "c"]);
+        let packed = any(&payload);
+        let field = |tag: u32, bytes: &[u8]| {
+            let mut out = Vec::new();
+            prost::encoding::encode_key(tag, WireType::LengthDelimited, &mut out);
+            prost::encoding::encode_varint(bytes.len() as u64, &mut out);
+            out.extend_from_slice(bytes);
+            out
+        };
+        let type_url = field(1, packed.type_url.as_bytes());
+        let value = field(2, &packed.value);
+        // Each `Any` as the `typed_config` of a `TypedExtensionConfig`.
+        const TYPED: &str = "envoy.config.core.v3.TypedExtensionConfig";
+        let wrap = |parts: &[&[u8]]| [field(1, b"n"), field(2, &parts.concat())].concat();
+        let version = |parts: &[&[u8]]| version_of_encoded(TYPED, &wrap(parts));
+        let v = version(&[&type_url, &value]);
+        assert_eq!(version(&[&value, &type_url]), v);
+        assert_ne!(version(&[&type_url]), v);
+        // The same payload with its maps filled the other way round.
+        let other = any(&md(&["c", "b", "a"]));
+        assert_ne!(other.value, packed.value, "the test needs two orders");
+        let (type_url2, value2) = (field(1, other.type_url.as_bytes()), field(2, &other.value));
+        assert_eq!(version(&[&type_url2, &value2]), v);
+        // A type URL that is not UTF-8 does not decode: hashed as it is.
+        let bad = wrap(&[&field(1, b"\xff"), &value]);
+        assert_eq!(
+            version_of_encoded(TYPED, &bad),
+            format!("{:016x}", fnv1a(&bad))
         );
     }
 }
