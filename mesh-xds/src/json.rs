@@ -92,8 +92,8 @@ pub fn sort_keys(v: &mut Value) {
     }
 }
 
-/// A stable 64-bit hash (FNV-1a) of bytes: text, or an encoding (resource
-/// versions, [`crate::version`]).
+/// A stable 64-bit hash (FNV-1a) of bytes, for short keys such as
+/// configuration text (resource versions use [`crate::version`]).
 pub fn fnv1a(bytes: impl AsRef<[u8]>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes.as_ref() {

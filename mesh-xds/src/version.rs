@@ -7,8 +7,8 @@
 //! is walked once with a table of its type's fields, made once from the
 //! crate's embedded descriptors (see [`crate::json::pool`]): every map's
 //! entries are sorted, and every `Any` payload whose type the pool knows is
-//! put in the same order inside; then the result is hashed (FNV-1a, 64
-//! bits). Fields other than maps keep the order prost writes them in, which
+//! put in the same order inside; then the result is hashed (XXH64, seed
+//! 0). Fields other than maps keep the order prost writes them in, which
 //! is fixed (field number order, repeated values as given).
 //!
 //! The walk reads the bytes once and allocates a buffer per map entry only.
@@ -30,7 +30,7 @@
 //! assert_ne!(version_of(&forward), version_of(&other));
 //! ```
 
-use crate::json::{fnv1a, pool};
+use crate::json::pool;
 use prost::encoding::{WireType, decode_key, decode_varint};
 use prost::{Message, Name};
 use prost_reflect::Kind;
@@ -200,7 +200,7 @@ pub fn version_of_encoded(full_name: &str, bytes: &[u8]) -> String {
         }
         _ => bytes,
     };
-    format!("{:016x}", fnv1a(canonical))
+    format!("{:016x}", xxh64(canonical))
 }
 
 /// One walk over a resource's bytes, and the payload types of the `Any`s
@@ -362,6 +362,72 @@ impl<'b> Walk<'b> {
     }
 }
 
+/// XXH64 with seed 0: a stable 64-bit hash (the same on every platform
+/// and build) that reads eight bytes at a time in four independent lanes.
+/// Versions are hashes of every byte a server sends, so the hash's speed
+/// is a good part of their cost: FNV-1a, which read a byte at a time, took
+/// about four times the instructions, each waiting on the one before.
+fn xxh64(bytes: &[u8]) -> u64 {
+    const P1: u64 = 0x9E37_79B1_85EB_CA87;
+    const P2: u64 = 0xC2B2_AE3D_27D4_EB4F;
+    const P3: u64 = 0x1656_67B1_9E37_79F9;
+    const P4: u64 = 0x85EB_CA77_C2B2_AE63;
+    const P5: u64 = 0x27D4_EB2F_1656_67C5;
+    fn round(acc: u64, lane: u64) -> u64 {
+        acc.wrapping_add(lane.wrapping_mul(P2))
+            .rotate_left(31)
+            .wrapping_mul(P1)
+    }
+    fn merge(acc: u64, lane: u64) -> u64 {
+        (acc ^ round(0, lane)).wrapping_mul(P1).wrapping_add(P4)
+    }
+    fn word(b: &[u8]) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[..8]);
+        u64::from_le_bytes(w)
+    }
+    let mut rest = bytes;
+    let mut h = if bytes.len() >= 32 {
+        let mut v = [P1.wrapping_add(P2), P2, 0, 0u64.wrapping_sub(P1)];
+        while rest.len() >= 32 {
+            for (i, lane) in v.iter_mut().enumerate() {
+                *lane = round(*lane, word(&rest[i * 8..]));
+            }
+            rest = &rest[32..];
+        }
+        let h = v[0]
+            .rotate_left(1)
+            .wrapping_add(v[1].rotate_left(7))
+            .wrapping_add(v[2].rotate_left(12))
+            .wrapping_add(v[3].rotate_left(18));
+        v.iter().fold(h, |h, lane| merge(h, *lane))
+    } else {
+        P5
+    };
+    h = h.wrapping_add(bytes.len() as u64);
+    while rest.len() >= 8 {
+        h ^= round(0, word(rest));
+        h = h.rotate_left(27).wrapping_mul(P1).wrapping_add(P4);
+        rest = &rest[8..];
+    }
+    if rest.len() >= 4 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&rest[..4]);
+        h ^= u64::from(u32::from_le_bytes(w)).wrapping_mul(P1);
+        h = h.rotate_left(23).wrapping_mul(P2).wrapping_add(P3);
+        rest = &rest[4..];
+    }
+    for b in rest {
+        h ^= u64::from(*b).wrapping_mul(P5);
+        h = h.rotate_left(11).wrapping_mul(P1);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(P2);
+    h ^= h >> 29;
+    h = h.wrapping_mul(P3);
+    h ^ (h >> 32)
+}
+
 fn skip(buf: &[u8], n: usize) -> Option<&[u8]> {
     buf.get(n..)
 }
@@ -468,7 +534,7 @@ mod tests {
         let v = version_of_encoded("no.such.Type", b"\x0a\x03abc");
         assert_eq!(v.len(), 16);
         let broken = version_of_encoded("google.protobuf.Struct", b"\x0a\xff");
-        assert_eq!(broken, format!("{:016x}", fnv1a(b"\x0a\xff")));
+        assert_eq!(broken, format!("{:016x}", xxh64(b"\x0a\xff")));
     }
 
     /// Values nested deeper than prost decodes are not walked (they would
@@ -498,7 +564,7 @@ mod tests {
         let deep = nested(60);
         assert_eq!(
             version_of_encoded("google.protobuf.Value", &deep),
-            format!("{:016x}", fnv1a(&deep))
+            format!("{:016x}", xxh64(&deep))
         );
     }
 
@@ -523,7 +589,10 @@ mod tests {
             seconds: 3,
             nanos: 1,
         };
-        assert_eq!(version_of(&d), format!("{:016x}", fnv1a(d.encode_to_vec())));
+        assert_eq!(
+            version_of(&d),
+            format!("{:016x}", xxh64(&d.encode_to_vec()))
+        );
     }
 
     /// An `Any` is read as prost decodes it: its two fields in either
@@ -557,7 +626,26 @@ mod tests {
         let bad = wrap(&[&field(1, b"\xff"), &value]);
         assert_eq!(
             version_of_encoded(TYPED, &bad),
-            format!("{:016x}", fnv1a(&bad))
+            format!("{:016x}", xxh64(&bad))
         );
+    }
+
+    /// XXH64 gives the reference implementation's values (from the
+    /// `xxhash` Python package, which wraps it), at every length class:
+    /// under 4, 4 to 7, 8 to 31 bytes, and 32 or more.
+    #[test]
+    fn xxh64_matches_the_reference() {
+        let all: Vec<u8> = (0..=255u8).cycle().take(768).collect();
+        for (bytes, want) in [
+            (&b""[..], 0xef46_db37_51d8_e999),
+            (b"a", 0xd24e_c4f1_a98c_6e5b),
+            (b"abc", 0x44bc_2cf5_ad77_0999),
+            (b"0123456789abcdef0123456789abcdef", 0x642a_9495_8e71_e6c5),
+            (&[b'x'; 31], 0x60dd_0d01_083b_99f0),
+            (&[b'y'; 33], 0xf27d_5a84_556c_aef4),
+            (&all, 0x8e03_c838_c596_036f),
+        ] {
+            assert_eq!(xxh64(bytes), want, "{} bytes", bytes.len());
+        }
     }
 }
