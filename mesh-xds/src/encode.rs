@@ -126,7 +126,7 @@ fn route_configuration(rc: &RouteConfiguration, out: &mut Vec<u8>, s: &mut Scrat
     flag(14, *ignore_port_in_host_matching, out);
     flag(15, *ignore_path_parameters_in_path_matching, out);
     typed_configs(16, typed_per_filter_config, out);
-    s.optional(17, metadata, out);
+    s.metadata(17, metadata, out);
     text(18, vhost_header, out);
     s.repeated(19, route_specifiers, out);
 }
@@ -178,6 +178,14 @@ impl Scratch {
     fn optional(&mut self, tag: u32, m: &Option<impl Message>, out: &mut Vec<u8>) {
         if let Some(m) = m {
             self.message(tag, m, out);
+        }
+    }
+
+    /// A `Metadata` field, its `Struct`s written here however deep:
+    /// nothing when unset.
+    fn metadata(&mut self, tag: u32, m: &Option<Metadata>, out: &mut Vec<u8>) {
+        if let Some(m) = m {
+            self.nested(tag, out, |b, s| metadata_fields(m, b, s));
         }
     }
 
@@ -243,7 +251,7 @@ fn virtual_host(vh: &VirtualHost, out: &mut Vec<u8>, s: &mut Scratch) {
     s.optional(21, matcher, out);
     s.repeated(22, request_mirror_policies, out);
     flag(23, *include_is_timeout_retry_header, out);
-    s.optional(24, metadata, out);
+    s.metadata(24, metadata, out);
     s.optional(25, request_body_buffer_limit, out);
     s.repeated(26, route_specifiers, out);
 }
@@ -282,9 +290,7 @@ fn route_fields(r: &Route, out: &mut Vec<u8>, s: &mut Scratch) {
         Some(route::Action::FilterAction(a)) => s.message(17, a, out),
         Some(route::Action::NonForwardingAction(a)) => s.message(18, a, out),
     }
-    if let Some(m) = metadata {
-        s.nested(4, out, |b, s| metadata_fields(m, b, s));
-    }
+    s.metadata(4, metadata, out);
     if let Some(d) = decorator {
         s.message(5, d, out);
     }
@@ -392,9 +398,7 @@ fn cluster(c: &Cluster, out: &mut Vec<u8>, s: &mut Scratch) {
         l.encode(out);
     }
     s.optional(24, transport_socket, out);
-    if let Some(m) = metadata {
-        s.nested(25, out, |b, s| metadata_fields(m, b, s));
-    }
+    s.metadata(25, metadata, out);
     number(26, *protocol_selection, out);
     s.optional(27, common_lb_config, out);
     text(28, alt_stat_name, out);
