@@ -3,7 +3,9 @@
 //!
 //! This crate knows protobufs (`envoy-types`); it does no I/O. The
 //! [`json`] module reads and writes any emitted resource in the protobuf
-//! JSON mapping; [`version`] gives each resource its content version.
+//! JSON mapping; [`version`] gives each resource its content version;
+//! [`encode`] writes route configurations and clusters to protobuf bytes,
+//! exactly as prost does, in one pass.
 //!
 //! * [`authz`]: AuthorizationPolicies → the RBAC and ext_authz filters of a
 //!   workload's HTTP and TCP filter chains.
