@@ -63,6 +63,12 @@ fn encoded<M: Message>(resources: Vec<M>) -> Vec<Vec<u8>> {
     resources.iter().map(Message::encode_to_vec).collect()
 }
 
+/// [`encoded`], by one [`Encoder`] as the server encodes them.
+fn encoded_with<M>(resources: Vec<M>, encode: fn(&mut Encoder, &M) -> Vec<u8>) -> Vec<Vec<u8>> {
+    let mut encoder = Encoder::default();
+    resources.iter().map(|m| encode(&mut encoder, m)).collect()
+}
+
 fn bench(c: &mut Criterion) {
     if !mesh_benches::corpus().is_dir() {
         eprintln!("skipping: no corpus");
@@ -131,18 +137,14 @@ fn bench(c: &mut Criterion) {
         // server does before it sends a resource, and are the like-for-like
         // comparison.
         // Route configurations are encoded as the server encodes them
-        // (`encode::Encoder`); prost's own
-        // `encode_to_vec`, which gives the same bytes, is the baseline.
+        // (`encode::Encoder`); prost's own `encode_to_vec`, which gives the
+        // same bytes, is the baseline.
         g.bench_function(BenchmarkId::new("routes_encoded", &id), |b| {
             b.iter(|| {
-                let routes = prepared.routes();
-                let mut encoder = Encoder::default();
-                black_box(
-                    routes
-                        .iter()
-                        .map(|r| encoder.route_configuration(r))
-                        .collect::<Vec<_>>(),
-                )
+                black_box(encoded_with(
+                    prepared.routes(),
+                    Encoder::route_configuration,
+                ))
             })
         });
         g.bench_function(BenchmarkId::new("routes_encoded_prost", &id), |b| {
@@ -155,16 +157,7 @@ fn bench(c: &mut Criterion) {
         });
         // Encoded as the server encodes them, and by prost as the baseline.
         g.bench_with_input(BenchmarkId::new("clusters_encoded", &id), &p, |b, p| {
-            b.iter(|| {
-                let clusters = compiler.clusters(p);
-                let mut encoder = Encoder::default();
-                black_box(
-                    clusters
-                        .iter()
-                        .map(|c| encoder.cluster(c))
-                        .collect::<Vec<_>>(),
-                )
-            })
+            b.iter(|| black_box(encoded_with(compiler.clusters(p), Encoder::cluster)))
         });
         g.bench_with_input(
             BenchmarkId::new("clusters_encoded_prost", &id),

@@ -147,25 +147,33 @@ impl Scratch {
         out: &mut Vec<u8>,
         write: impl FnOnce(&mut Vec<u8>, &mut Scratch),
     ) {
-        let mut buf = self.free.pop().unwrap_or_default();
-        buf.clear();
-        write(&mut buf, self);
-        encode_key(tag, WireType::LengthDelimited, out);
-        encode_varint(buf.len() as u64, out);
-        out.extend_from_slice(&buf);
-        self.free.push(buf);
+        self.written(write, |bytes| {
+            encode_key(tag, WireType::LengthDelimited, out);
+            encode_varint(bytes.len() as u64, out);
+            out.extend_from_slice(bytes);
+        });
     }
 
     /// What `write` writes, in a vector of exactly its length (as prost's
     /// `encode_to_vec` gives): written into a reused buffer, then copied
     /// once.
     fn exact(&mut self, write: impl FnOnce(&mut Vec<u8>, &mut Scratch)) -> Vec<u8> {
+        self.written(write, <[u8]>::to_vec)
+    }
+
+    /// `then` of what `write` writes into a buffer taken from the free
+    /// ones, which goes back afterwards.
+    fn written<R>(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>, &mut Scratch),
+        then: impl FnOnce(&[u8]) -> R,
+    ) -> R {
         let mut buf = self.free.pop().unwrap_or_default();
         buf.clear();
         write(&mut buf, self);
-        let out = buf.as_slice().to_vec();
+        let r = then(&buf);
         self.free.push(buf);
-        out
+        r
     }
 
     /// Appends field `tag` holding `m`, encoded by prost without working
@@ -279,9 +287,7 @@ fn route_fields(r: &Route, out: &mut Vec<u8>, s: &mut Scratch) {
         route_specifiers,
         action,
     } = r;
-    if let Some(m) = r#match {
-        s.message(1, m, out);
-    }
+    s.optional(1, r#match, out);
     match action {
         None => {}
         Some(route::Action::Route(a)) => s.message(2, a, out),
@@ -291,27 +297,18 @@ fn route_fields(r: &Route, out: &mut Vec<u8>, s: &mut Scratch) {
         Some(route::Action::NonForwardingAction(a)) => s.message(18, a, out),
     }
     s.metadata(4, metadata, out);
-    if let Some(d) = decorator {
-        s.message(5, d, out);
-    }
-    message::encode_repeated(9, request_headers_to_add, out);
-    message::encode_repeated(10, response_headers_to_add, out);
+    s.optional(5, decorator, out);
+    s.repeated(9, request_headers_to_add, out);
+    s.repeated(10, response_headers_to_add, out);
     string::encode_repeated(11, response_headers_to_remove, out);
     string::encode_repeated(12, request_headers_to_remove, out);
     typed_configs(13, typed_per_filter_config, out);
     text(14, name, out);
-    if let Some(t) = tracing {
-        message::encode(15, t, out);
-    }
-    #[allow(deprecated)]
-    if let Some(v) = per_request_buffer_limit_bytes {
-        message::encode(16, v, out);
-    }
+    s.optional(15, tracing, out);
+    s.optional(16, per_request_buffer_limit_bytes, out);
     text(19, stat_prefix, out);
-    if let Some(v) = request_body_buffer_limit {
-        message::encode(20, v, out);
-    }
-    message::encode_repeated(21, route_specifiers, out);
+    s.optional(20, request_body_buffer_limit, out);
+    s.repeated(21, route_specifiers, out);
 }
 
 /// Writes the fields of `c` in prost's order (by field number; each

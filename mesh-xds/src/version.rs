@@ -250,51 +250,41 @@ impl<'b> Walk<'b> {
         while !buf.is_empty() {
             let field_start = buf;
             let (tag, wire_type) = decode_key(&mut buf).ok()?;
-            match wire_type {
-                WireType::Varint => {
-                    decode_varint(&mut buf).ok()?;
-                }
-                WireType::SixtyFourBit => buf = skip(buf, 8)?,
-                WireType::ThirtyTwoBit => buf = skip(buf, 4)?,
-                WireType::LengthDelimited => {
-                    let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
-                    let value = buf.get(..len)?;
-                    buf = &buf[len..];
-                    // Putting a message in canonical order moves its parts but
-                    // keeps its length, so its key and length go out as they
-                    // came and the message follows them in place; a map entry
-                    // waits in a buffer of its own to be sorted.
-                    let field = table.field(message, tag);
-                    if matches!(field, Field::Other) {
-                        continue;
-                    }
-                    // The run so far, then this field's key and length.
-                    let run_len = run.len() - field_start.len();
-                    let header_len = field_start.len() - buf.len() - len;
-                    let header = &field_start[..header_len];
-                    match field {
-                        Field::Message(m) => {
-                            out.extend_from_slice(&run[..run_len + header_len]);
-                            self.canonical(m, value, out, depth)?;
-                        }
-                        Field::Any => {
-                            out.extend_from_slice(&run[..run_len + header_len]);
-                            self.any(value, out, depth)?;
-                        }
-                        Field::Map(m) => {
-                            out.extend_from_slice(&run[..run_len]);
-                            let mut entry = Vec::with_capacity(value.len() + 6);
-                            entry.extend_from_slice(header);
-                            self.canonical(m, value, &mut entry, depth)?;
-                            maps.push((tag, entry));
-                        }
-                        Field::Other => {}
-                    }
-                    run = buf;
-                }
-                // Groups are not in proto3.
-                WireType::StartGroup | WireType::EndGroup => return None,
+            let value = take_value(wire_type, &mut buf)?;
+            if wire_type != WireType::LengthDelimited {
+                continue;
             }
+            // Putting a message in canonical order moves its parts but
+            // keeps its length, so its key and length go out as they came
+            // and the message follows them in place; a map entry waits in a
+            // buffer of its own to be sorted.
+            let field = table.field(message, tag);
+            if matches!(field, Field::Other) {
+                continue;
+            }
+            // The run so far, then this field's key and length.
+            let run_len = run.len() - field_start.len();
+            let header_len = field_start.len() - buf.len() - value.len();
+            let header = &field_start[..header_len];
+            match field {
+                Field::Message(m) => {
+                    out.extend_from_slice(&run[..run_len + header_len]);
+                    self.canonical(m, value, out, depth)?;
+                }
+                Field::Any => {
+                    out.extend_from_slice(&run[..run_len + header_len]);
+                    self.any(value, out, depth)?;
+                }
+                Field::Map(m) => {
+                    out.extend_from_slice(&run[..run_len]);
+                    let mut entry = Vec::with_capacity(value.len() + 6);
+                    entry.extend_from_slice(header);
+                    self.canonical(m, value, &mut entry, depth)?;
+                    maps.push((tag, entry));
+                }
+                Field::Other => {}
+            }
+            run = buf;
         }
         out.extend_from_slice(run);
         maps.sort_unstable();
@@ -314,28 +304,12 @@ impl<'b> Walk<'b> {
         let mut buf = bytes;
         while !buf.is_empty() {
             let (tag, wire_type) = decode_key(&mut buf).ok()?;
+            let field = take_value(wire_type, &mut buf)?;
             match (tag, wire_type) {
-                (1 | 2, WireType::LengthDelimited) => {
-                    let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
-                    let field = buf.get(..len)?;
-                    buf = &buf[len..];
-                    if tag == 1 {
-                        type_url = field;
-                    } else {
-                        value = field;
-                    }
-                }
+                (1, WireType::LengthDelimited) => type_url = field,
+                (2, WireType::LengthDelimited) => value = field,
                 (1 | 2, _) => return None,
-                (_, WireType::Varint) => {
-                    decode_varint(&mut buf).ok()?;
-                }
-                (_, WireType::SixtyFourBit) => buf = skip(buf, 8)?,
-                (_, WireType::ThirtyTwoBit) => buf = skip(buf, 4)?,
-                (_, WireType::LengthDelimited) => {
-                    let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
-                    buf = skip(buf, len)?;
-                }
-                (_, WireType::StartGroup | WireType::EndGroup) => return None,
+                _ => {}
             }
         }
         let type_url = std::str::from_utf8(type_url).ok()?;
@@ -428,8 +402,24 @@ fn xxh64(bytes: &[u8]) -> u64 {
     h ^ (h >> 32)
 }
 
-fn skip(buf: &[u8], n: usize) -> Option<&[u8]> {
-    buf.get(n..)
+/// Takes one field's value, of `wire_type`, off the front of `buf`: a
+/// length-delimited value's bytes without their length, or the bytes of a
+/// number. `None` when it does not decode (groups are not in proto3).
+fn take_value<'b>(wire_type: WireType, buf: &mut &'b [u8]) -> Option<&'b [u8]> {
+    let start = *buf;
+    let len = match wire_type {
+        WireType::Varint => {
+            decode_varint(buf).ok()?;
+            return Some(&start[..start.len() - buf.len()]);
+        }
+        WireType::SixtyFourBit => 8,
+        WireType::ThirtyTwoBit => 4,
+        WireType::LengthDelimited => usize::try_from(decode_varint(buf).ok()?).ok()?,
+        WireType::StartGroup | WireType::EndGroup => return None,
+    };
+    let value = buf.get(..len)?;
+    *buf = &buf[len..];
+    Some(value)
 }
 
 #[cfg(test)]
