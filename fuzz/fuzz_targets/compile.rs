@@ -8,6 +8,9 @@
 //! - the hand-written protobuf encoder gives prost's bytes;
 //! - the indexed route lookup gives what a linear scan gives, for a
 //!   request to each domain of each virtual host;
+//! - the indexed authorization decision gives what a scan of every policy
+//!   gives (`mesh_authz::reference`), and explaining a decision does not
+//!   change it;
 //! - content versions are the same when taken twice.
 //!
 //! Seed it with real configuration (`fuzz/seed.sh` copies the YAML of
@@ -16,6 +19,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use mesh_authz::engine::{Authz, AuthzOptions};
+use mesh_authz::reference;
+use mesh_authz::request::Request as AuthzRequest;
 use mesh_model::labels::Labels;
 use mesh_model::parse::ParseOptions;
 use mesh_model::{LoadOptions, load};
@@ -37,6 +43,18 @@ fuzz_target!(|data: &[u8]| {
     };
     let snapshot = load(&[("fuzz.yaml", &text)], &opts).snapshot;
     let compiler = Compiler::new(&snapshot, CompileOptions::default());
+    let authz = Authz::compile(&snapshot, &AuthzOptions::default());
+    let requests = [
+        AuthzRequest::http("GET", "/").with_port(80),
+        AuthzRequest::http("POST", "/admin/x?y=z")
+            .with_host("httpbin.foo")
+            .with_port(8080)
+            .with_header("x-token", "admin")
+            .with_peer_principal("cluster.local/ns/foo/sa/sleep"),
+        AuthzRequest::tcp()
+            .with_port(9080)
+            .with_peer_principal("cluster.local/ns/default/sa/default"),
+    ];
 
     let mut proxies = Vec::new();
     let mut namespaces: Vec<String> = snapshot.namespaces().map(|n| n.name.clone()).collect();
@@ -80,6 +98,23 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(r.of_type(t), r.of_type(t));
         }
         let _ = r.to_json();
+
+        let w = authz.workload(&proxy.namespace, &proxy.labels);
+        for req in &requests {
+            let d = w.decide(req);
+            let n = reference::decide(
+                &authz,
+                &proxy.namespace,
+                &proxy.labels,
+                req,
+                w.jwt_applies(),
+            );
+            assert_eq!(
+                (d.verdict, d.reason, d.rule.map(|r| (r.policy.id(), r.rule))),
+                (n.verdict, n.reason, n.rule)
+            );
+            assert_eq!(w.explain(req).0, d);
+        }
 
         let cx = match proxy.kind {
             ProxyKind::Sidecar => ProxyContext::sidecar(&proxy.namespace, proxy.labels.clone()),
