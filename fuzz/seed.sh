@@ -4,12 +4,12 @@
 # authorization-policy golden inputs from the shared corpus, the demo's
 # own mesh, and the meshes of mesh-xds's tests. Random bytes rarely parse as a
 # mesh; mutating real ones reaches the compilers.
-# Usage: fuzz/seed.sh [TARGET ...]   (default: compile parse_validate)
+# Usage: fuzz/seed.sh [TARGET ...]   (default: compile parse_validate analyze)
 set -eu
 cd "$(dirname "$0")"
 corpus=../../shared/corpus/istio
 [ -d "$corpus" ] || { echo "no corpus at $corpus" >&2; exit 1; }
-targets=${*:-compile parse_validate}
+targets=${*:-compile parse_validate analyze}
 for t in $targets; do
     mkdir -p "corpus/$t"
     find "$corpus/samples" "$corpus/tests/testdata/config" \

@@ -11,7 +11,12 @@
 //! - the indexed authorization decision gives what a scan of every policy
 //!   gives (`mesh_authz::reference`), and explaining a decision does not
 //!   change it;
-//! - content versions are the same when taken twice.
+//! - content versions are the same when taken twice;
+//! - recompiling after a change gives what a full compile of the changed
+//!   mesh gives (`Compiler::recompile`), for two changes derived from the
+//!   input: its first URI `prefix:` match made `exact:` (mostly a
+//!   VirtualService's HTTP routes alone, the fast path), and its last
+//!   document dropped.
 //!
 //! Seed it with real configuration (`fuzz/seed.sh` copies the YAML of
 //! Istio's samples from the corpus); random bytes rarely parse.
@@ -35,6 +40,9 @@ use prost::Message;
 /// Proxies per input, so that one input with many workloads stays fast.
 const MAX_PROXIES: usize = 12;
 
+/// Proxies per input recompiled after each derived change.
+const MAX_RECOMPILED: usize = 4;
+
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let opts = LoadOptions {
@@ -42,6 +50,13 @@ fuzz_target!(|data: &[u8]| {
         ..LoadOptions::default()
     };
     let snapshot = load(&[("fuzz.yaml", &text)], &opts).snapshot;
+    let changes = [
+        text.replacen("prefix:", "exact:", 1),
+        match text.rfind("\n---") {
+            Some(i) => text[..i].to_string(),
+            None => String::new(),
+        },
+    ];
     let compiler = Compiler::new(&snapshot, CompileOptions::default());
     let authz = Authz::compile(&snapshot, &AuthzOptions::default());
     let requests = [
@@ -84,7 +99,7 @@ fuzz_target!(|data: &[u8]| {
     proxies.truncate(MAX_PROXIES);
 
     let mut encoder = Encoder::default();
-    for proxy in &proxies {
+    for (i, proxy) in proxies.iter().enumerate() {
         let r = compiler.compile(proxy);
         assert_eq!(compiler.routes(proxy), r.routes);
         assert_eq!(compiler.clusters(proxy), r.clusters);
@@ -98,6 +113,17 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(r.of_type(t), r.of_type(t));
         }
         let _ = r.to_json();
+        if i < MAX_RECOMPILED {
+            for changed_text in &changes {
+                let after = load(&[("fuzz.yaml", changed_text)], &opts).snapshot;
+                let changed = after.changed_since(&snapshot);
+                let next = Compiler::new(&after, CompileOptions::default());
+                assert_eq!(
+                    next.recompile(proxy, r.clone(), &snapshot, changed.as_ref()),
+                    next.compile(proxy)
+                );
+            }
+        }
 
         let w = authz.workload(&proxy.namespace, &proxy.labels);
         for req in &requests {

@@ -29,11 +29,24 @@ pub fn boolv(v: bool) -> BoolValue {
     BoolValue { value: v }
 }
 
-/// Packs a message into an `Any`.
+/// Packs a message into an `Any`, with the entries of every map inside it
+/// sorted: proto maps are hash maps in `envoy-types`, which prost writes in
+/// the order they iterate, so two equal messages would otherwise pack into
+/// two different `Any`s (and two compiles of one proxy would differ).
+///
+/// ```
+/// use envoy_types::pb::google::protobuf::{Struct, Value};
+/// use mesh_xds::util::any;
+/// let keys = ["a", "b", "c", "d", "e", "f", "g", "h"];
+/// let s = |keys: &mut dyn Iterator<Item = &&str>| Struct {
+///     fields: keys.map(|k| (k.to_string(), Value::default())).collect(),
+/// };
+/// assert_eq!(any(&s(&mut keys.iter())), any(&s(&mut keys.iter().rev())));
+/// ```
 pub fn any<M: Message + Name>(m: &M) -> Any {
     Any {
         type_url: M::type_url(),
-        value: m.encode_to_vec(),
+        value: crate::version::in_order(&M::full_name(), m.encode_to_vec()),
     }
 }
 

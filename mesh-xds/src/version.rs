@@ -203,6 +203,26 @@ pub fn version_of_encoded(full_name: &str, bytes: &[u8]) -> String {
     format!("{:016x}", xxh64(canonical))
 }
 
+/// The encoded message `bytes` of type `full_name` with every map's
+/// entries sorted, inside it and inside the `Any`s it holds (the order
+/// [`version_of_encoded`] hashes): equal messages give equal bytes, where
+/// prost gives each map's entries in the order that map iterates. Bytes of
+/// a type in which no map and no `Any` can occur, of a type the pool does
+/// not know, or that do not decode, are returned as they are.
+pub(crate) fn in_order(full_name: &str, bytes: Vec<u8>) -> Vec<u8> {
+    let table = &*TABLE;
+    match table.by_name.get(full_name) {
+        Some(&m) if !table.plain[m] => {
+            let mut out = Vec::with_capacity(bytes.len());
+            match Walk::new().canonical(m, &bytes, &mut out, MAX_DEPTH) {
+                Some(()) => out,
+                None => bytes,
+            }
+        }
+        _ => bytes,
+    }
+}
+
 /// One walk over a resource's bytes, and the payload types of the `Any`s
 /// it has met (a resource holds a few types many times over).
 struct Walk<'b> {
@@ -425,10 +445,40 @@ fn take_value<'b>(wire_type: WireType, buf: &mut &'b [u8]) -> Option<&'b [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::util::{any, metadata, string_value, struct_value};
+    use crate::util::{metadata, string_value, struct_value};
     use envoy_types::pb::envoy::config::core::v3::Metadata;
     use envoy_types::pb::envoy::config::route::v3::{Route, RouteConfiguration, VirtualHost};
-    use envoy_types::pb::google::protobuf::Struct;
+    use envoy_types::pb::google::protobuf::{Any, Struct};
+
+    /// Packs `m` as prost alone does, its maps' entries in iteration order
+    /// (what the walk must put in order; [`crate::util::any`] packs them
+    /// in order already).
+    fn any<M: Message + Name>(m: &M) -> Any {
+        Any {
+            type_url: M::type_url(),
+            value: m.encode_to_vec(),
+        }
+    }
+
+    /// `util::any` packs a payload in the order the walk puts it in.
+    #[test]
+    fn packed_in_order() {
+        let keys: Vec<String> = (0..24).map(|i| format!("key-{i}")).collect();
+        let forward: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let backward: Vec<&str> = forward.iter().rev().copied().collect();
+        let (a, b) = (md(&forward), md(&backward));
+        assert_ne!(any(&a).value, any(&b).value, "the test needs two orders");
+        let packed = crate::util::any(&a);
+        assert_eq!(packed, crate::util::any(&b));
+        assert_eq!(packed.type_url, any(&a).type_url);
+        assert_eq!(Metadata::decode(packed.value.as_slice()).unwrap(), a);
+        let mut walked = Vec::new();
+        let m = TABLE.by_name[&Metadata::full_name()];
+        Walk::new()
+            .canonical(m, &any(&a).value, &mut walked, MAX_DEPTH)
+            .unwrap();
+        assert_eq!(packed.value, walked);
+    }
 
     /// Metadata whose maps hold `keys`, inserted in the order given.
     fn md(keys: &[&str]) -> Metadata {
