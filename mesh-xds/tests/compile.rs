@@ -203,21 +203,22 @@ fn gateway_listens_on_the_target_port() {
 
 /// A workload that several AuthorizationPolicies of each action and a
 /// RequestAuthentication with several issuers apply to: its RBAC filters
-/// hold their policies, and its JWT filter its providers, in proto maps.
+/// (HTTP on one port, network on the other) hold their policies, and its
+/// JWT filter its providers, in proto maps.
 const POLICIES: &str = r#"
 apiVersion: v1
 kind: Service
 metadata: {name: httpbin, namespace: foo}
 spec:
   selector: {app: httpbin}
-  ports: [{name: http, port: 8000, targetPort: 80}]
+  ports: [{name: http, port: 8000, targetPort: 80}, {name: tcp, port: 9000, targetPort: 90}]
 ---
 apiVersion: v1
 kind: Pod
 metadata: {name: httpbin-1, namespace: foo, labels: {app: httpbin}}
 spec:
   serviceAccountName: httpbin
-  containers: [{name: httpbin, image: httpbin, ports: [{containerPort: 80}]}]
+  containers: [{name: httpbin, image: httpbin, ports: [{containerPort: 80}, {containerPort: 90}]}]
 ---
 apiVersion: security.istio.io/v1
 kind: RequestAuthentication
@@ -256,17 +257,24 @@ fn compiling_twice_gives_equal_resources() {
     let s = loaded.snapshot;
     let p = proxy_for(&s, "foo", "httpbin-1", false);
     let a = compile(&s, &p, &CompileOptions::default());
-    let rbac = hcm_filters(
-        a.listeners
-            .iter()
-            .find(|l| l.name == "virtualInbound")
-            .unwrap(),
-        0,
-    );
-    assert!(
-        rbac.iter().filter(|f| f.contains("rbac")).count() >= 2,
-        "{rbac:?}"
-    );
+    let inbound = a
+        .listeners
+        .iter()
+        .find(|l| l.name == "virtualInbound")
+        .unwrap();
+    let mut filters = Vec::new();
+    for (i, chain) in inbound.filter_chains.iter().enumerate() {
+        for f in &chain.filters {
+            if f.name == "envoy.filters.network.http_connection_manager" {
+                filters.extend(hcm_filters(inbound, i));
+            } else {
+                filters.push(f.name.clone());
+            }
+        }
+    }
+    for rbac in ["envoy.filters.http.rbac", "envoy.filters.network.rbac"] {
+        assert!(filters.iter().any(|f| f == rbac), "{rbac}: {filters:?}");
+    }
     for _ in 0..4 {
         assert!(
             a == compile(&s, &p, &CompileOptions::default()),

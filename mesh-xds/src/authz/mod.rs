@@ -61,6 +61,7 @@ mod model;
 
 pub use mesh_authz::trust_domain::TrustDomainBundle;
 
+use crate::util::any as pack_any;
 use envoy_types::pb::envoy::config::listener::v3::{Filter, filter};
 use envoy_types::pb::envoy::config::rbac::v3::{Policy, Rbac, rbac::Action as RbacAction};
 use envoy_types::pb::envoy::extensions::filters::http::rbac::v3 as rbac_http;
@@ -69,7 +70,6 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 };
 use envoy_types::pb::envoy::extensions::filters::network::rbac::v3 as rbac_tcp;
 use envoy_types::pb::google::protobuf::Any;
-use envoy_types::util::pack_any;
 use mesh_model::config::Config;
 use mesh_model::host::Hostname;
 use mesh_model::security::{Action, AuthorizationPolicy};
@@ -207,7 +207,7 @@ impl Chain for Http {
     fn rbac(rules: Option<Rbac>, shadow_rules: Option<Rbac>, shadow_prefix: &str) -> HttpFilter {
         http_filter(
             HTTP_RBAC,
-            pack_any(rbac_http::Rbac {
+            pack_any(&rbac_http::Rbac {
                 rules,
                 shadow_rules,
                 shadow_rules_stat_prefix: shadow_prefix.into(),
@@ -220,7 +220,7 @@ impl Chain for Http {
         let mut http = built.http.clone();
         http.filter_enabled_metadata =
             Some(ext_authz::filter_enabled_metadata(HTTP_RBAC, provider));
-        Some(http_filter(HTTP_EXT_AUTHZ, pack_any(http)))
+        Some(http_filter(HTTP_EXT_AUTHZ, pack_any(&http)))
     }
 }
 
@@ -233,7 +233,7 @@ impl Chain for Tcp {
     fn rbac(rules: Option<Rbac>, shadow_rules: Option<Rbac>, shadow_prefix: &str) -> Filter {
         network_filter(
             NETWORK_RBAC,
-            pack_any(rbac_tcp::Rbac {
+            pack_any(&rbac_tcp::Rbac {
                 rules,
                 shadow_rules,
                 shadow_rules_stat_prefix: shadow_prefix.into(),
@@ -247,7 +247,7 @@ impl Chain for Tcp {
         let mut tcp = built.tcp.clone()?;
         tcp.filter_enabled_metadata =
             Some(ext_authz::filter_enabled_metadata(NETWORK_RBAC, provider));
-        Some(network_filter(NETWORK_EXT_AUTHZ, pack_any(tcp)))
+        Some(network_filter(NETWORK_EXT_AUTHZ, pack_any(&tcp)))
     }
 }
 

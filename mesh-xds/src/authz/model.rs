@@ -17,7 +17,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
     FilterStateMatcher, MetadataMatcher, StringMatcher, filter_state_matcher,
 };
 use envoy_types::pb::google::protobuf::UInt32Value;
-use envoy_types::util::pack_any;
+use crate::util::any as pack_any;
 use mesh_model::security::{Condition, Operation, Rule, Source};
 
 /// The JWT filter whose dynamic metadata holds the verified claims.
@@ -500,7 +500,7 @@ fn value_permission(c: &Cond, v: &str, for_tcp: bool) -> Result<Permission, Stri
         Attr::Path if m::contains_path_template(v) => {
             permission::Rule::UriTemplate(TypedExtensionConfig {
                 name: "uri-template".into(),
-                typed_config: Some(pack_any(m::path_template(v))),
+                typed_config: Some(pack_any(&m::path_template(v))),
             })
         }
         Attr::Path => permission::Rule::UrlPath(m::path(v)),
