@@ -7,6 +7,7 @@
 
 use super::TrustDomainBundle;
 use super::matcher as m;
+use crate::util::any as pack_any;
 use envoy_types::pb::envoy::config::core::v3::{CidrRange, TypedExtensionConfig};
 use envoy_types::pb::envoy::config::rbac::v3::principal::Authenticated;
 use envoy_types::pb::envoy::config::rbac::v3::rbac::Action as RbacAction;
@@ -17,7 +18,6 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
     FilterStateMatcher, MetadataMatcher, StringMatcher, filter_state_matcher,
 };
 use envoy_types::pb::google::protobuf::UInt32Value;
-use crate::util::any as pack_any;
 use mesh_model::security::{Condition, Operation, Rule, Source};
 
 /// The JWT filter whose dynamic metadata holds the verified claims.
