@@ -1,8 +1,8 @@
 #!/bin/sh
 # Seeds the fuzz targets' corpora with real configuration: the YAML of
 # Istio's samples, test configs, analyzer and webhook test inputs and
-# authorization-policy golden inputs from the shared corpus, the demo's
-# own mesh, and the meshes of mesh-xds's tests. Random bytes rarely parse as a
+# authorization-policy golden inputs from the shared corpus, the demo's own
+# mesh, and the meshes of mesh-xds's tests. Random bytes rarely parse as a
 # mesh; mutating real ones reaches the compilers.
 # Usage: fuzz/seed.sh [TARGET ...]   (default: compile parse_validate analyze)
 set -eu

@@ -38,10 +38,10 @@ pub fn boolv(v: bool) -> BoolValue {
 /// use envoy_types::pb::google::protobuf::{Struct, Value};
 /// use mesh_xds::util::any;
 /// let keys = ["a", "b", "c", "d", "e", "f", "g", "h"];
-/// let s = |keys: &mut dyn Iterator<Item = &&str>| Struct {
-///     fields: keys.map(|k| (k.to_string(), Value::default())).collect(),
+/// let s = |keys: Vec<&str>| Struct {
+///     fields: keys.into_iter().map(|k| (k.into(), Value::default())).collect(),
 /// };
-/// assert_eq!(any(&s(&mut keys.iter())), any(&s(&mut keys.iter().rev())));
+/// assert_eq!(any(&s(keys.to_vec())), any(&s(keys.into_iter().rev().collect())));
 /// ```
 pub fn any<M: Message + Name>(m: &M) -> Any {
     Any {

@@ -186,19 +186,11 @@ pub fn version_of<M: Message + Name>(m: &M) -> String {
 /// the `Any` it sends). Bytes of a type the pool does not know, or that do
 /// not decode, are hashed as they are.
 pub fn version_of_encoded(full_name: &str, bytes: &[u8]) -> String {
-    let table = &*TABLE;
-    let mut out = Vec::with_capacity(bytes.len());
-    let canonical = match table.by_name.get(full_name) {
-        // In order already (or not decodable, hashed as it is either way).
-        Some(&m) if table.plain[m] => bytes,
-        Some(&m)
-            if Walk::new()
-                .canonical(m, bytes, &mut out, MAX_DEPTH)
-                .is_some() =>
-        {
-            out.as_slice()
-        }
-        _ => bytes,
+    let mut out = Vec::new();
+    let canonical = if reorder(full_name, bytes, &mut out) {
+        &out[..]
+    } else {
+        bytes
     };
     format!("{:016x}", xxh64(canonical))
 }
@@ -210,17 +202,32 @@ pub fn version_of_encoded(full_name: &str, bytes: &[u8]) -> String {
 /// a type in which no map and no `Any` can occur, of a type the pool does
 /// not know, or that do not decode, are returned as they are.
 pub(crate) fn in_order(full_name: &str, bytes: Vec<u8>) -> Vec<u8> {
-    let table = &*TABLE;
-    match table.by_name.get(full_name) {
-        Some(&m) if !table.plain[m] => {
-            let mut out = Vec::with_capacity(bytes.len());
-            match Walk::new().canonical(m, &bytes, &mut out, MAX_DEPTH) {
-                Some(()) => out,
-                None => bytes,
-            }
-        }
-        _ => bytes,
+    let mut out = Vec::new();
+    if reorder(full_name, &bytes, &mut out) {
+        out
+    } else {
+        bytes
     }
+}
+
+/// Writes `bytes` of type `full_name` to `out` in canonical order and says
+/// so; `false` (and nothing written) when they are canonical as they are:
+/// a type in which no map and no `Any` can occur, a type the pool does not
+/// know, or bytes that do not decode.
+fn reorder(full_name: &str, bytes: &[u8], out: &mut Vec<u8>) -> bool {
+    let table = &*TABLE;
+    let Some(&m) = table.by_name.get(full_name) else {
+        return false;
+    };
+    if table.plain[m] {
+        return false;
+    }
+    out.reserve(bytes.len());
+    if Walk::new().canonical(m, bytes, out, MAX_DEPTH).is_some() {
+        return true;
+    }
+    out.clear();
+    false
 }
 
 /// One walk over a resource's bytes, and the payload types of the `Any`s
