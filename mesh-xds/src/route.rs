@@ -23,8 +23,9 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
     value_matcher,
 };
 use envoy_types::pb::envoy::r#type::v3::{FractionalPercent, fractional_percent::DenominatorType};
-use envoy_types::pb::google::protobuf::value::Kind;
+use envoy_types::pb::google::protobuf::{Any, value::Kind};
 use mesh_route::config::{self as c, ClusterSpecifier, PathMatch, RouteAction, ValueMatch};
+use std::sync::LazyLock;
 
 /// Translates one compiled route configuration.
 pub fn translate(rc: &c::RouteConfiguration) -> r::RouteConfiguration {
@@ -59,7 +60,7 @@ fn virtual_host(v: c::VirtualHost) -> r::VirtualHost {
     r::VirtualHost {
         name: v.name,
         domains: v.domains,
-        routes: v.routes.into_iter().map(into_route).collect(),
+        routes: into_routes(v.routes),
         require_tls: if v.require_tls {
             r::virtual_host::TlsRequirementType::All as i32
         } else {
@@ -227,23 +228,33 @@ fn retry(p: c::RetryPolicy) -> r::RetryPolicy {
         per_try_timeout: p.per_try_timeout.map(duration),
         retriable_status_codes: p.retriable_status_codes,
         host_selection_retry_max_attempts: i64::from(p.host_selection_retry_max_attempts),
+        // Both configs are constants, packed once: nearly every route has
+        // a retry policy, and packing costs more than copying.
         retry_host_predicate: if p.retry_previous_hosts {
+            static PREVIOUS_HOSTS: LazyLock<Any> = LazyLock::new(|| {
+                any(&envoy_types::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate {})
+            });
             vec![r::retry_policy::RetryHostPredicate {
                 name: "envoy.retry_host_predicates.previous_hosts".into(),
-                config_type: Some(r::retry_policy::retry_host_predicate::ConfigType::TypedConfig(any(
-                    &envoy_types::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate {},
-                ))),
+                config_type: Some(r::retry_policy::retry_host_predicate::ConfigType::TypedConfig(
+                    PREVIOUS_HOSTS.clone(),
+                )),
             }]
         } else {
             Vec::new()
         },
-        retry_priority: p.retry_previous_priorities.then(|| r::retry_policy::RetryPriority {
-            name: "envoy.retry_priorities.previous_priorities".into(),
-            config_type: Some(r::retry_policy::retry_priority::ConfigType::TypedConfig(any(
-                &envoy_types::pb::envoy::extensions::retry::priority::previous_priorities::v3::PreviousPrioritiesConfig {
+        retry_priority: p.retry_previous_priorities.then(|| {
+            static PREVIOUS_PRIORITIES: LazyLock<Any> = LazyLock::new(|| {
+                any(&envoy_types::pb::envoy::extensions::retry::priority::previous_priorities::v3::PreviousPrioritiesConfig {
                     update_frequency: 2,
-                },
-            ))),
+                })
+            });
+            r::retry_policy::RetryPriority {
+                name: "envoy.retry_priorities.previous_priorities".into(),
+                config_type: Some(r::retry_policy::retry_priority::ConfigType::TypedConfig(
+                    PREVIOUS_PRIORITIES.clone(),
+                )),
+            }
         }),
         retry_back_off: p.backoff_base_interval.map(|b| r::retry_policy::RetryBackOff {
             base_interval: Some(duration(b)),
@@ -392,11 +403,27 @@ fn config_metadata(path: String) -> Metadata {
 }
 
 /// Translates one compiled route, taking its strings.
-///
-/// The route is filled in place: an Envoy `Route` is over two kilobytes,
-/// and every move of one is a copy of all of it.
 pub fn into_route(x: c::Route) -> r::Route {
     let mut route = r::Route::default();
+    fill_route(&mut route, x);
+    route
+}
+
+/// Translates compiled routes, taking their strings.
+///
+/// Each route is filled where it will stay: an Envoy `Route` is over two
+/// kilobytes, and every move of one is a copy of all of it.
+pub(crate) fn into_routes(xs: Vec<c::Route>) -> Vec<r::Route> {
+    let mut routes = Vec::new();
+    routes.resize_with(xs.len(), r::Route::default);
+    for (route, x) in routes.iter_mut().zip(xs) {
+        fill_route(route, x);
+    }
+    routes
+}
+
+/// Translates `x` into `route`, a default route.
+fn fill_route(route: &mut r::Route, x: c::Route) {
     if let Some(f) = &x.fault {
         route
             .typed_per_filter_config
@@ -473,5 +500,4 @@ pub fn into_route(x: c::Route) -> r::Route {
     route.response_headers_to_add = header_values(x.response_headers_to_add);
     route.response_headers_to_remove = x.response_headers_to_remove;
     route.stat_prefix = x.stat_prefix.unwrap_or_default();
-    route
 }

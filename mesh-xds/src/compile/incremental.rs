@@ -216,7 +216,7 @@ impl Compiler {
                             c.vs,
                             port,
                         )
-                        .map(|routes| routes.into_iter().map(rds::into_route).collect::<Vec<_>>())
+                        .map(rds::into_routes)
                     };
                     let (old, new) = (build(c.before)?, build(&self.snapshot)?);
                     // Whether it makes virtual hosts at all on this port
@@ -359,7 +359,7 @@ fn candidates(vhosts: &[VirtualHost], names: Option<&[String]>) -> Vec<usize> {
 /// (`SortVHostRoutes`, HOST-8).
 fn catch_all_last(mut routes: Vec<mesh_route::config::Route>) -> Vec<Route> {
     routes.sort_by_key(|r| r.matcher.is_catch_all());
-    routes.into_iter().map(rds::into_route).collect()
+    rds::into_routes(routes)
 }
 
 /// Whether a route comes from the VirtualService at `path`.
