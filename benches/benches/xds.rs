@@ -127,6 +127,12 @@ fn bench(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("routes", &id), |b| {
             b.iter(|| black_box(prepared.routes()))
         });
+        // mesh-route's route table alone, before any Envoy proto exists:
+        // the share of `routes` that is not the translation to protos, and
+        // the least that any compile starting from the table can take.
+        g.bench_function(BenchmarkId::new("routes_table", &id), |b| {
+            b.iter(|| black_box(prepared.route_table()))
+        });
         g.bench_with_input(BenchmarkId::new("routes_with_prepare", &id), &p, |b, p| {
             b.iter(|| black_box(compiler.routes(p)))
         });

@@ -1,5 +1,5 @@
 //! Compiles one of Istio's benchmark configurations many times, for a
-//! profiler: `cargo run --release -p mesh-benches --example profile_compile -- gateways.yaml 1000 router 20 [routes|routes_encoded|routes_encoded_prost|routes_with_prepare|clusters|clusters_encoded|clusters_encoded_prost|clusters_and_endpoints|versions]`.
+//! profiler: `cargo run --release -p mesh-benches --example profile_compile -- gateways.yaml 1000 router 20 [routes|routes_table|routes_encoded|routes_encoded_prost|routes_with_prepare|clusters|clusters_encoded|clusters_encoded_prost|clusters_and_endpoints|versions]`.
 
 use mesh_model::{LoadOptions, load};
 use mesh_xds::proxy::Proxy;
@@ -36,6 +36,7 @@ fn main() {
     for _ in 0..iters {
         total += match what {
             "routes" => prepared.routes().len(),
+            "routes_table" => prepared.route_table().route_configurations().len(),
             "routes_encoded" => {
                 let mut encoder = mesh_xds::encode::Encoder::default();
                 prepared

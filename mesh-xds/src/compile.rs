@@ -124,9 +124,30 @@ impl PreparedProxy<'_> {
     /// The proxy's route configurations (RDS), as [`Compiler::routes`]
     /// has them.
     pub fn routes(&self) -> Vec<RouteConfiguration> {
-        let mut routes = rds::translate_table(self.routes.table());
+        let mut routes = rds::translate_table(self.route_table());
         crate::resources::sort_dedup_by_name(&mut routes, |r| &r.name);
         routes
+    }
+
+    /// The proxy's route table as mesh-route builds it: what
+    /// [`PreparedProxy::routes`] translates into Envoy route
+    /// configurations, and what can say which route a request takes on
+    /// exactly this proxy.
+    ///
+    /// ```
+    /// use mesh_model::{load, LoadOptions};
+    /// use mesh_xds::{Compiler, CompileOptions, proxy::Proxy};
+    /// let yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: ratings, namespace: shop}\nspec:\n  ports: [{name: http, port: 9080}]\n";
+    /// let snapshot = load(&[("m.yaml", yaml)], &LoadOptions::default()).snapshot;
+    /// let compiler = Compiler::new(&snapshot, CompileOptions::default());
+    /// let prepared = compiler.prepare(&Proxy::sidecar("shop", Default::default(), "default"));
+    /// let table = prepared.route_table();
+    /// let names: Vec<&str> = table.route_configurations().iter().map(|r| r.name.as_str()).collect();
+    /// assert!(names.contains(&"9080"));
+    /// assert_eq!(names.len(), prepared.routes().len());
+    /// ```
+    pub fn route_table(&self) -> mesh_route::RouteTable {
+        self.routes.table()
     }
 }
 
