@@ -178,6 +178,87 @@ fn routes_carry_weights_and_provenance() {
     assert_eq!(routes[1]["route"]["retryPolicy"]["numRetries"], 2);
 }
 
+/// VS-25: `retryRemoteLocalities` adds Envoy's previous-priorities
+/// predicate (`update_frequency: 2`), and the previous-hosts predicate is
+/// there unless `retryIgnorePreviousHosts: false`; both as typed configs.
+#[test]
+fn retries_carry_istios_predicates() {
+    use envoy_types::pb::envoy::config::route::v3::{
+        Route, retry_policy::retry_host_predicate, retry_policy::retry_priority, route,
+    };
+    use envoy_types::pb::envoy::extensions::retry::priority::previous_priorities::v3::PreviousPrioritiesConfig;
+    let yaml = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: shop}
+spec:
+  ports: [{name: http, port: 9080}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews]
+  http:
+  - name: remote
+    match: [{uri: {prefix: /remote}}]
+    retries: {attempts: 3, retryRemoteLocalities: true}
+    route: [{destination: {host: reviews}}]
+  - name: same-host
+    retries: {attempts: 2, retryIgnorePreviousHosts: false}
+    route: [{destination: {host: reviews}}]
+"#;
+    let loaded = load(&[("retries.yaml", yaml)], &LoadOptions::default());
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    let s = loaded.snapshot;
+    let r = compile(
+        &s,
+        &Proxy::sidecar("shop", Default::default(), "default"),
+        &CompileOptions::default(),
+    );
+    let rc = r.routes.iter().find(|rc| rc.name == "9080").unwrap();
+    let routes: Vec<&Route> = rc.virtual_hosts.iter().flat_map(|v| &v.routes).collect();
+    let retry = |name: &str| {
+        let r = routes.iter().find(|r| r.name == name).unwrap();
+        let Some(route::Action::Route(a)) = &r.action else {
+            panic!("{name}: not a forwarding route")
+        };
+        a.retry_policy.clone().unwrap()
+    };
+    let remote = retry("remote");
+    assert_eq!(remote.num_retries.map(|n| n.value), Some(3));
+    let [hosts] = remote.retry_host_predicate.as_slice() else {
+        panic!("{:?}", remote.retry_host_predicate)
+    };
+    assert_eq!(hosts.name, "envoy.retry_host_predicates.previous_hosts");
+    let Some(retry_host_predicate::ConfigType::TypedConfig(any)) = &hosts.config_type else {
+        panic!("{hosts:?}")
+    };
+    assert_eq!(
+        any.type_url,
+        "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+    );
+    let priority = remote.retry_priority.unwrap();
+    assert_eq!(priority.name, "envoy.retry_priorities.previous_priorities");
+    let Some(retry_priority::ConfigType::TypedConfig(any)) = &priority.config_type else {
+        panic!("{priority:?}")
+    };
+    assert_eq!(
+        any.type_url,
+        "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig"
+    );
+    assert_eq!(
+        PreviousPrioritiesConfig::decode(any.value.as_slice()).unwrap(),
+        PreviousPrioritiesConfig {
+            update_frequency: 2
+        }
+    );
+    let same_host = retry("same-host");
+    assert_eq!(same_host.num_retries.map(|n| n.value), Some(2));
+    assert!(same_host.retry_host_predicate.is_empty());
+    assert!(same_host.retry_priority.is_none());
+}
+
 /// GW-2, GW-6: the ingress gateway listens on the Service's target port
 /// 8080 with RDS `http.8080`.
 #[test]
