@@ -230,25 +230,32 @@ spec:
     let [hosts] = remote.retry_host_predicate.as_slice() else {
         panic!("{:?}", remote.retry_host_predicate)
     };
-    assert_eq!(hosts.name, "envoy.retry_host_predicates.previous_hosts");
-    let Some(retry_host_predicate::ConfigType::TypedConfig(any)) = &hosts.config_type else {
-        panic!("{hosts:?}")
-    };
-    assert_eq!(
-        any.type_url,
-        "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
-    );
     let priority = remote.retry_priority.unwrap();
-    assert_eq!(priority.name, "envoy.retry_priorities.previous_priorities");
-    let Some(retry_priority::ConfigType::TypedConfig(any)) = &priority.config_type else {
-        panic!("{priority:?}")
+    assert_eq!(
+        [hosts.name.as_str(), priority.name.as_str()],
+        [
+            "envoy.retry_host_predicates.previous_hosts",
+            "envoy.retry_priorities.previous_priorities"
+        ]
+    );
+    let host_config = match &hosts.config_type {
+        Some(retry_host_predicate::ConfigType::TypedConfig(any)) => any,
+        other => panic!("{other:?}"),
+    };
+    let priority_config = match &priority.config_type {
+        Some(retry_priority::ConfigType::TypedConfig(any)) => any,
+        other => panic!("{other:?}"),
     };
     assert_eq!(
-        any.type_url,
-        "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig"
+        [&host_config.type_url, &priority_config.type_url],
+        [
+            "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
+            "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig"
+        ]
     );
+    assert!(host_config.value.is_empty());
     assert_eq!(
-        PreviousPrioritiesConfig::decode(any.value.as_slice()).unwrap(),
+        PreviousPrioritiesConfig::decode(priority_config.value.as_slice()).unwrap(),
         PreviousPrioritiesConfig {
             update_frequency: 2
         }
