@@ -53,13 +53,20 @@ fuzz_target!(|data: &[u8]| {
         ..LoadOptions::default()
     };
     let snapshot = load(&[("fuzz.yaml", &text)], &opts).snapshot;
+    // The two changed meshes, each loaded and indexed once, with what
+    // changed: the compiler to recompile with, and the changed keys.
     let changes = [
         text.replacen("prefix:", "exact:", 1),
         match text.rfind("\n---") {
             Some(i) => text[..i].to_string(),
             None => String::new(),
         },
-    ];
+    ]
+    .map(|changed_text| {
+        let after = load(&[("fuzz.yaml", &changed_text)], &opts).snapshot;
+        let keys = after.changed_since(&snapshot);
+        (Compiler::new(&after, CompileOptions::default()), keys)
+    });
     let compiler = Compiler::new(&snapshot, CompileOptions::default());
     let authz = Authz::compile(&snapshot, &AuthzOptions::default());
     let requests = [
@@ -122,12 +129,9 @@ fuzz_target!(|data: &[u8]| {
         round_trip(&r.endpoints);
         round_trip(&r.secrets);
         if i < MAX_RECOMPILED {
-            for changed_text in &changes {
-                let after = load(&[("fuzz.yaml", changed_text)], &opts).snapshot;
-                let changed = after.changed_since(&snapshot);
-                let next = Compiler::new(&after, CompileOptions::default());
+            for (next, keys) in &changes {
                 assert_eq!(
-                    next.recompile(proxy, r.clone(), &snapshot, changed.as_ref()),
+                    next.recompile(proxy, r.clone(), &snapshot, keys.as_ref()),
                     next.compile(proxy)
                 );
             }
