@@ -10,14 +10,18 @@
 //! Clusters are deep in the same way: the strings of a cluster's
 //! `istio.services` metadata sit about ten messages below it.
 //!
-//! [`Encoder`] writes each nested message into a scratch buffer first and
-//! then copies it after its length: for a route configuration, down
-//! through the virtual hosts, the routes and their metadata; for a
-//! cluster, its fields, its metadata and its transport socket matches.
-//! `google.protobuf.Struct` values are written this way however deep.
-//! Below that (a route's match and action, for example), prost writes
-//! each message. The bytes are exactly prost's: fields in field-number
-//! order, defaults left out, map entries in the map's order.
+//! [`Encoder`] writes each nested message in place, after room for its
+//! length, and fills the length in once the message is written: for a
+//! route configuration, down through the virtual hosts, the routes and
+//! their metadata; for a cluster, its fields, its metadata and its
+//! transport socket matches. `google.protobuf.Struct` values are written
+//! this way however deep. Below that (a route's match and action, for
+//! example), prost writes each message. The room left for a length is a
+//! guess (what the last message in the same place needed); when it is
+//! wrong, the message is moved to fit, which is rare in a list of similar
+//! messages. The bytes are exactly prost's: fields in field-number order,
+//! defaults left out, varints at their shortest, map entries in the map's
+//! order.
 //!
 //! ```
 //! use mesh_xds::encode::Encoder;
@@ -50,8 +54,9 @@ use std::collections::HashMap;
 
 /// Encodes route configurations and clusters, byte for byte as
 /// [`Message::encode_to_vec`] does, working out each length once down to
-/// their metadata (see the [module](self) docs). It keeps the buffers that
-/// nested messages are written into from one resource to the next.
+/// their metadata (see the [module](self) docs). It keeps its guesses of
+/// how long the lengths of nested messages are from one resource to the
+/// next.
 ///
 /// ```
 /// use mesh_xds::encode::Encoder;
@@ -68,23 +73,23 @@ use std::collections::HashMap;
 /// ```
 #[derive(Debug, Default)]
 pub struct Encoder {
-    scratch: Scratch,
+    widths: Widths,
 }
 
 impl Encoder {
     /// The protobuf encoding of `rc`, byte for byte prost's.
     pub fn route_configuration(&mut self, rc: &RouteConfiguration) -> Vec<u8> {
-        self.scratch.exact(|out, s| route_configuration(rc, out, s))
+        self.widths.exact(|out, s| route_configuration(rc, out, s))
     }
 
     /// The protobuf encoding of `c`, byte for byte prost's.
     pub fn cluster(&mut self, c: &Cluster) -> Vec<u8> {
-        self.scratch.exact(|out, s| cluster(c, out, s))
+        self.widths.exact(|out, s| cluster(c, out, s))
     }
 }
 
 /// Writes the fields of `rc` in prost's order (by field number).
-fn route_configuration(rc: &RouteConfiguration, out: &mut Vec<u8>, s: &mut Scratch) {
+fn route_configuration(rc: &RouteConfiguration, out: &mut Vec<u8>, s: &mut Widths) {
     // Taken apart whole, so that a field a new Envoy adds is a compile
     // error here rather than silently left out.
     let RouteConfiguration {
@@ -131,49 +136,80 @@ fn route_configuration(rc: &RouteConfiguration, out: &mut Vec<u8>, s: &mut Scrat
     s.repeated(19, route_specifiers, out);
 }
 
-/// Buffers for messages being written, reused: a nested message is
-/// written into one, then copied after its key and length.
-#[derive(Debug, Default)]
-struct Scratch {
-    free: Vec<Vec<u8>>,
+/// How many bytes the length of the next message at a place will take:
+/// a nested message is written after room for its length, which is
+/// filled in afterwards.
+///
+/// The guess is the width the last message written at the same depth
+/// and field number had, as a list's elements are mostly of one size.
+/// When a guess is wrong, the message is moved to make its length fit.
+#[derive(Debug)]
+struct Widths {
+    /// The guess for field number `f` (up to 63) at depth `d` (up to 7):
+    /// `guess[d][f]`, 1 to start with.
+    guess: [[u8; 64]; 8],
+    /// How deep the message being written is.
+    depth: usize,
+    /// The length of the last resource written: the room the next one
+    /// starts with.
+    last: usize,
 }
 
-impl Scratch {
+impl Default for Widths {
+    fn default() -> Self {
+        Widths {
+            guess: [[1; 64]; 8],
+            depth: 0,
+            last: 0,
+        }
+    }
+}
+
+impl Widths {
     /// Appends field `tag` to `out`: the message whose fields `write`
     /// writes, after its length.
     fn nested(
         &mut self,
         tag: u32,
         out: &mut Vec<u8>,
-        write: impl FnOnce(&mut Vec<u8>, &mut Scratch),
+        write: impl FnOnce(&mut Vec<u8>, &mut Widths),
     ) {
-        self.written(write, |bytes| {
-            encode_key(tag, WireType::LengthDelimited, out);
-            encode_varint(bytes.len() as u64, out);
-            out.extend_from_slice(bytes);
-        });
+        encode_key(tag, WireType::LengthDelimited, out);
+        let (d, f) = (self.depth.min(7), (tag as usize).min(63));
+        let guess = usize::from(self.guess[d][f]);
+        let at = out.len();
+        out.resize(at + guess, 0);
+        self.depth += 1;
+        write(out, self);
+        self.depth -= 1;
+        let len = out.len() - at - guess;
+        let width = encoded_len_varint(len as u64);
+        if width != guess {
+            // The body moves so that its length fits before it.
+            if width > guess {
+                out.resize(out.len() + width - guess, 0);
+            }
+            out.copy_within(at + guess..at + guess + len, at + width);
+            out.truncate(at + width + len);
+            self.guess[d][f] = width as u8;
+        }
+        let mut v = len as u64;
+        for b in &mut out[at..at + width] {
+            *b = (v as u8 & 0x7f) | 0x80;
+            v >>= 7;
+        }
+        out[at + width - 1] &= 0x7f;
     }
 
     /// What `write` writes, in a vector of exactly its length (as prost's
-    /// `encode_to_vec` gives): written into a reused buffer, then copied
-    /// once.
-    fn exact(&mut self, write: impl FnOnce(&mut Vec<u8>, &mut Scratch)) -> Vec<u8> {
-        self.written(write, <[u8]>::to_vec)
-    }
-
-    /// `then` of what `write` writes into a buffer taken from the free
-    /// ones, which goes back afterwards.
-    fn written<R>(
-        &mut self,
-        write: impl FnOnce(&mut Vec<u8>, &mut Scratch),
-        then: impl FnOnce(&[u8]) -> R,
-    ) -> R {
-        let mut buf = self.free.pop().unwrap_or_default();
-        buf.clear();
-        write(&mut buf, self);
-        let r = then(&buf);
-        self.free.push(buf);
-        r
+    /// `encode_to_vec` gives). It starts with room for as many bytes as
+    /// the last resource took.
+    fn exact(&mut self, write: impl FnOnce(&mut Vec<u8>, &mut Widths)) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.last);
+        write(&mut out, self);
+        self.last = out.len();
+        out.shrink_to_fit();
+        out
     }
 
     /// Appends field `tag` holding `m`, encoded by prost without working
@@ -182,7 +218,7 @@ impl Scratch {
         self.nested(tag, out, |b, _| m.encode_raw(b));
     }
 
-    /// [`Scratch::message`] for an optional field: nothing when unset.
+    /// [`Widths::message`] for an optional field: nothing when unset.
     fn optional(&mut self, tag: u32, m: &Option<impl Message>, out: &mut Vec<u8>) {
         if let Some(m) = m {
             self.message(tag, m, out);
@@ -197,7 +233,7 @@ impl Scratch {
         }
     }
 
-    /// [`Scratch::message`] for each element of a repeated field.
+    /// [`Widths::message`] for each element of a repeated field.
     fn repeated(&mut self, tag: u32, list: &[impl Message], out: &mut Vec<u8>) {
         for m in list {
             self.message(tag, m, out);
@@ -206,7 +242,7 @@ impl Scratch {
 }
 
 /// Writes the fields of `vh` in prost's order (by field number).
-fn virtual_host(vh: &VirtualHost, out: &mut Vec<u8>, s: &mut Scratch) {
+fn virtual_host(vh: &VirtualHost, out: &mut Vec<u8>, s: &mut Widths) {
     // Taken apart whole, so that a field a new Envoy adds is a compile
     // error here rather than silently left out.
     #[allow(deprecated)]
@@ -266,7 +302,7 @@ fn virtual_host(vh: &VirtualHost, out: &mut Vec<u8>, s: &mut Scratch) {
 
 /// Writes the fields of `r` in prost's order (by field number; the
 /// `action` oneof at its lowest number, 2).
-fn route_fields(r: &Route, out: &mut Vec<u8>, s: &mut Scratch) {
+fn route_fields(r: &Route, out: &mut Vec<u8>, s: &mut Widths) {
     // Taken apart whole, so that a field a new Envoy adds is a compile
     // error here rather than silently left out.
     #[allow(deprecated)]
@@ -313,7 +349,7 @@ fn route_fields(r: &Route, out: &mut Vec<u8>, s: &mut Scratch) {
 
 /// Writes the fields of `c` in prost's order (by field number; each
 /// oneof at its lowest number).
-fn cluster(c: &Cluster, out: &mut Vec<u8>, s: &mut Scratch) {
+fn cluster(c: &Cluster, out: &mut Vec<u8>, s: &mut Widths) {
     // Taken apart whole, so that a field a new Envoy adds is a compile
     // error here rather than silently left out.
     #[allow(deprecated)]
@@ -433,7 +469,7 @@ fn cluster(c: &Cluster, out: &mut Vec<u8>, s: &mut Scratch) {
 
 /// Writes the fields of a transport socket match: its `match` is a
 /// `Struct`.
-fn transport_socket_match(m: &TransportSocketMatch, out: &mut Vec<u8>, s: &mut Scratch) {
+fn transport_socket_match(m: &TransportSocketMatch, out: &mut Vec<u8>, s: &mut Widths) {
     let TransportSocketMatch {
         name,
         r#match,
@@ -486,7 +522,7 @@ fn number(tag: u32, v: i32, out: &mut Vec<u8>) {
 /// Writes the fields of `m`: each `filter_metadata` entry (1) as prost
 /// writes a map entry (key 1 and value 2, each left out when empty), in
 /// the map's order; `typed_filter_metadata` (2) by prost.
-fn metadata_fields(m: &Metadata, out: &mut Vec<u8>, s: &mut Scratch) {
+fn metadata_fields(m: &Metadata, out: &mut Vec<u8>, s: &mut Widths) {
     let Metadata {
         filter_metadata,
         typed_filter_metadata,
@@ -503,7 +539,7 @@ fn metadata_fields(m: &Metadata, out: &mut Vec<u8>, s: &mut Scratch) {
 }
 
 /// Writes the fields of a `Struct`: its map entries in the map's order.
-fn struct_fields(st: &Struct, out: &mut Vec<u8>, s: &mut Scratch) {
+fn struct_fields(st: &Struct, out: &mut Vec<u8>, s: &mut Widths) {
     for (k, v) in &st.fields {
         let key = if k.is_empty() {
             0
@@ -551,7 +587,7 @@ fn scalar_len(v: &Value) -> Option<usize> {
 
 /// Writes the fields of a `Value`: its one kind, written even when it is
 /// the kind's default, as prost writes a oneof.
-fn value_fields(v: &Value, out: &mut Vec<u8>, s: &mut Scratch) {
+fn value_fields(v: &Value, out: &mut Vec<u8>, s: &mut Widths) {
     match &v.kind {
         None => {}
         Some(Kind::NullValue(n)) => int32::encode(1, n, out),
@@ -787,6 +823,39 @@ mod tests {
         let bytes = Encoder::default().route_configuration(&rc);
         assert!(bytes.len() > 1 << 14);
         assert_eq!(bytes, rc.encode_to_vec());
+    }
+
+    /// Lengths of one, two and three varint bytes side by side, in both
+    /// orders, so that every guess of a length's width is wrong some of
+    /// the time: each wrong guess moves the message to fit.
+    #[test]
+    fn lengths_of_every_width_in_any_order() {
+        let sized = |n: usize| {
+            if n == 0 {
+                return Route::default();
+            }
+            let mut r = route(1);
+            r.name = "n".repeat(n);
+            r
+        };
+        let mut e = Encoder::default();
+        for sizes in [
+            [0, 200, 20_000, 5, 20_000, 300, 1],
+            [20_000, 1, 300, 300, 0, 20_000, 20_000],
+        ] {
+            let host = |n: usize| VirtualHost {
+                name: "h".repeat(n),
+                routes: sizes.iter().map(|&n| sized(n)).collect(),
+                ..Default::default()
+            };
+            let rc = RouteConfiguration {
+                virtual_hosts: vec![host(0), VirtualHost::default(), host(70_000), host(1)],
+                ..Default::default()
+            };
+            let bytes = e.route_configuration(&rc);
+            assert_eq!(bytes, rc.encode_to_vec());
+            assert_eq!(bytes.capacity(), bytes.len());
+        }
     }
 
     /// A value of `fd` that is not its default: one element for a list,
