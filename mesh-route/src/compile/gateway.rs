@@ -460,17 +460,17 @@ struct Entry {
     require_tls: bool,
 }
 
-/// A virtual host being assembled: its route lists stay shared (one per
-/// gateway and VirtualService) until the duplicates are collapsed.
+/// A virtual host being assembled, one per host name: its route lists
+/// stay shared (one per gateway and VirtualService) until the duplicates
+/// are collapsed.
 struct Building {
     /// The port of the server that created it (its name's suffix).
     port: u16,
-    domains: Vec<String>,
-    lists: Vec<Arc<Vec<Route>>>,
+    host: String,
     require_tls: bool,
-    /// The (gateway, VirtualService) route lists, for
-    /// `collapseDuplicateRoutes`.
-    sources: Vec<Source>,
+    /// Where its (gateway, VirtualService) route lists are in the lists
+    /// of every host, which hold each host's lists together.
+    lists: std::ops::Range<usize>,
 }
 
 /// The first 16 bytes of `s` as a big-endian number, zero-padded: when
@@ -559,26 +559,29 @@ pub(crate) fn route_configuration(
             .then_with(|| entries[a].host.cmp(&entries[b].host))
             .then(a.cmp(&b))
     });
+    // One virtual host per host name. Each one's (gateway, VirtualService)
+    // route lists are side by side in `sources` and `lists`, in the order
+    // found, as a host's entries are side by side once sorted.
     let mut dedup: Vec<Building> = Vec::new();
+    let mut sources: Vec<Source> = Vec::with_capacity(entries.len());
+    let mut lists: Vec<Option<Arc<Vec<Route>>>> = Vec::with_capacity(entries.len());
     for (_, i) in order {
         let e = std::mem::take(&mut entries[i]);
-        match dedup.last_mut() {
-            Some(b) if b.domains[0] == e.host => {
-                b.require_tls |= e.require_tls;
-                if let Some((key, list)) = e.routes {
-                    b.lists.push(list);
-                    b.sources.push(key);
-                }
-            }
-            _ => {
-                let (sources, lists) = e.routes.map(|(k, l)| (vec![k], vec![l])).unzip();
-                dedup.push(Building {
-                    port: e.port,
-                    domains: vec![e.host],
-                    lists: lists.unwrap_or_default(),
-                    require_tls: e.require_tls,
-                    sources: sources.unwrap_or_default(),
-                })
+        let same = dedup.last().is_some_and(|b| b.host == e.host);
+        if !same {
+            dedup.push(Building {
+                port: e.port,
+                host: e.host,
+                require_tls: false,
+                lists: sources.len()..sources.len(),
+            });
+        }
+        if let Some(b) = dedup.last_mut() {
+            b.require_tls |= e.require_tls;
+            if let Some((key, list)) = e.routes {
+                sources.push(key);
+                lists.push(Some(list));
+                b.lists.end += 1;
             }
         }
     }
@@ -594,29 +597,31 @@ pub(crate) fn route_configuration(
         });
     } else {
         // `collapseDuplicateRoutes`: host names with identical route lists
-        // share the alphabetically first one's virtual host.
-        let mut kept: Vec<Building> = Vec::with_capacity(dedup.len());
-        let mut by_sources: WordMap<(Vec<Source>, bool), usize> = WordMap::default();
+        // share the alphabetically first one's virtual host, whose domains
+        // they join.
+        let mut kept: Vec<(Building, Vec<String>)> = Vec::with_capacity(dedup.len());
+        let mut by_sources: WordMap<(&[Source], bool), usize> = WordMap::default();
         for b in dedup {
-            if b.sources.is_empty() {
-                kept.push(b);
-                continue;
-            }
-            match by_sources.entry((b.sources.clone(), b.require_tls)) {
-                std::collections::hash_map::Entry::Occupied(k) => {
-                    kept[*k.get()].domains.extend(b.domains);
+            let key = &sources[b.lists.clone()];
+            if !key.is_empty() {
+                if let Some(&k) = by_sources.get(&(key, b.require_tls)) {
+                    // Its route lists are the kept host's: only that one's
+                    // references stay.
+                    lists[b.lists].fill(None);
+                    kept[k].1.push(b.host);
+                    continue;
                 }
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(kept.len());
-                    kept.push(b);
-                }
+                by_sources.insert((key, b.require_tls), kept.len());
             }
+            kept.push((b, Vec::new()));
         }
         drop(by_sources);
         vhosts.reserve(kept.len());
-        for b in kept {
-            let mut routes: Vec<Route> = Vec::with_capacity(b.lists.iter().map(|l| l.len()).sum());
-            for list in b.lists {
+        for (b, more) in kept {
+            let mine = &mut lists[b.lists];
+            let mut routes: Vec<Route> =
+                Vec::with_capacity(mine.iter().flatten().map(|l| l.len()).sum());
+            for list in mine.iter_mut().filter_map(Option::take) {
                 match Arc::try_unwrap(list) {
                     Ok(own) => routes.extend(own),
                     Err(shared) => routes.extend(shared.iter().cloned()),
@@ -626,9 +631,12 @@ pub(crate) fn route_configuration(
             // the sort is stable.
             routes.sort_by_key(|r| r.matcher.is_catch_all());
             let port = PortDigits::new(b.port);
+            let mut domains = Vec::with_capacity(1 + more.len());
+            domains.push(b.host);
+            domains.extend(more);
             vhosts.push(VirtualHost {
-                name: concat(&[&b.domains[0], ":", port.as_str()]),
-                domains: b.domains,
+                name: concat(&[&domains[0], ":", port.as_str()]),
+                domains,
                 routes,
                 require_tls: b.require_tls,
                 kind: VirtualHostKind::GatewayHost,
