@@ -186,7 +186,7 @@ fn one_host_table(routes: Vec<Route>) -> RouteTable {
                 kind: VirtualHostKind::Service,
             }],
             ignore_port_in_host_matching: true,
-            scope: RouteScope::SidecarPort { port: 80 },
+            scope: std::sync::Arc::new(RouteScope::SidecarPort { port: 80 }),
             rejected: None,
         }],
     )
@@ -283,7 +283,7 @@ fn mesh_yaml(n: usize) -> String {
 fn linear_lookup<'t>(configs: &'t [RouteConfiguration], req: &Request<'_>) -> Option<&'t Route> {
     let c = configs
         .iter()
-        .find(|c| c.scope == RouteScope::SidecarPort { port: req.port })?;
+        .find(|c| *c.scope == RouteScope::SidecarPort { port: req.port })?;
     let host = req.host_without_port();
     let vhost = c
         .virtual_hosts

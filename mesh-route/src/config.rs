@@ -77,8 +77,10 @@ pub struct RouteConfiguration {
     /// gateway route configuration, so `Host: a:9080` matches domain `a`.
     pub ignore_port_in_host_matching: bool,
     /// Which traffic this route configuration serves (the listener or
-    /// filter chain that names it). Not an Envoy field.
-    pub scope: RouteScope,
+    /// filter chain that names it). Not an Envoy field. Shared: every
+    /// compile of a prepared gateway ([`ProxyRoutes`](crate::ProxyRoutes))
+    /// gives its route configurations the same scopes.
+    pub scope: Arc<RouteScope>,
     /// Why Envoy would reject the whole route configuration, if it would
     /// (VS-21: a redirect with an unsupported status leaves a route without
     /// an action). Envoy then keeps serving its previous configuration.

@@ -12,7 +12,7 @@ use crate::request::Request;
 use mesh_model::snapshot::Snapshot;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// One proxy's routing, compiled once from a [`Snapshot`] and indexed;
 /// answers many requests without allocating.
@@ -23,7 +23,9 @@ use std::sync::OnceLock;
 /// those values.
 #[derive(Debug, Clone)]
 pub struct RouteTable {
-    proxy: ProxyContext,
+    /// Shared with the [`ProxyRoutes`](crate::ProxyRoutes) it came from:
+    /// a gateway's lists every Gateway it runs.
+    proxy: Arc<ProxyContext>,
     configs: Vec<RouteConfiguration>,
     /// Evaluation indexes of `configs`, built on the first request that
     /// needs them: compiling to xDS never does.
@@ -219,12 +221,12 @@ impl RouteTable {
         let fallback = proxy
             .is_sidecar()
             .then(|| CatchAll::AllowAny("PassthroughCluster".into()));
-        RouteTable::from_parts(proxy, configs, Vec::new(), fallback)
+        RouteTable::from_parts(Arc::new(proxy), configs, Vec::new(), fallback)
     }
 
     /// A table over compiled route configurations and listeners.
     pub(crate) fn from_parts(
-        proxy: ProxyContext,
+        proxy: Arc<ProxyContext>,
         mut configs: Vec<RouteConfiguration>,
         l4: Vec<L4Listener>,
         fallback: Option<CatchAll>,
@@ -240,7 +242,7 @@ impl RouteTable {
         let mut gateway_http: BTreeMap<u16, usize> = BTreeMap::new();
         let mut gateway_https: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
         for (i, c) in configs.iter().enumerate() {
-            match &c.scope {
+            match &*c.scope {
                 RouteScope::SidecarPort { port } => {
                     shared.entry(*port).or_insert(i);
                 }
@@ -355,7 +357,7 @@ impl RouteTable {
         let host = req.host_without_port();
         let mut found: Vec<u16> = Vec::new();
         for (i, c) in self.configs.iter().enumerate() {
-            let port = match &c.scope {
+            let port = match &*c.scope {
                 RouteScope::SidecarPort { port } => *port,
                 RouteScope::SniffedService {
                     port,
@@ -408,7 +410,7 @@ impl RouteTable {
         let list = lookup(&self.gateway_https, port)?;
         let mut best: Option<(usize, usize)> = None;
         for &i in list {
-            let RouteScope::GatewayHttps { sni_hosts, .. } = &self.configs[i].scope else {
+            let RouteScope::GatewayHttps { sni_hosts, .. } = &*self.configs[i].scope else {
                 continue;
             };
             let rank = sni_hosts

@@ -279,7 +279,7 @@ proptest! {
             name: "80".into(),
             virtual_hosts: vhosts.clone(),
             ignore_port_in_host_matching: true,
-            scope: RouteScope::SidecarPort { port: 80 },
+            scope: std::sync::Arc::new(RouteScope::SidecarPort { port: 80 }),
             rejected: None,
         };
         let table = RouteTable::from_route_configurations(

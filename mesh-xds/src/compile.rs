@@ -542,7 +542,7 @@ impl Compiler {
         }
         let registry_only = table.passthrough_cluster().is_none();
         for rc in table.route_configurations() {
-            match &rc.scope {
+            match &*rc.scope {
                 RouteScope::SidecarPort { port } => {
                     let bind = bound_egress.get(port).map(String::as_str);
                     if bind.is_none() && proxy.interception == Interception::None {
@@ -687,7 +687,7 @@ impl Compiler {
         let filters = self.http_filters(&proxy.namespace, &proxy.labels);
         let mut listeners: BTreeMap<(String, u16), Vec<FilterChain>> = BTreeMap::new();
         for rc in table.route_configurations() {
-            match &rc.scope {
+            match &*rc.scope {
                 RouteScope::GatewayHttp {
                     target_port, bind, ..
                 } => {

@@ -631,7 +631,7 @@ fn listeners(
                     server_port,
                     target_port,
                     bind,
-                } = &rc.scope
+                } = &*rc.scope
                 {
                     let addr = SocketAddr::new(ip(bind.as_ref(), workload.ip), *target_port);
                     if out.iter().all(|l| l.addr != addr) {

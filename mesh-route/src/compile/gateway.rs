@@ -133,7 +133,7 @@ fn resolve_port(snapshot: &Snapshot, gw: &Config<Gateway>, number: u16) -> u16 {
 /// HTTP route names to their servers, and the servers routed as TCP/TLS.
 #[derive(Debug)]
 pub(crate) struct MergedServers<'s> {
-    pub http: BTreeMap<String, (RouteScope, Vec<GwServer<'s>>)>,
+    pub http: BTreeMap<String, (Arc<RouteScope>, Vec<GwServer<'s>>)>,
     pub l4: Vec<GwServer<'s>>,
 }
 
@@ -193,7 +193,7 @@ pub(crate) fn merge_servers<'s>(
                     known.insert(h, bind.clone());
                 }
             }
-            let scope = if proto.is_http() {
+            let scope = Arc::new(if proto.is_http() {
                 RouteScope::GatewayHttp {
                     server_port,
                     target_port,
@@ -208,7 +208,7 @@ pub(crate) fn merge_servers<'s>(
                     sni_hosts: s.sni_hosts(),
                     bind: bind.clone(),
                 }
-            };
+            });
             let add_http = |out: &mut MergedServers<'s>, s: GwServer<'s>| {
                 out.http
                     .entry(route_name.clone())
@@ -490,7 +490,7 @@ pub(crate) fn route_configuration(
     cx: &GatewayCx<'_>,
     vss: &VsSet,
     name: &str,
-    scope: &RouteScope,
+    scope: &Arc<RouteScope>,
     servers: &[GwServer<'_>],
 ) -> RouteConfiguration {
     // Every (host, route list) pair in the order Istio meets them; sorted

@@ -16,6 +16,7 @@ use mesh_model::networking::HttpRetry;
 use mesh_model::snapshot::Snapshot;
 use mesh_model::wire::networking::OutboundTrafficPolicyMode;
 use sidecar::CatchAll;
+use std::sync::Arc;
 
 /// What compiling produces.
 pub(crate) struct Compiled {
@@ -220,7 +221,7 @@ impl SnapshotRoutes {
 #[derive(Debug)]
 pub struct ProxyRoutes<'a> {
     shared: &'a SnapshotRoutes,
-    proxy: ProxyContext,
+    proxy: Arc<ProxyContext>,
     view: View<'a>,
 }
 
@@ -241,7 +242,7 @@ impl SnapshotRoutes {
     pub fn prepare(&self, proxy: &ProxyContext) -> ProxyRoutes<'_> {
         ProxyRoutes {
             shared: self,
-            proxy: proxy.clone(),
+            proxy: Arc::new(proxy.clone()),
             view: view(self, proxy),
         }
     }

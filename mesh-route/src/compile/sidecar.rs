@@ -132,11 +132,11 @@ pub(crate) fn route_configurations(
                     name,
                     virtual_hosts: picked,
                     ignore_port_in_host_matching: true,
-                    scope: RouteScope::SniffedService {
+                    scope: Arc::new(RouteScope::SniffedService {
                         host: h.clone(),
                         port: *p,
                         service_domains,
-                    },
+                    }),
                     rejected: None,
                 },
             );
@@ -156,7 +156,7 @@ pub(crate) fn route_configurations(
                     name,
                     virtual_hosts: vhosts,
                     ignore_port_in_host_matching: true,
-                    scope: RouteScope::SidecarPort { port: *p },
+                    scope: Arc::new(RouteScope::SidecarPort { port: *p }),
                     rejected: None,
                 },
             );
