@@ -61,7 +61,14 @@ pub(crate) fn destination_hash(
 /// Istio's `BuildHTTPRoutesForVirtualService`: every surviving match block
 /// of every route, in order, stopping after the first catch-all (VS-1).
 pub(crate) fn build_http_routes(vs: &MergedVs, cx: &RouteCx<'_>) -> Vec<Route> {
-    let mut out = Vec::new();
+    // At most one route per match block (per route without any): sized
+    // once, as a route is several hundred bytes.
+    let most = vs
+        .http
+        .iter()
+        .map(|mr| vs.route(mr).matches.len().max(1))
+        .sum();
+    let mut out = Vec::with_capacity(most);
     for mr in &vs.http {
         let route = vs.route(mr);
         let mut catch_all = false;
