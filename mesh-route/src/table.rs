@@ -181,7 +181,8 @@ pub struct Explanation<'t> {
     pub steps: Vec<ExplainStep>,
 }
 
-fn rejection(c: &RouteConfiguration) -> Option<String> {
+/// Why Envoy would reject `c`, if it would (VS-21).
+pub(crate) fn rejection(c: &RouteConfiguration) -> Option<String> {
     for v in &c.virtual_hosts {
         for r in &v.routes {
             if let RouteAction::Unsupported { redirect_code } = r.action {

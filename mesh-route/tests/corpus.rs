@@ -280,6 +280,15 @@ fn every_corpus_virtual_service_compiles_and_evaluates() {
             .iter()
             .map(|p| RouteTable::compile(snapshot, p))
             .collect();
+        // Compiled one at a time, the route configurations are the table's.
+        let shared = mesh_route::SnapshotRoutes::new(snapshot);
+        for (p, table) in proxies.iter().zip(&tables) {
+            let one_by_one: Vec<_> = shared.prepare(p).route_configurations().collect();
+            assert!(
+                one_by_one == table.route_configurations(),
+                "{label}: {p:?}: route configurations differ from the table's"
+            );
+        }
         for v in &vss {
             virtual_services += 1;
             if v.spec.is_delegate() || v.spec.http.is_empty() {

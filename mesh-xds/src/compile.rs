@@ -124,7 +124,14 @@ impl PreparedProxy<'_> {
     /// The proxy's route configurations (RDS), as [`Compiler::routes`]
     /// has them.
     pub fn routes(&self) -> Vec<RouteConfiguration> {
-        let mut routes = rds::translate_table(self.route_table());
+        // Each route configuration is translated as soon as it is
+        // compiled, while it is fresh in memory; the route table's
+        // listeners and indexes are not needed.
+        let mut routes: Vec<RouteConfiguration> = self
+            .routes
+            .route_configurations()
+            .map(rds::into_route_configuration)
+            .collect();
         crate::resources::sort_dedup_by_name(&mut routes, |r| &r.name);
         routes
     }

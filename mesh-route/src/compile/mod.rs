@@ -261,11 +261,39 @@ impl ProxyRoutes<'_> {
         crate::RouteTable::from_parts(self.proxy.clone(), http, l4, fallback)
     }
 
-    fn compile(&self) -> Compiled {
+    /// The proxy's route configurations, one at a time: those of
+    /// [`ProxyRoutes::table`], in the same order, without the listeners
+    /// and evaluation indexes a table also holds. A caller that only
+    /// translates them (into Envoy's, say) can take each while it is
+    /// fresh in memory: a gateway's are compiled one by one as they are
+    /// asked for.
+    ///
+    /// ```
+    /// use mesh_model::{load, LoadOptions};
+    /// use mesh_route::{ProxyContext, SnapshotRoutes};
+    /// let yaml = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: shop}\nspec:\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: ['*']\n  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: ['*']\n    tls: {mode: SIMPLE, credentialName: cert}\n";
+    /// let snapshot = load(&[("g.yaml", yaml)], &LoadOptions::default()).snapshot;
+    /// let shared = SnapshotRoutes::new(&snapshot);
+    /// let view = shared.prepare(&ProxyContext::gateway("shop", "gw"));
+    /// let configs: Vec<_> = view.route_configurations().collect();
+    /// assert_eq!(configs.len(), 2);
+    /// assert_eq!(configs, view.table().route_configurations());
+    /// ```
+    pub fn route_configurations(&self) -> impl Iterator<Item = RouteConfiguration> + '_ {
+        self.http().map(|mut c| {
+            if c.rejected.is_none() {
+                c.rejected = crate::table::rejection(&c);
+            }
+            c
+        })
+    }
+
+    /// The HTTP route configurations, as compiled.
+    fn http(&self) -> Box<dyn Iterator<Item = RouteConfiguration> + '_> {
         let shared = self.shared;
         let snapshot = &shared.snapshot;
         let drs = &shared.drs;
-        let retry = shared.retry.as_ref();
+        let default_retry = shared.retry.as_ref();
         let (namespace, labels) = (self.proxy.namespace(), self.proxy.labels());
         match &self.view {
             View::Sidecar { scopes, catch_all } => {
@@ -274,22 +302,9 @@ impl ProxyRoutes<'_> {
                     drs,
                     namespace,
                     labels,
-                    default_retry: retry,
+                    default_retry,
                 };
-                let http = sidecar::route_configurations(&cx, scopes, catch_all);
-                let l4 = sidecar_listeners(
-                    &SidecarL4 {
-                        snapshot,
-                        namespace,
-                        labels,
-                    },
-                    scopes,
-                );
-                Compiled {
-                    http,
-                    l4,
-                    fallback: Some(catch_all.clone()),
-                }
+                Box::new(sidecar::route_configurations(&cx, scopes, catch_all).into_iter())
             }
             View::Gateway { merged } => {
                 let cx = gateway::GatewayCx {
@@ -297,23 +312,39 @@ impl ProxyRoutes<'_> {
                     drs,
                     namespace,
                     labels,
-                    default_retry: retry,
+                    default_retry,
                 };
-                let http = merged
-                    .http
-                    .iter()
-                    .map(|(name, (scope, servers))| {
-                        gateway::route_configuration(&cx, &shared.vss, name, scope, servers)
-                    })
-                    .collect();
-                let l4 =
-                    gateway_listeners(snapshot, &shared.vss, drs, (namespace, labels), &merged.l4);
-                Compiled {
-                    http,
-                    l4,
-                    fallback: None,
-                }
+                Box::new(merged.http.iter().map(move |(name, (scope, servers))| {
+                    gateway::route_configuration(&cx, &shared.vss, name, scope, servers)
+                }))
             }
+        }
+    }
+
+    fn compile(&self) -> Compiled {
+        let shared = self.shared;
+        let snapshot = &shared.snapshot;
+        let drs = &shared.drs;
+        let (namespace, labels) = (self.proxy.namespace(), self.proxy.labels());
+        let http = self.http().collect();
+        match &self.view {
+            View::Sidecar { scopes, catch_all } => Compiled {
+                http,
+                l4: sidecar_listeners(
+                    &SidecarL4 {
+                        snapshot,
+                        namespace,
+                        labels,
+                    },
+                    scopes,
+                ),
+                fallback: Some(catch_all.clone()),
+            },
+            View::Gateway { merged } => Compiled {
+                http,
+                l4: gateway_listeners(snapshot, &shared.vss, drs, (namespace, labels), &merged.l4),
+                fallback: None,
+            },
         }
     }
 }
