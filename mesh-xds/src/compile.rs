@@ -136,10 +136,10 @@ impl PreparedProxy<'_> {
         routes
     }
 
-    /// The proxy's route table as mesh-route builds it: what
-    /// [`PreparedProxy::routes`] translates into Envoy route
-    /// configurations, and what can say which route a request takes on
-    /// exactly this proxy.
+    /// The proxy's route table as mesh-route builds it: the route
+    /// configurations [`PreparedProxy::routes`] translates into Envoy's,
+    /// indexed so that it can say which route a request takes on exactly
+    /// this proxy.
     ///
     /// ```
     /// use mesh_model::{load, LoadOptions};

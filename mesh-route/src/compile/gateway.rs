@@ -468,8 +468,9 @@ struct Building {
     port: u16,
     host: String,
     require_tls: bool,
-    /// Where its (gateway, VirtualService) route lists are in the lists
-    /// of every host, which hold each host's lists together.
+    /// Its (gateway, VirtualService) route lists: a range of the route
+    /// configuration's `sources` and `lists`, which hold each host's side
+    /// by side.
     lists: std::ops::Range<usize>,
 }
 
@@ -604,14 +605,18 @@ pub(crate) fn route_configuration(
         for b in dedup {
             let key = &sources[b.lists.clone()];
             if !key.is_empty() {
-                if let Some(&k) = by_sources.get(&(key, b.require_tls)) {
-                    // Its route lists are the kept host's: only that one's
-                    // references stay.
-                    lists[b.lists].fill(None);
-                    kept[k].1.push(b.host);
-                    continue;
+                match by_sources.entry((key, b.require_tls)) {
+                    std::collections::hash_map::Entry::Occupied(k) => {
+                        // Its route lists are the kept host's: only that
+                        // one's references stay.
+                        lists[b.lists].fill(None);
+                        kept[*k.get()].1.push(b.host);
+                        continue;
+                    }
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(kept.len());
+                    }
                 }
-                by_sources.insert((key, b.require_tls), kept.len());
             }
             kept.push((b, Vec::new()));
         }
