@@ -181,8 +181,16 @@ pub struct Explanation<'t> {
     pub steps: Vec<ExplainStep>,
 }
 
-/// Why Envoy would reject `c`, if it would (VS-21).
-pub(crate) fn rejection(c: &RouteConfiguration) -> Option<String> {
+/// Records on `c` why Envoy would reject it (VS-21), unless it says so
+/// already.
+pub(crate) fn mark_rejected(c: &mut RouteConfiguration) {
+    if c.rejected.is_none() {
+        c.rejected = rejection(c);
+    }
+}
+
+/// Why Envoy would reject `c`, if it would.
+fn rejection(c: &RouteConfiguration) -> Option<String> {
     for v in &c.virtual_hosts {
         for r in &v.routes {
             if let RouteAction::Unsupported { redirect_code } = r.action {
@@ -232,11 +240,7 @@ impl RouteTable {
         l4: Vec<L4Listener>,
         fallback: Option<CatchAll>,
     ) -> RouteTable {
-        for c in &mut configs {
-            if c.rejected.is_none() {
-                c.rejected = rejection(c);
-            }
-        }
+        configs.iter_mut().for_each(mark_rejected);
         let indexes = configs.iter().map(|_| OnceLock::new()).collect();
         let mut shared: BTreeMap<u16, usize> = BTreeMap::new();
         let mut sniffed_lists: BTreeMap<u16, Vec<(Vec<String>, usize)>> = BTreeMap::new();

@@ -281,9 +281,7 @@ impl ProxyRoutes<'_> {
     /// ```
     pub fn route_configurations(&self) -> impl Iterator<Item = RouteConfiguration> + '_ {
         self.http().map(|mut c| {
-            if c.rejected.is_none() {
-                c.rejected = crate::table::rejection(&c);
-            }
+            crate::table::mark_rejected(&mut c);
             c
         })
     }
