@@ -1,5 +1,5 @@
 //! Compiles one of Istio's benchmark configurations many times, for a
-//! profiler: `cargo run --release -p mesh-benches --example profile_compile -- gateways.yaml 1000 router 20 [routes|routes_table|routes_encoded|routes_encoded_prost|routes_with_prepare|clusters|clusters_encoded|clusters_encoded_prost|clusters_and_endpoints|versions]`.
+//! profiler: `cargo run --release -p mesh-benches --example profile_compile -- gateways.yaml 1000 router 20 [routes|routes_table|routes_encoded|route_resources|routes_encoded_prost|routes_with_prepare|clusters|clusters_encoded|clusters_encoded_prost|clusters_and_endpoints|versions]`.
 
 use mesh_model::{LoadOptions, load};
 use mesh_xds::proxy::Proxy;
@@ -45,6 +45,11 @@ fn main() {
                     .map(|r| encoder.route_configuration(r).len())
                     .sum()
             }
+            "route_resources" => prepared
+                .route_resources()
+                .iter()
+                .map(|r| r.resource.as_ref().map_or(0, |a| a.value.len()))
+                .sum(),
             "routes_encoded_prost" => encoded(prepared.routes()),
             "routes_with_prepare" => compiler.routes(&p).len(),
             "clusters" => compiler.clusters(&p).len(),

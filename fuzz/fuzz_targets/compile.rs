@@ -4,7 +4,9 @@
 //! gateway router in every namespace and for every workload. None of it
 //! may panic, and each proxy's output must agree with itself:
 //!
-//! - the per-type entry points give what the full compile gives;
+//! - the per-type entry points give what the full compile gives, and
+//!   the route configurations streamed out encoded
+//!   (`PreparedProxy::route_resources`) are the full compile's, encoded;
 //! - the hand-written protobuf encoder gives prost's bytes;
 //! - the indexed route lookup gives what a linear scan gives, for a
 //!   request to each domain of each virtual host;
@@ -115,6 +117,15 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(compiler.clusters(proxy), r.clusters);
         for rc in &r.routes {
             assert_eq!(encoder.route_configuration(rc), rc.encode_to_vec());
+        }
+        let streamed = compiler.prepare(proxy).route_resources();
+        assert_eq!(streamed.len(), r.routes.len());
+        for (x, rc) in streamed.iter().zip(&r.routes) {
+            assert_eq!(x.name, rc.name);
+            assert_eq!(
+                x.resource.as_ref().map(|a| &a.value),
+                Some(&rc.encode_to_vec())
+            );
         }
         for c in &r.clusters {
             assert_eq!(encoder.cluster(c), c.encode_to_vec());

@@ -26,6 +26,8 @@ use envoy_types::pb::envoy::config::route::v3::{
     route_action::ClusterSpecifier, route_match::PathSpecifier,
 };
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter;
+use envoy_types::pb::envoy::service::discovery::v3::Resource as DiscoveryResource;
+use envoy_types::pb::google::protobuf::Any;
 use mesh_authz::engine::{Authz, AuthzOptions};
 use mesh_authz::jwt::{JwksSources, WorkloadJwt};
 use mesh_authz::peer::{PeerPolicies, namespace_mtls_mode};
@@ -134,6 +136,61 @@ impl PreparedProxy<'_> {
             .collect();
         crate::resources::sort_dedup_by_name(&mut routes, |r| &r.name);
         routes
+    }
+
+    /// The proxy's route configurations as a server sends them: each one
+    /// encoded to protobuf bytes (with [`crate::encode::Encoder`], prost's
+    /// bytes exactly) inside an `Any`, named, in the order and with the
+    /// names of [`PreparedProxy::routes`]. This is the shape of Istio's
+    /// `BuildHTTPRoutes`, which returns `discovery.Resource`s.
+    ///
+    /// Each route configuration is compiled, translated and encoded before
+    /// the next is begun, and its Envoy protos are dropped once encoded.
+    /// A gateway's route configurations then stay in the processor's
+    /// caches from compile to encoding, where
+    /// `routes()` followed by encoding holds every route configuration's
+    /// protos at once (2,272 bytes an Envoy `Route`). For a server that
+    /// needs only the bytes, this is the faster path.
+    ///
+    /// ```
+    /// use mesh_model::{load, LoadOptions};
+    /// use mesh_xds::{Compiler, CompileOptions, proxy::Proxy};
+    /// use prost::Message;
+    /// let yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: ratings, namespace: shop}\nspec:\n  ports: [{name: http, port: 9080}]\n";
+    /// let snapshot = load(&[("m.yaml", yaml)], &LoadOptions::default()).snapshot;
+    /// let compiler = Compiler::new(&snapshot, CompileOptions::default());
+    /// let prepared = compiler.prepare(&Proxy::sidecar("shop", Default::default(), "default"));
+    /// let resources = prepared.route_resources();
+    /// let routes = prepared.routes();
+    /// assert_eq!(resources.len(), routes.len());
+    /// for (resource, rc) in resources.iter().zip(&routes) {
+    ///     assert_eq!(resource.name, rc.name);
+    ///     let any = resource.resource.as_ref().unwrap();
+    ///     assert_eq!(any.type_url, "type.googleapis.com/envoy.config.route.v3.RouteConfiguration");
+    ///     assert_eq!(any.value, rc.encode_to_vec());
+    /// }
+    /// ```
+    pub fn route_resources(&self) -> Vec<DiscoveryResource> {
+        let type_url = crate::resources::ResourceType::Route.type_url();
+        let mut encoder = crate::encode::Encoder::default();
+        let mut out: Vec<DiscoveryResource> = self
+            .routes
+            .route_configurations()
+            .map(|rc| {
+                let rc = rds::into_route_configuration(rc);
+                let value = encoder.route_configuration(&rc);
+                DiscoveryResource {
+                    name: rc.name,
+                    resource: Some(Any {
+                        type_url: type_url.clone(),
+                        value,
+                    }),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        crate::resources::sort_dedup_by_name(&mut out, |r| &r.name);
+        out
     }
 
     /// The proxy's route table as mesh-route builds it: the route

@@ -352,6 +352,34 @@ fn same_bytes_as_prost(r: &mesh_xds::resources::Resources, label: &str) {
     }
 }
 
+/// What `PreparedProxy::route_resources` streams out (each route
+/// configuration encoded as soon as it is compiled) is the full compile's
+/// route configurations, named, in order, with prost's bytes.
+fn route_resources_match(
+    compiler: &mesh_xds::Compiler,
+    proxy: &Proxy,
+    r: &mesh_xds::resources::Resources,
+    label: &str,
+) {
+    use prost::Message as _;
+    let resources = compiler.prepare(proxy).route_resources();
+    let names: Vec<&str> = resources.iter().map(|x| x.name.as_str()).collect();
+    let expected: Vec<&str> = r.routes.iter().map(|x| x.name.as_str()).collect();
+    assert_eq!(names, expected, "{label}");
+    for (x, rc) in resources.iter().zip(&r.routes) {
+        let any = x
+            .resource
+            .as_ref()
+            .expect("a route resource holds its route");
+        assert_eq!(
+            any.type_url,
+            mesh_xds::resources::ResourceType::Route.type_url(),
+            "{label}"
+        );
+        assert_eq!(any.value, rc.encode_to_vec(), "{label}: {}", rc.name);
+    }
+}
+
 #[test]
 fn istio_samples_compile_into_configs_envoy_accepts() {
     let Some(envoy) = require_envoy() else { return };
@@ -394,6 +422,7 @@ fn istio_samples_compile_into_configs_envoy_accepts() {
             assert_eq!(compiler.clusters(&proxy), r.clusters, "{label}");
             assert_eq!(compiler.routes(&proxy), r.routes, "{label}");
             same_bytes_as_prost(&r, &label);
+            route_resources_match(&compiler, &proxy, &r, &label);
             let json = bootstrap_json(&r, &proxy.id, &certs);
             if let Err(e) = validate(&envoy, &format!("{label}-sidecar-{ns}"), &json) {
                 failures.push(e);
@@ -406,6 +435,7 @@ fn istio_samples_compile_into_configs_envoy_accepts() {
             assert_eq!(compiler.clusters(&proxy), r.clusters, "{label}");
             assert_eq!(compiler.routes(&proxy), r.routes, "{label}");
             same_bytes_as_prost(&r, &label);
+            route_resources_match(&compiler, &proxy, &r, &label);
             let json = bootstrap_json(&r, &proxy.id, &certs);
             if let Err(e) = validate(&envoy, &format!("{label}-{}", w.name()), &json) {
                 failures.push(e);
