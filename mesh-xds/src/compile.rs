@@ -144,13 +144,13 @@ impl PreparedProxy<'_> {
     /// names of [`PreparedProxy::routes`]. This is the shape of Istio's
     /// `BuildHTTPRoutes`, which returns `discovery.Resource`s.
     ///
-    /// Each route configuration is compiled, translated and encoded before
-    /// the next is begun, and its Envoy protos are dropped once encoded.
-    /// A gateway's route configurations then stay in the processor's
-    /// caches from compile to encoding, where
-    /// `routes()` followed by encoding holds every route configuration's
-    /// protos at once (2,272 bytes an Envoy `Route`). For a server that
-    /// needs only the bytes, this is the faster path.
+    /// Each route configuration is compiled and encoded before the next is
+    /// begun, and each of its routes is translated into the Envoy proto
+    /// just before it is written (into one `Route` reused for all), so the
+    /// work stays in the processor's caches. `routes()` followed by
+    /// encoding holds every route's proto at once instead, 2,272 bytes
+    /// each. For a server that needs only the bytes, this is the faster
+    /// path.
     ///
     /// ```
     /// use mesh_model::{load, LoadOptions};
@@ -177,10 +177,9 @@ impl PreparedProxy<'_> {
             .routes
             .route_configurations()
             .map(|rc| {
-                let rc = rds::into_route_configuration(rc);
-                let value = encoder.route_configuration(&rc);
+                let (name, value) = encoder.compiled_route_configuration(rc);
                 DiscoveryResource {
-                    name: rc.name,
+                    name,
                     resource: Some(Any {
                         type_url: type_url.clone(),
                         value,

@@ -74,6 +74,9 @@ use std::collections::HashMap;
 #[derive(Debug, Default)]
 pub struct Encoder {
     widths: Widths,
+    /// The route [`Encoder::compiled_route_configuration`] translates
+    /// each compiled route into before writing it.
+    route: Box<Route>,
 }
 
 impl Encoder {
@@ -89,6 +92,43 @@ impl Encoder {
             .exact(room, |out, s| route_configuration(rc, out, s))
     }
 
+    /// The name and protobuf encoding of a route configuration as
+    /// mesh-route compiles it: byte for byte prost's encoding of
+    /// [`crate::route::into_route_configuration`]`(rc)`, without building
+    /// that whole message first. Each route is translated into one Envoy
+    /// `Route` kept for the purpose, written, and cleared for the next,
+    /// so however many routes there are, their protos are never all in
+    /// memory at once (2,272 bytes each).
+    pub(crate) fn compiled_route_configuration(
+        &mut self,
+        rc: mesh_route::config::RouteConfiguration,
+    ) -> (String, Vec<u8>) {
+        let routes: usize = rc.virtual_hosts.iter().map(|v| v.routes.len()).sum();
+        let room = 512 * routes + 128 * rc.virtual_hosts.len();
+        let (shell, hosts) = crate::route::route_configuration_parts(rc);
+        let route = &mut *self.route;
+        let bytes = self.widths.exact(room, |out, s| {
+            route_configuration_with(&shell, out, s, |out, s| {
+                for host in hosts {
+                    let (vh, routes) = crate::route::virtual_host_parts(host);
+                    s.nested(2, out, |b, s| {
+                        virtual_host_with(&vh, b, s, |b, s| {
+                            for x in routes {
+                                // Cleared before use, not after: whatever
+                                // happened to the last, this one starts
+                                // from the default.
+                                *route = Route::default();
+                                crate::route::fill_route(route, x);
+                                s.nested(3, b, |b, s| route_fields(route, b, s));
+                            }
+                        })
+                    });
+                }
+            })
+        });
+        (shell.name, bytes)
+    }
+
     /// The protobuf encoding of `c`, byte for byte prost's.
     pub fn cluster(&mut self, c: &Cluster) -> Vec<u8> {
         // Clusters are mostly alike in size: room for as much as the last
@@ -101,11 +141,26 @@ impl Encoder {
 
 /// Writes the fields of `rc` in prost's order (by field number).
 fn route_configuration(rc: &RouteConfiguration, out: &mut Vec<u8>, s: &mut Widths) {
+    route_configuration_with(rc, out, s, |out, s| {
+        for vh in &rc.virtual_hosts {
+            s.nested(2, out, |b, s| virtual_host(vh, b, s));
+        }
+    });
+}
+
+/// Writes the fields of `rc` in prost's order, its virtual hosts (field
+/// 2) by `hosts` rather than from `rc`.
+fn route_configuration_with(
+    rc: &RouteConfiguration,
+    out: &mut Vec<u8>,
+    s: &mut Widths,
+    hosts: impl FnOnce(&mut Vec<u8>, &mut Widths),
+) {
     // Taken apart whole, so that a field a new Envoy adds is a compile
     // error here rather than silently left out.
     let RouteConfiguration {
         name,
-        virtual_hosts,
+        virtual_hosts: _,
         vhds,
         internal_only_headers,
         response_headers_to_add,
@@ -125,9 +180,7 @@ fn route_configuration(rc: &RouteConfiguration, out: &mut Vec<u8>, s: &mut Width
         route_specifiers,
     } = rc;
     text(1, name, out);
-    for vh in virtual_hosts {
-        s.nested(2, out, |b, s| virtual_host(vh, b, s));
-    }
+    hosts(out, s);
     string::encode_repeated(3, internal_only_headers, out);
     s.repeated(4, response_headers_to_add, out);
     string::encode_repeated(5, response_headers_to_remove, out);
@@ -253,13 +306,28 @@ impl Widths {
 
 /// Writes the fields of `vh` in prost's order (by field number).
 fn virtual_host(vh: &VirtualHost, out: &mut Vec<u8>, s: &mut Widths) {
+    virtual_host_with(vh, out, s, |out, s| {
+        for r in &vh.routes {
+            s.nested(3, out, |b, s| route_fields(r, b, s));
+        }
+    });
+}
+
+/// Writes the fields of `vh` in prost's order, its routes (field 3) by
+/// `routes` rather than from `vh`.
+fn virtual_host_with(
+    vh: &VirtualHost,
+    out: &mut Vec<u8>,
+    s: &mut Widths,
+    routes: impl FnOnce(&mut Vec<u8>, &mut Widths),
+) {
     // Taken apart whole, so that a field a new Envoy adds is a compile
     // error here rather than silently left out.
     #[allow(deprecated)]
     let VirtualHost {
         name,
         domains,
-        routes,
+        routes: _,
         matcher,
         require_tls,
         virtual_clusters,
@@ -284,9 +352,7 @@ fn virtual_host(vh: &VirtualHost, out: &mut Vec<u8>, s: &mut Widths) {
     } = vh;
     text(1, name, out);
     string::encode_repeated(2, domains, out);
-    for r in routes {
-        s.nested(3, out, |b, s| route_fields(r, b, s));
-    }
+    routes(out, s);
     number(4, *require_tls, out);
     s.repeated(5, virtual_clusters, out);
     s.repeated(6, rate_limits, out);

@@ -47,20 +47,37 @@ pub fn translate_table(table: mesh_route::RouteTable) -> Vec<r::RouteConfigurati
 /// than copying them (what a compile that no longer needs the route table
 /// does).
 pub fn into_route_configuration(rc: c::RouteConfiguration) -> r::RouteConfiguration {
-    r::RouteConfiguration {
+    let (mut out, hosts) = route_configuration_parts(rc);
+    out.virtual_hosts = hosts.into_iter().map(virtual_host).collect();
+    out
+}
+
+/// A route configuration translated but for its virtual hosts, which are
+/// handed back untranslated (empty in the proto).
+pub(crate) fn route_configuration_parts(
+    rc: c::RouteConfiguration,
+) -> (r::RouteConfiguration, Vec<c::VirtualHost>) {
+    let out = r::RouteConfiguration {
         name: rc.name,
-        virtual_hosts: rc.virtual_hosts.into_iter().map(virtual_host).collect(),
         ignore_port_in_host_matching: rc.ignore_port_in_host_matching,
         validate_clusters: Some(crate::util::boolv(false)),
         ..Default::default()
-    }
+    };
+    (out, rc.virtual_hosts)
 }
 
 fn virtual_host(v: c::VirtualHost) -> r::VirtualHost {
-    r::VirtualHost {
+    let (mut out, routes) = virtual_host_parts(v);
+    out.routes = into_routes(routes);
+    out
+}
+
+/// A virtual host translated but for its routes, which are handed back
+/// untranslated (empty in the proto).
+pub(crate) fn virtual_host_parts(v: c::VirtualHost) -> (r::VirtualHost, Vec<c::Route>) {
+    let out = r::VirtualHost {
         name: v.name,
         domains: v.domains,
-        routes: into_routes(v.routes),
         require_tls: if v.require_tls {
             r::virtual_host::TlsRequirementType::All as i32
         } else {
@@ -68,7 +85,8 @@ fn virtual_host(v: c::VirtualHost) -> r::VirtualHost {
         },
         include_request_attempt_count: true,
         ..Default::default()
-    }
+    };
+    (out, v.routes)
 }
 
 fn string_matcher(m: c::StringMatcher) -> StringMatcher {
@@ -423,7 +441,7 @@ pub(crate) fn into_routes(xs: Vec<c::Route>) -> Vec<r::Route> {
 }
 
 /// Translates `x` into `route`, a default route.
-fn fill_route(route: &mut r::Route, x: c::Route) {
+pub(crate) fn fill_route(route: &mut r::Route, x: c::Route) {
     if let Some(f) = &x.fault {
         route
             .typed_per_filter_config
