@@ -140,11 +140,10 @@ fn bench(c: &mut Criterion) {
         // Istio's generators also marshal each resource into an `Any`
         // (`protoconv.MessageToAny` in `BuildHTTPRoutes`, and likewise for
         // clusters), and its published figures time that too: the
-        // `*_encoded` cases add the encoding to protobuf bytes that a
-        // server does before it sends a resource, and are the like-for-like
-        // comparison.
-        // Route configurations are encoded as the server encodes them
-        // (`encode::Encoder`); prost's own `encode_to_vec`, which gives the
+        // `*_encoded` cases and `route_resources` add the encoding to
+        // protobuf bytes that a server does before it sends a resource.
+        // `routes_encoded` encodes `routes()` as the controller does, with
+        // `encode::Encoder`; prost's own `encode_to_vec`, which gives the
         // same bytes, is the baseline.
         g.bench_function(BenchmarkId::new("routes_encoded", &id), |b| {
             b.iter(|| {
@@ -155,9 +154,11 @@ fn bench(c: &mut Criterion) {
             })
         });
         // The same route configurations streamed out as Istio's
-        // `BuildHTTPRoutes` makes them: each one compiled, translated and
-        // encoded into a named `Any` before the next is begun
-        // (`PreparedProxy::route_resources`), its protos dropped at once.
+        // `BuildHTTPRoutes` makes them, the like-for-like comparison with
+        // its published route figures: each one compiled and encoded into
+        // a named `Any` before the next is begun, each route translated
+        // into its proto just before it is written
+        // (`PreparedProxy::route_resources`).
         g.bench_function(BenchmarkId::new("route_resources", &id), |b| {
             b.iter(|| black_box(prepared.route_resources()))
         });
