@@ -9,7 +9,7 @@ use mesh_model::networking::{
     ExportTo, GatewayRef, HttpAction, HttpMatchRequest, HttpRoute, StringMatch, VirtualService,
 };
 use mesh_model::snapshot::Snapshot;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -81,8 +81,9 @@ fn export_set(e: &ExportTo, own: &str, defaults: &[String]) -> BTreeSet<String> 
 pub(crate) struct VsSet {
     all: Vec<MergedVs>,
     /// Looked up once per gateway server for every compile, never walked:
-    /// a hash map.
-    by_gateway: HashMap<GatewayRef, Vec<usize>>,
+    /// a hash map, with foldhash's per-process random seed rather than
+    /// SipHash.
+    by_gateway: foldhash::HashMap<GatewayRef, Vec<usize>>,
 }
 
 impl Deref for VsSet {
@@ -95,7 +96,7 @@ impl Deref for VsSet {
 
 impl VsSet {
     fn new(all: Vec<MergedVs>) -> VsSet {
-        let mut by_gateway: HashMap<GatewayRef, Vec<usize>> = HashMap::new();
+        let mut by_gateway: foldhash::HashMap<GatewayRef, Vec<usize>> = Default::default();
         for (i, v) in all.iter().enumerate() {
             let vs = v.vs();
             if vs.gateways.is_empty() {
