@@ -329,9 +329,12 @@ fn virtual_hosts(cx: &SidecarCx<'_>, scope: &EgressScope<'_>, port: u16) -> Vec<
     };
     let proxy_domain = format!("{}.svc.{}", cx.namespace, cx.snapshot.domain_suffix());
     let proxy_domain = ProxyDomain::split(&proxy_domain);
-    // About one name and a few domains per virtual host: sized once.
-    let mut names: HashSet<String> = HashSet::with_capacity(wrappers.len());
-    let mut seen_domains: HashSet<String> = HashSet::with_capacity(4 * wrappers.len());
+    // About one name and a few domains per virtual host: sized once, and
+    // hashed with foldhash (per-process random seed) rather than SipHash.
+    let mut names: foldhash::HashSet<String> =
+        HashSet::with_capacity_and_hasher(wrappers.len(), Default::default());
+    let mut seen_domains: foldhash::HashSet<String> =
+        HashSet::with_capacity_and_hasher(4 * wrappers.len(), Default::default());
     let mut out = Vec::new();
     for w in wrappers.iter_mut() {
         let first = out.len();
