@@ -98,7 +98,9 @@ impl Encoder {
     /// that whole message first. Each route is translated into one Envoy
     /// `Route` kept for the purpose, written, and cleared for the next,
     /// so however many routes there are, their protos are never all in
-    /// memory at once (2,272 bytes each).
+    /// memory at once (2,272 bytes each). A route's `istio.config`
+    /// provenance is written from the VirtualService's name, without the
+    /// two one-entry maps the proto would hold.
     pub(crate) fn compiled_route_configuration(
         &mut self,
         rc: mesh_route::config::RouteConfiguration,
@@ -118,8 +120,10 @@ impl Encoder {
                                 // happened to the last, this one starts
                                 // from the default.
                                 *route = Route::default();
-                                crate::route::fill_route(route, x);
-                                s.nested(3, b, |b, s| route_fields(route, b, s));
+                                let config = crate::route::fill_route_but_provenance(route, x);
+                                s.nested(3, b, |b, s| {
+                                    route_fields_with(route, config.as_deref(), b, s)
+                                });
                             }
                         })
                     });
@@ -379,6 +383,20 @@ fn virtual_host_with(
 /// Writes the fields of `r` in prost's order (by field number; the
 /// `action` oneof at its lowest number, 2).
 fn route_fields(r: &Route, out: &mut Vec<u8>, s: &mut Widths) {
+    route_fields_with(r, None, out, s);
+}
+
+/// [`route_fields`], with the `istio.config` provenance metadata of
+/// VirtualService `config` as the route's metadata (field 4) when given,
+/// written from its name: the bytes of the one-entry `Struct`s
+/// `route::fill_route` would build, without building them. `r` then has
+/// no metadata of its own.
+fn route_fields_with(
+    r: &Route,
+    config: Option<&mesh_route::config::ConfigRef>,
+    out: &mut Vec<u8>,
+    s: &mut Widths,
+) {
     // Taken apart whole, so that a field a new Envoy adds is a compile
     // error here rather than silently left out.
     #[allow(deprecated)]
@@ -408,7 +426,13 @@ fn route_fields(r: &Route, out: &mut Vec<u8>, s: &mut Widths) {
         Some(route::Action::FilterAction(a)) => s.message(17, a, out),
         Some(route::Action::NonForwardingAction(a)) => s.message(18, a, out),
     }
-    s.metadata(4, metadata, out);
+    match config {
+        Some(vs) => {
+            debug_assert!(metadata.is_none());
+            provenance(4, vs, out, s);
+        }
+        None => s.metadata(4, metadata, out),
+    }
     s.optional(5, decorator, out);
     s.repeated(9, request_headers_to_add, out);
     s.repeated(10, response_headers_to_add, out);
@@ -421,6 +445,32 @@ fn route_fields(r: &Route, out: &mut Vec<u8>, s: &mut Widths) {
     text(19, stat_prefix, out);
     s.optional(20, request_body_buffer_limit, out);
     s.repeated(21, route_specifiers, out);
+}
+
+/// Field `tag`: a `Metadata` of one `filter_metadata` entry, `istio`, a
+/// `Struct` of one field, `config`, whose string value is the config path
+/// of VirtualService `vs` (`route::config_path`); written as prost writes
+/// the maps of that message, each length worked out once.
+fn provenance(tag: u32, vs: &mesh_route::config::ConfigRef, out: &mut Vec<u8>, s: &mut Widths) {
+    s.nested(tag, out, |b, s| {
+        s.nested(1, b, |b, s| {
+            text(1, "istio", b);
+            s.nested(2, b, |b, s| {
+                s.nested(1, b, |b, s| {
+                    text(1, "config", b);
+                    s.nested(2, b, |b, _| {
+                        let pieces = crate::route::config_path_pieces(vs);
+                        let len: usize = pieces.iter().map(|p| p.len()).sum();
+                        encode_key(3, WireType::LengthDelimited, b);
+                        encode_varint(len as u64, b);
+                        for p in pieces {
+                            b.extend_from_slice(p.as_bytes());
+                        }
+                    })
+                })
+            })
+        })
+    });
 }
 
 /// Writes the fields of `c` in prost's order (by field number; each

@@ -391,14 +391,20 @@ fn cors(p: &c::CorsPolicy) -> CorsPerRoute {
 }
 
 /// Istio's config provenance path for a VirtualService
-/// (`metadata.filter_metadata.istio.config` of its routes).
-pub(crate) fn config_path(vs: &c::ConfigRef) -> String {
-    mesh_model::host::concat(&[
+/// (`metadata.filter_metadata.istio.config` of its routes), in pieces.
+pub(crate) fn config_path_pieces(vs: &c::ConfigRef) -> [&str; 4] {
+    [
         "/apis/networking.istio.io/v1/namespaces/",
         &vs.namespace,
         "/virtual-service/",
         &vs.name,
-    ])
+    ]
+}
+
+/// Istio's config provenance path for a VirtualService
+/// (`metadata.filter_metadata.istio.config` of its routes).
+pub(crate) fn config_path(vs: &c::ConfigRef) -> String {
+    mesh_model::host::concat(&config_path_pieces(vs))
 }
 
 /// A route's provenance metadata, `istio.config` = `path`: a copy of one
@@ -441,7 +447,19 @@ pub(crate) fn into_routes(xs: Vec<c::Route>) -> Vec<r::Route> {
 }
 
 /// Translates `x` into `route`, a default route.
-pub(crate) fn fill_route(route: &mut r::Route, x: c::Route) {
+fn fill_route(route: &mut r::Route, x: c::Route) {
+    if let Some(vs) = fill_route_but_provenance(route, x) {
+        route.metadata = Some(config_metadata(config_path(&vs)));
+    }
+}
+
+/// [`fill_route`] but for the route's provenance metadata, which is left
+/// unset: the VirtualService it names is handed back instead, for an
+/// encoder that writes that metadata straight from the name.
+pub(crate) fn fill_route_but_provenance(
+    route: &mut r::Route,
+    x: c::Route,
+) -> Option<std::sync::Arc<c::ConfigRef>> {
     if let Some(f) = &x.fault {
         route
             .typed_per_filter_config
@@ -452,10 +470,6 @@ pub(crate) fn fill_route(route: &mut r::Route, x: c::Route) {
             .typed_per_filter_config
             .insert("envoy.filters.http.cors".to_string(), any(&cors(p)));
     }
-    route.metadata = x
-        .origin
-        .as_ref()
-        .map(|o| config_metadata(config_path(&o.virtual_service)));
     match x.action {
         RouteAction::Route(f) => {
             let action = route
@@ -518,4 +532,5 @@ pub(crate) fn fill_route(route: &mut r::Route, x: c::Route) {
     route.response_headers_to_add = header_values(x.response_headers_to_add);
     route.response_headers_to_remove = x.response_headers_to_remove;
     route.stat_prefix = x.stat_prefix.unwrap_or_default();
+    x.origin.map(|o| o.virtual_service)
 }

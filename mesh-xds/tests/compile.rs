@@ -451,6 +451,15 @@ fn per_type_compiles_match_the_full_compile() {
         let full = compiler.compile(&p);
         assert!(!full.routes.is_empty());
         assert_eq!(compiler.routes(&p), full.routes);
+        // Streamed out encoded, route by route: the same configurations,
+        // with prost's bytes (faults, redirects, retries, provenance).
+        let streamed = compiler.prepare(&p).route_resources();
+        assert_eq!(streamed.len(), full.routes.len());
+        for (x, rc) in streamed.iter().zip(&full.routes) {
+            assert_eq!(x.name, rc.name);
+            let any = x.resource.as_ref().unwrap();
+            assert_eq!(any.value, rc.encode_to_vec(), "{}", rc.name);
+        }
         assert_eq!(compiler.clusters(&p), full.clusters);
         let (clusters, endpoints) = compiler.outbound_clusters(&p);
         assert!(clusters.iter().any(|c| c.name.starts_with("outbound|")));
