@@ -6,7 +6,8 @@
 //!
 //! - the per-type entry points give what the full compile gives, and
 //!   the route configurations streamed out encoded
-//!   (`PreparedProxy::route_resources`) are the full compile's, encoded;
+//!   (`PreparedProxy::route_resources`) are the full compile's, encoded
+//!   (prost's bytes but for the order of map entries);
 //! - the hand-written protobuf encoder gives prost's bytes;
 //! - the indexed route lookup gives what a linear scan gives, for a
 //!   request to each domain of each virtual host;
@@ -39,6 +40,7 @@ use mesh_xds::encode::Encoder;
 use mesh_xds::json::{from_json, to_json};
 use mesh_xds::proxy::{Proxy, ProxyKind};
 use mesh_xds::resources::ResourceType;
+use mesh_xds::version::in_order;
 use mesh_xds::{CompileOptions, Compiler};
 use prost::{Message, Name};
 
@@ -121,10 +123,17 @@ fuzz_target!(|data: &[u8]| {
         let streamed = compiler.prepare(proxy).route_resources();
         assert_eq!(streamed.len(), r.routes.len());
         for (x, rc) in streamed.iter().zip(&r.routes) {
+            let full_name = full_name(rc);
             assert_eq!(x.name, rc.name);
+            // prost's bytes but for the order of map entries.
+            let bytes = x
+                .resource
+                .as_ref()
+                .map(|a| a.value.clone())
+                .unwrap_or_default();
             assert_eq!(
-                x.resource.as_ref().map(|a| &a.value),
-                Some(&rc.encode_to_vec())
+                in_order(&full_name, bytes),
+                in_order(&full_name, rc.encode_to_vec())
             );
         }
         for c in &r.clusters {
@@ -204,4 +213,9 @@ fn round_trip<M: Message + Name + Default>(items: &[M]) {
         let back: M = from_json(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
         assert_eq!(to_json(&back), json);
     }
+}
+
+/// The protobuf full name of `m`'s type.
+fn full_name<M: Name>(_: &M) -> String {
+    M::full_name()
 }

@@ -139,25 +139,33 @@ impl PreparedProxy<'_> {
     }
 
     /// The proxy's route configurations as a server sends them: each one
-    /// encoded to protobuf bytes (with [`crate::encode::Encoder`], prost's
-    /// bytes exactly) inside an `Any`, named, in the order and with the
-    /// names of [`PreparedProxy::routes`]. This is the shape of Istio's
-    /// `BuildHTTPRoutes`, which returns `discovery.Resource`s.
+    /// encoded to protobuf bytes inside an `Any`, named, in the order and
+    /// with the names of [`PreparedProxy::routes`]. This is the shape of
+    /// Istio's `BuildHTTPRoutes`, which returns `discovery.Resource`s.
     ///
-    /// Each route configuration is compiled and encoded before the next is
-    /// begun, and each of its routes is translated into the Envoy proto
-    /// just before it is written (into one `Route` reused for all, its
-    /// `istio.config` provenance written straight from the VirtualService's
-    /// name rather than built as `Struct`s), so the work stays in the
-    /// processor's caches. `routes()` followed by
-    /// encoding holds every route's proto at once instead, 2,272 bytes
-    /// each. For a server that needs only the bytes, this is the faster
-    /// path.
+    /// The bytes are prost's encoding of what `routes()` gives, but for the
+    /// order of map entries: a route's `typed_per_filter_config` (a fault
+    /// and a CORS policy) is written in key order, where prost writes a
+    /// hash map in the order it iterates. So each resource has the content
+    /// version ([`crate::version::version_of_encoded`]) of its
+    /// configuration in `routes()`, and
+    /// [`crate::version::in_order`] makes the two encodings equal.
+    ///
+    /// Each route configuration is compiled and written before the next is
+    /// begun, and written straight from mesh-route's compiled
+    /// configuration, without building Envoy's protos for the parts nearly
+    /// every route has (its match, cluster, timeouts, retry policy,
+    /// decorator and `istio.config` provenance). `routes()` followed by
+    /// encoding builds every route's proto, 2,272 bytes each, and holds
+    /// them all at once. For a server that needs only the bytes, this is
+    /// the faster path.
     ///
     /// ```
     /// use mesh_model::{load, LoadOptions};
     /// use mesh_xds::{Compiler, CompileOptions, proxy::Proxy};
-    /// use prost::Message;
+    /// use mesh_xds::version::in_order;
+    /// use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+    /// use prost::{Message, Name};
     /// let yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: ratings, namespace: shop}\nspec:\n  ports: [{name: http, port: 9080}]\n";
     /// let snapshot = load(&[("m.yaml", yaml)], &LoadOptions::default()).snapshot;
     /// let compiler = Compiler::new(&snapshot, CompileOptions::default());
@@ -165,11 +173,12 @@ impl PreparedProxy<'_> {
     /// let resources = prepared.route_resources();
     /// let routes = prepared.routes();
     /// assert_eq!(resources.len(), routes.len());
+    /// let full_name = RouteConfiguration::full_name();
     /// for (resource, rc) in resources.iter().zip(&routes) {
     ///     assert_eq!(resource.name, rc.name);
     ///     let any = resource.resource.as_ref().unwrap();
     ///     assert_eq!(any.type_url, "type.googleapis.com/envoy.config.route.v3.RouteConfiguration");
-    ///     assert_eq!(any.value, rc.encode_to_vec());
+    ///     assert_eq!(in_order(&full_name, any.value.clone()), in_order(&full_name, rc.encode_to_vec()));
     /// }
     /// ```
     pub fn route_resources(&self) -> Vec<DiscoveryResource> {

@@ -23,6 +23,11 @@
 //! defaults left out, varints at their shortest, map entries in the map's
 //! order.
 //!
+//! A route configuration as mesh-route compiles it is written the same
+//! way without being translated into Envoy's protos first: the parts
+//! nearly every route has are written straight from mesh-route's types
+//! (`PreparedProxy::route_resources` uses this).
+//!
 //! ```
 //! use mesh_xds::encode::Encoder;
 //! use envoy_types::pb::envoy::config::route::v3::{Route, RouteConfiguration, VirtualHost};
@@ -52,6 +57,8 @@ use prost::encoding::{
 };
 use std::collections::HashMap;
 
+mod compiled;
+
 /// Encodes route configurations and clusters, byte for byte as
 /// [`Message::encode_to_vec`] does, working out each length once down to
 /// their metadata (see the [module](self) docs). It keeps its guesses of
@@ -74,9 +81,6 @@ use std::collections::HashMap;
 #[derive(Debug, Default)]
 pub struct Encoder {
     widths: Widths,
-    /// The route [`Encoder::compiled_route_configuration`] translates
-    /// each compiled route into before writing it.
-    route: Box<Route>,
 }
 
 impl Encoder {
@@ -91,14 +95,12 @@ impl Encoder {
     }
 
     /// The name and protobuf encoding of a route configuration as
-    /// mesh-route compiles it: byte for byte prost's encoding of
-    /// [`crate::route::into_route_configuration`]`(rc)`, without building
-    /// that whole message first. Each route is translated into one Envoy
-    /// `Route` kept for the purpose, written, and cleared for the next,
-    /// so however many routes there are, their protos are never all in
-    /// memory at once (2,272 bytes each). A route's `istio.config`
-    /// provenance is written from the VirtualService's name, without the
-    /// two one-entry maps the proto would hold.
+    /// mesh-route compiles it: prost's encoding of
+    /// [`crate::route::into_route_configuration`]`(rc)`, written straight
+    /// from `rc` without building that message (see [`compiled`]). Byte
+    /// for byte prost's, but for a route with both a fault and a CORS
+    /// policy, whose two `typed_per_filter_config` entries are written in
+    /// key order (prost writes a hash map in the order it iterates).
     pub(crate) fn compiled_route_configuration(
         &mut self,
         rc: mesh_route::config::RouteConfiguration,
@@ -107,30 +109,11 @@ impl Encoder {
             rc.virtual_hosts.iter().map(|v| v.routes.len()),
             rc.virtual_hosts.len(),
         );
-        let (shell, hosts) = crate::route::route_configuration_parts(rc);
-        let route = &mut *self.route;
+        let mut name = String::new();
         let bytes = self.widths.exact(room, |out, s| {
-            route_configuration_with(&shell, out, s, |out, s| {
-                for host in hosts {
-                    let (vh, routes) = crate::route::virtual_host_parts(host);
-                    s.nested(2, out, |b, s| {
-                        virtual_host_with(&vh, b, s, |b, s| {
-                            for x in routes {
-                                // Cleared before use, not after: whatever
-                                // happened to the last, this one starts
-                                // from the default.
-                                *route = Route::default();
-                                let config = crate::route::fill_route_but_provenance(route, x);
-                                s.nested(3, b, |b, s| {
-                                    route_fields_with(route, config.as_deref(), b, s)
-                                });
-                            }
-                        })
-                    });
-                }
-            })
+            name = compiled::route_configuration(rc, out, s);
         });
-        (shell.name, bytes)
+        (name, bytes)
     }
 
     /// The protobuf encoding of `c`, byte for byte prost's.
@@ -392,20 +375,6 @@ fn virtual_host_with(
 /// Writes the fields of `r` in prost's order (by field number; the
 /// `action` oneof at its lowest number, 2).
 fn route_fields(r: &Route, out: &mut Vec<u8>, s: &mut Widths) {
-    route_fields_with(r, None, out, s);
-}
-
-/// [`route_fields`], with the `istio.config` provenance metadata of
-/// VirtualService `config` as the route's metadata (field 4) when given,
-/// written from its name: the bytes of the one-entry `Struct`s
-/// `route::fill_route` would build, without building them. `r` then has
-/// no metadata of its own.
-fn route_fields_with(
-    r: &Route,
-    config: Option<&mesh_route::config::ConfigRef>,
-    out: &mut Vec<u8>,
-    s: &mut Widths,
-) {
     // Taken apart whole, so that a field a new Envoy adds is a compile
     // error here rather than silently left out.
     #[allow(deprecated)]
@@ -435,13 +404,7 @@ fn route_fields_with(
         Some(route::Action::FilterAction(a)) => s.message(17, a, out),
         Some(route::Action::NonForwardingAction(a)) => s.message(18, a, out),
     }
-    match config {
-        Some(vs) => {
-            debug_assert!(metadata.is_none());
-            provenance(4, vs, out, s);
-        }
-        None => s.metadata(4, metadata, out),
-    }
+    s.metadata(4, metadata, out);
     s.optional(5, decorator, out);
     s.repeated(9, request_headers_to_add, out);
     s.repeated(10, response_headers_to_add, out);

@@ -47,37 +47,20 @@ pub fn translate_table(table: mesh_route::RouteTable) -> Vec<r::RouteConfigurati
 /// than copying them (what a compile that no longer needs the route table
 /// does).
 pub fn into_route_configuration(rc: c::RouteConfiguration) -> r::RouteConfiguration {
-    let (mut out, hosts) = route_configuration_parts(rc);
-    out.virtual_hosts = hosts.into_iter().map(virtual_host).collect();
-    out
-}
-
-/// A route configuration translated but for its virtual hosts, which are
-/// handed back untranslated (empty in the proto).
-pub(crate) fn route_configuration_parts(
-    rc: c::RouteConfiguration,
-) -> (r::RouteConfiguration, Vec<c::VirtualHost>) {
-    let out = r::RouteConfiguration {
+    r::RouteConfiguration {
         name: rc.name,
+        virtual_hosts: rc.virtual_hosts.into_iter().map(virtual_host).collect(),
         ignore_port_in_host_matching: rc.ignore_port_in_host_matching,
         validate_clusters: Some(crate::util::boolv(false)),
         ..Default::default()
-    };
-    (out, rc.virtual_hosts)
+    }
 }
 
 fn virtual_host(v: c::VirtualHost) -> r::VirtualHost {
-    let (mut out, routes) = virtual_host_parts(v);
-    out.routes = into_routes(routes);
-    out
-}
-
-/// A virtual host translated but for its routes, which are handed back
-/// untranslated (empty in the proto).
-pub(crate) fn virtual_host_parts(v: c::VirtualHost) -> (r::VirtualHost, Vec<c::Route>) {
-    let out = r::VirtualHost {
+    r::VirtualHost {
         name: v.name,
         domains: v.domains,
+        routes: into_routes(v.routes),
         require_tls: if v.require_tls {
             r::virtual_host::TlsRequirementType::All as i32
         } else {
@@ -85,8 +68,7 @@ pub(crate) fn virtual_host_parts(v: c::VirtualHost) -> (r::VirtualHost, Vec<c::R
         },
         include_request_attempt_count: true,
         ..Default::default()
-    };
-    (out, v.routes)
+    }
 }
 
 fn string_matcher(m: c::StringMatcher) -> StringMatcher {
@@ -100,7 +82,7 @@ fn string_matcher(m: c::StringMatcher) -> StringMatcher {
     }
 }
 
-fn regex(pattern: &str) -> RegexMatcher {
+pub(crate) fn regex(pattern: &str) -> RegexMatcher {
     RegexMatcher {
         regex: pattern.to_string(),
         ..Default::default()
@@ -111,7 +93,7 @@ fn header_values(hs: Vec<c::HeaderValueOption>) -> Vec<HeaderValueOption> {
     hs.into_iter().map(header_value).collect()
 }
 
-fn header_value(h: c::HeaderValueOption) -> HeaderValueOption {
+pub(crate) fn header_value(h: c::HeaderValueOption) -> HeaderValueOption {
     HeaderValueOption {
         header: Some(HeaderValue {
             key: h.key,
@@ -145,86 +127,85 @@ fn route_match(m: c::RouteMatch) -> r::RouteMatch {
             PathMatch::SafeRegex(re) => PathSpecifier::SafeRegex(regex(re.pattern())),
         }),
         case_sensitive: (!m.case_sensitive).then(|| crate::util::boolv(false)),
-        headers: m
-            .headers
-            .into_iter()
-            .map(|h| {
-                use r::header_matcher::HeaderMatchSpecifier;
-                r::HeaderMatcher {
-                    name: h.name,
-                    invert_match: h.invert_match,
-                    treat_missing_header_as_empty: h.treat_missing_header_as_empty,
-                    header_match_specifier: Some(match h.value {
-                        ValueMatch::Present => HeaderMatchSpecifier::PresentMatch(true),
-                        ValueMatch::String(s) => HeaderMatchSpecifier::StringMatch(string_matcher(s)),
-                    }),
-                }
-            })
-            .collect(),
+        headers: m.headers.into_iter().map(header_matcher).collect(),
         query_parameters: m
             .query_parameters
             .into_iter()
-            .map(|q| {
-                use r::query_parameter_matcher::QueryParameterMatchSpecifier;
-                r::QueryParameterMatcher {
-                    name: q.name,
-                    query_parameter_match_specifier: Some(match q.value {
-                        ValueMatch::Present => QueryParameterMatchSpecifier::PresentMatch(true),
-                        ValueMatch::String(s) => QueryParameterMatchSpecifier::StringMatch(string_matcher(s)),
-                    }),
-                }
-            })
+            .map(query_parameter_matcher)
             .collect(),
-        dynamic_metadata: m
-            .claims
-            .into_iter()
-            .map(|cm| {
-                let mut path = vec![PathSegment {
-                    segment: Some(path_segment::Segment::Key("payload".into())),
-                }];
-                path.extend(cm.claim.into_iter().map(|k| PathSegment {
-                    segment: Some(path_segment::Segment::Key(k)),
-                }));
-                let string = |s: c::StringMatcher| ValueMatcher {
-                    match_pattern: Some(value_matcher::MatchPattern::StringMatch(string_matcher(s))),
-                };
-                let value = match cm.value {
-                    ValueMatch::Present => ValueMatcher {
-                        match_pattern: Some(value_matcher::MatchPattern::PresentMatch(true)),
-                    },
-                    // A list claim matches when any element does (VS-13).
-                    ValueMatch::String(s) => ValueMatcher {
-                        match_pattern: Some(value_matcher::MatchPattern::OrMatch(
-                            envoy_types::pb::envoy::r#type::matcher::v3::OrMatcher {
-                                value_matchers: vec![
-                                    string(s.clone()),
-                                    ValueMatcher {
-                                        match_pattern: Some(value_matcher::MatchPattern::ListMatch(Box::new(ListMatcher {
-                                            match_pattern: Some(
-                                                envoy_types::pb::envoy::r#type::matcher::v3::list_matcher::MatchPattern::OneOf(
-                                                    Box::new(string(s)),
-                                                ),
-                                            ),
-                                        }))),
-                                    },
-                                ],
-                            },
-                        )),
-                    },
-                };
-                MetadataMatcher {
-                    filter: "envoy.filters.http.jwt_authn".into(),
-                    path,
-                    value: Some(value),
-                    invert: cm.invert,
-                }
-            })
-            .collect(),
+        dynamic_metadata: m.claims.into_iter().map(claim_matcher).collect(),
         ..Default::default()
     }
 }
 
-fn cluster_weight(d: c::DestinationCluster) -> r::weighted_cluster::ClusterWeight {
+pub(crate) fn header_matcher(h: c::HeaderMatcher) -> r::HeaderMatcher {
+    use r::header_matcher::HeaderMatchSpecifier;
+    r::HeaderMatcher {
+        name: h.name,
+        invert_match: h.invert_match,
+        treat_missing_header_as_empty: h.treat_missing_header_as_empty,
+        header_match_specifier: Some(match h.value {
+            ValueMatch::Present => HeaderMatchSpecifier::PresentMatch(true),
+            ValueMatch::String(s) => HeaderMatchSpecifier::StringMatch(string_matcher(s)),
+        }),
+    }
+}
+
+pub(crate) fn query_parameter_matcher(q: c::QueryParameterMatcher) -> r::QueryParameterMatcher {
+    use r::query_parameter_matcher::QueryParameterMatchSpecifier;
+    r::QueryParameterMatcher {
+        name: q.name,
+        query_parameter_match_specifier: Some(match q.value {
+            ValueMatch::Present => QueryParameterMatchSpecifier::PresentMatch(true),
+            ValueMatch::String(s) => QueryParameterMatchSpecifier::StringMatch(string_matcher(s)),
+        }),
+    }
+}
+
+/// A `dynamic_metadata` matcher on a JWT claim (VS-13).
+pub(crate) fn claim_matcher(cm: c::ClaimMatcher) -> MetadataMatcher {
+    let mut path = vec![PathSegment {
+        segment: Some(path_segment::Segment::Key("payload".into())),
+    }];
+    path.extend(cm.claim.into_iter().map(|k| PathSegment {
+        segment: Some(path_segment::Segment::Key(k)),
+    }));
+    let string = |s: c::StringMatcher| ValueMatcher {
+        match_pattern: Some(value_matcher::MatchPattern::StringMatch(string_matcher(s))),
+    };
+    let value = match cm.value {
+        ValueMatch::Present => ValueMatcher {
+            match_pattern: Some(value_matcher::MatchPattern::PresentMatch(true)),
+        },
+        // A list claim matches when any element does (VS-13).
+        ValueMatch::String(s) => ValueMatcher {
+            match_pattern: Some(value_matcher::MatchPattern::OrMatch(
+                envoy_types::pb::envoy::r#type::matcher::v3::OrMatcher {
+                    value_matchers: vec![
+                        string(s.clone()),
+                        ValueMatcher {
+                            match_pattern: Some(value_matcher::MatchPattern::ListMatch(Box::new(ListMatcher {
+                                match_pattern: Some(
+                                    envoy_types::pb::envoy::r#type::matcher::v3::list_matcher::MatchPattern::OneOf(
+                                        Box::new(string(s)),
+                                    ),
+                                ),
+                            }))),
+                        },
+                    ],
+                },
+            )),
+        },
+    };
+    MetadataMatcher {
+        filter: "envoy.filters.http.jwt_authn".into(),
+        path,
+        value: Some(value),
+        invert: cm.invert,
+    }
+}
+
+pub(crate) fn cluster_weight(d: c::DestinationCluster) -> r::weighted_cluster::ClusterWeight {
     r::weighted_cluster::ClusterWeight {
         name: d.name,
         weight: Some(u32v(d.weight)),
@@ -246,43 +227,54 @@ fn retry(p: c::RetryPolicy) -> r::RetryPolicy {
         per_try_timeout: p.per_try_timeout.map(duration),
         retriable_status_codes: p.retriable_status_codes,
         host_selection_retry_max_attempts: i64::from(p.host_selection_retry_max_attempts),
-        // Both configs are constants, packed once: nearly every route has
-        // a retry policy, and packing costs more than copying.
         retry_host_predicate: if p.retry_previous_hosts {
-            static PREVIOUS_HOSTS: LazyLock<Any> = LazyLock::new(|| {
-                any(&envoy_types::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate {})
-            });
-            vec![r::retry_policy::RetryHostPredicate {
-                name: "envoy.retry_host_predicates.previous_hosts".into(),
-                config_type: Some(r::retry_policy::retry_host_predicate::ConfigType::TypedConfig(
-                    PREVIOUS_HOSTS.clone(),
-                )),
-            }]
+            vec![previous_hosts()]
         } else {
             Vec::new()
         },
-        retry_priority: p.retry_previous_priorities.then(|| {
-            static PREVIOUS_PRIORITIES: LazyLock<Any> = LazyLock::new(|| {
-                any(&envoy_types::pb::envoy::extensions::retry::priority::previous_priorities::v3::PreviousPrioritiesConfig {
-                    update_frequency: 2,
-                })
-            });
-            r::retry_policy::RetryPriority {
-                name: "envoy.retry_priorities.previous_priorities".into(),
-                config_type: Some(r::retry_policy::retry_priority::ConfigType::TypedConfig(
-                    PREVIOUS_PRIORITIES.clone(),
-                )),
-            }
-        }),
-        retry_back_off: p.backoff_base_interval.map(|b| r::retry_policy::RetryBackOff {
-            base_interval: Some(duration(b)),
-            ..Default::default()
-        }),
+        retry_priority: p.retry_previous_priorities.then(previous_priorities),
+        retry_back_off: p
+            .backoff_base_interval
+            .map(|b| r::retry_policy::RetryBackOff {
+                base_interval: Some(duration(b)),
+                ..Default::default()
+            }),
         ..Default::default()
     }
 }
 
-fn hash_policy(h: c::HashPolicy) -> r::route_action::HashPolicy {
+/// `retry_host_predicate` `envoy.retry_host_predicates.previous_hosts`.
+pub(crate) fn previous_hosts() -> r::retry_policy::RetryHostPredicate {
+    // The config is a constant, packed once: nearly every route has a
+    // retry policy, and packing costs more than copying.
+    static PREVIOUS_HOSTS: LazyLock<Any> = LazyLock::new(|| {
+        any(&envoy_types::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate {})
+    });
+    r::retry_policy::RetryHostPredicate {
+        name: "envoy.retry_host_predicates.previous_hosts".into(),
+        config_type: Some(
+            r::retry_policy::retry_host_predicate::ConfigType::TypedConfig(PREVIOUS_HOSTS.clone()),
+        ),
+    }
+}
+
+/// `retry_priority` `envoy.retry_priorities.previous_priorities`
+/// (`retryRemoteLocalities`).
+pub(crate) fn previous_priorities() -> r::retry_policy::RetryPriority {
+    static PREVIOUS_PRIORITIES: LazyLock<Any> = LazyLock::new(|| {
+        any(&envoy_types::pb::envoy::extensions::retry::priority::previous_priorities::v3::PreviousPrioritiesConfig {
+            update_frequency: 2,
+        })
+    });
+    r::retry_policy::RetryPriority {
+        name: "envoy.retry_priorities.previous_priorities".into(),
+        config_type: Some(r::retry_policy::retry_priority::ConfigType::TypedConfig(
+            PREVIOUS_PRIORITIES.clone(),
+        )),
+    }
+}
+
+pub(crate) fn hash_policy(h: c::HashPolicy) -> r::route_action::HashPolicy {
     use r::route_action::hash_policy::{
         ConnectionProperties, Cookie, Header, PolicySpecifier, QueryParameter,
     };
@@ -329,30 +321,34 @@ fn forward_into(f: c::ForwardAction, a: &mut r::RouteAction) {
     });
     a.retry_policy = f.retry_policy.map(retry);
     a.prefix_rewrite = f.prefix_rewrite.unwrap_or_default();
-    a.regex_rewrite = f.regex_rewrite.map(|rr| RegexMatchAndSubstitute {
-        pattern: Some(regex(rr.pattern.as_str())),
-        substitution: rr.substitution,
-    });
+    a.regex_rewrite = f.regex_rewrite.map(regex_rewrite);
     a.host_rewrite_specifier = f
         .host_rewrite_literal
         .map(r::route_action::HostRewriteSpecifier::HostRewriteLiteral);
-    a.request_mirror_policies = f
-        .request_mirror_policies
-        .into_iter()
-        .map(|m| r::route_action::RequestMirrorPolicy {
-            cluster: m.cluster,
-            runtime_fraction: Some(RuntimeFractionalPercent {
-                default_value: Some(fraction(&m.runtime_fraction)),
-                ..Default::default()
-            }),
-            trace_sampled: Some(crate::util::boolv(m.trace_sampled)),
-            ..Default::default()
-        })
-        .collect();
+    a.request_mirror_policies = f.request_mirror_policies.into_iter().map(mirror).collect();
     a.hash_policy = f.hash_policy.into_iter().map(hash_policy).collect();
 }
 
-fn fault(f: &c::FaultPolicy) -> HttpFault {
+pub(crate) fn regex_rewrite(rr: c::RegexRewrite) -> RegexMatchAndSubstitute {
+    RegexMatchAndSubstitute {
+        pattern: Some(regex(rr.pattern.as_str())),
+        substitution: rr.substitution,
+    }
+}
+
+pub(crate) fn mirror(m: c::MirrorPolicy) -> r::route_action::RequestMirrorPolicy {
+    r::route_action::RequestMirrorPolicy {
+        cluster: m.cluster,
+        runtime_fraction: Some(RuntimeFractionalPercent {
+            default_value: Some(fraction(&m.runtime_fraction)),
+            ..Default::default()
+        }),
+        trace_sampled: Some(crate::util::boolv(m.trace_sampled)),
+        ..Default::default()
+    }
+}
+
+pub(crate) fn fault(f: &c::FaultPolicy) -> HttpFault {
     HttpFault {
         delay: f.delay.as_ref().map(|d| FaultDelay {
             fault_delay_secifier: Some(FaultDelaySecifier::FixedDelay(duration(d.fixed_delay))),
@@ -370,7 +366,7 @@ fn fault(f: &c::FaultPolicy) -> HttpFault {
     }
 }
 
-fn cors(p: &c::CorsPolicy) -> CorsPerRoute {
+pub(crate) fn cors(p: &c::CorsPolicy) -> CorsPerRoute {
     CorsPerRoute {
         allow_origin_string_match: p
             .allow_origin_string_match
@@ -448,18 +444,6 @@ pub(crate) fn into_routes(xs: Vec<c::Route>) -> Vec<r::Route> {
 
 /// Translates `x` into `route`, a default route.
 fn fill_route(route: &mut r::Route, x: c::Route) {
-    if let Some(vs) = fill_route_but_provenance(route, x) {
-        route.metadata = Some(config_metadata(config_path(&vs)));
-    }
-}
-
-/// [`fill_route`] but for the route's provenance metadata, which is left
-/// unset: the VirtualService it names is handed back instead, for an
-/// encoder that writes that metadata straight from the name.
-pub(crate) fn fill_route_but_provenance(
-    route: &mut r::Route,
-    x: c::Route,
-) -> Option<std::sync::Arc<c::ConfigRef>> {
     if let Some(f) = &x.fault {
         route
             .typed_per_filter_config
@@ -479,42 +463,9 @@ pub(crate) fn fill_route_but_provenance(
                 forward_into(*f, a);
             }
         }
-        RouteAction::Redirect(rd) => {
-            route.action = Some(r::route::Action::Redirect(r::RedirectAction {
-                host_redirect: rd.host_redirect.unwrap_or_default(),
-                port_redirect: rd.port_redirect.map(u32::from).unwrap_or(0),
-                response_code: match rd.response_code {
-                    302 => r::redirect_action::RedirectResponseCode::Found,
-                    303 => r::redirect_action::RedirectResponseCode::SeeOther,
-                    307 => r::redirect_action::RedirectResponseCode::TemporaryRedirect,
-                    308 => r::redirect_action::RedirectResponseCode::PermanentRedirect,
-                    _ => r::redirect_action::RedirectResponseCode::MovedPermanently,
-                } as i32,
-                scheme_rewrite_specifier: rd
-                    .scheme_redirect
-                    .map(r::redirect_action::SchemeRewriteSpecifier::SchemeRedirect),
-                path_rewrite_specifier: rd
-                    .path_redirect
-                    .map(r::redirect_action::PathRewriteSpecifier::PathRedirect)
-                    .or_else(|| {
-                        rd.prefix_rewrite
-                            .map(r::redirect_action::PathRewriteSpecifier::PrefixRewrite)
-                    }),
-                ..Default::default()
-            }))
-        }
+        RouteAction::Redirect(rd) => route.action = Some(r::route::Action::Redirect(redirect(rd))),
         RouteAction::DirectResponse(d) => {
-            route.action = Some(r::route::Action::DirectResponse(r::DirectResponseAction {
-                status: d.status,
-                body: d.body.map(|b| DataSource {
-                    specifier: Some(match String::from_utf8(b) {
-                        Ok(s) => Specifier::InlineString(s),
-                        Err(e) => Specifier::InlineBytes(e.into_bytes()),
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }))
+            route.action = Some(r::route::Action::DirectResponse(direct_response(d)))
         }
         // Istio emits no action (VS-21); Envoy rejects the configuration.
         RouteAction::Unsupported { .. } => {}
@@ -532,5 +483,46 @@ pub(crate) fn fill_route_but_provenance(
     route.response_headers_to_add = header_values(x.response_headers_to_add);
     route.response_headers_to_remove = x.response_headers_to_remove;
     route.stat_prefix = x.stat_prefix.unwrap_or_default();
-    x.origin.map(|o| o.virtual_service)
+    if let Some(o) = x.origin {
+        route.metadata = Some(config_metadata(config_path(&o.virtual_service)));
+    }
+}
+
+pub(crate) fn redirect(rd: c::RedirectAction) -> r::RedirectAction {
+    r::RedirectAction {
+        host_redirect: rd.host_redirect.unwrap_or_default(),
+        port_redirect: rd.port_redirect.map(u32::from).unwrap_or(0),
+        response_code: match rd.response_code {
+            302 => r::redirect_action::RedirectResponseCode::Found,
+            303 => r::redirect_action::RedirectResponseCode::SeeOther,
+            307 => r::redirect_action::RedirectResponseCode::TemporaryRedirect,
+            308 => r::redirect_action::RedirectResponseCode::PermanentRedirect,
+            _ => r::redirect_action::RedirectResponseCode::MovedPermanently,
+        } as i32,
+        scheme_rewrite_specifier: rd
+            .scheme_redirect
+            .map(r::redirect_action::SchemeRewriteSpecifier::SchemeRedirect),
+        path_rewrite_specifier: rd
+            .path_redirect
+            .map(r::redirect_action::PathRewriteSpecifier::PathRedirect)
+            .or_else(|| {
+                rd.prefix_rewrite
+                    .map(r::redirect_action::PathRewriteSpecifier::PrefixRewrite)
+            }),
+        ..Default::default()
+    }
+}
+
+pub(crate) fn direct_response(d: c::DirectResponseAction) -> r::DirectResponseAction {
+    r::DirectResponseAction {
+        status: d.status,
+        body: d.body.map(|b| DataSource {
+            specifier: Some(match String::from_utf8(b) {
+                Ok(s) => Specifier::InlineString(s),
+                Err(e) => Specifier::InlineBytes(e.into_bytes()),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }

@@ -201,7 +201,34 @@ pub fn version_of_encoded(full_name: &str, bytes: &[u8]) -> String {
 /// prost gives each map's entries in the order that map iterates. Bytes of
 /// a type in which no map and no `Any` can occur, of a type the pool does
 /// not know, or that do not decode, are returned as they are.
-pub(crate) fn in_order(full_name: &str, bytes: Vec<u8>) -> Vec<u8> {
+///
+/// Two encodings of one message compare equal after this whatever order
+/// their maps were written in; fields other than map entries stay where
+/// they are, so it tells apart encodings that differ in anything else.
+///
+/// ```
+/// use envoy_types::pb::envoy::config::route::v3::Route;
+/// use envoy_types::pb::google::protobuf::Any;
+/// use mesh_xds::version::in_order;
+/// use prost::{Message, Name};
+/// let entry = |key: &str| Any { type_url: format!("type.googleapis.com/{key}"), value: Vec::new() };
+/// let route = Route {
+///     typed_per_filter_config: [("b", entry("b")), ("a", entry("a"))]
+///         .into_iter()
+///         .map(|(k, v)| (k.to_string(), v))
+///         .collect(),
+///     ..Default::default()
+/// };
+/// let bytes = route.encode_to_vec();
+/// // The same entries written the other way round.
+/// let mut reversed = Vec::new();
+/// let half = bytes.len() / 2;
+/// reversed.extend_from_slice(&bytes[half..]);
+/// reversed.extend_from_slice(&bytes[..half]);
+/// assert_ne!(bytes, reversed);
+/// assert_eq!(in_order(&Route::full_name(), bytes), in_order(&Route::full_name(), reversed));
+/// ```
+pub fn in_order(full_name: &str, bytes: Vec<u8>) -> Vec<u8> {
     let mut out = Vec::new();
     if reorder(full_name, &bytes, &mut out) {
         out

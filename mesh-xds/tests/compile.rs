@@ -8,13 +8,15 @@
 #![allow(clippy::disallowed_methods)]
 
 use envoy_types::pb::envoy::config::listener::v3::{Listener, filter};
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
 use mesh_model::snapshot::Snapshot;
 use mesh_model::{LoadOptions, load};
 use mesh_xds::proxy::{Interception, Proxy};
 use mesh_xds::resources::{ResourceType, Resources};
+use mesh_xds::version::in_order;
 use mesh_xds::{CompileOptions, compile};
-use prost::Message;
+use prost::{Message, Name};
 use std::path::Path;
 
 fn sample() -> Snapshot {
@@ -178,6 +180,30 @@ fn routes_carry_weights_and_provenance() {
     assert_eq!(routes[1]["route"]["retryPolicy"]["numRetries"], 2);
 }
 
+/// A mesh of one service, `reviews` in `shop` (port 9080), and a
+/// VirtualService for it whose `http` routes are `http` (YAML list items
+/// indented by two), loaded from a file named `file`.
+fn reviews_with_routes(file: &str, http: &str) -> Snapshot {
+    let yaml = format!(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {{name: reviews, namespace: shop}}
+spec:
+  ports: [{{name: http, port: 9080}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: reviews, namespace: shop}}
+spec:
+  hosts: [reviews]
+  http:{http}"#
+    );
+    let loaded = load(&[(file, &yaml)], &LoadOptions::default());
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    loaded.snapshot
+}
+
 /// VS-25: `retryRemoteLocalities` adds Envoy's previous-priorities
 /// predicate (`update_frequency: 2`), and the previous-hosts predicate is
 /// there unless `retryIgnorePreviousHosts: false`; both as typed configs.
@@ -187,19 +213,9 @@ fn retries_carry_istios_predicates() {
         Route, retry_policy::retry_host_predicate, retry_policy::retry_priority, route,
     };
     use envoy_types::pb::envoy::extensions::retry::priority::previous_priorities::v3::PreviousPrioritiesConfig;
-    let yaml = r#"
-apiVersion: v1
-kind: Service
-metadata: {name: reviews, namespace: shop}
-spec:
-  ports: [{name: http, port: 9080}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews, namespace: shop}
-spec:
-  hosts: [reviews]
-  http:
+    let s = reviews_with_routes(
+        "retries.yaml",
+        r#"
   - name: remote
     match: [{uri: {prefix: /remote}}]
     retries: {attempts: 3, retryRemoteLocalities: true}
@@ -207,10 +223,8 @@ spec:
   - name: same-host
     retries: {attempts: 2, retryIgnorePreviousHosts: false}
     route: [{destination: {host: reviews}}]
-"#;
-    let loaded = load(&[("retries.yaml", yaml)], &LoadOptions::default());
-    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
-    let s = loaded.snapshot;
+"#,
+    );
     let r = compile(
         &s,
         &Proxy::sidecar("shop", Default::default(), "default"),
@@ -452,13 +466,20 @@ fn per_type_compiles_match_the_full_compile() {
         assert!(!full.routes.is_empty());
         assert_eq!(compiler.routes(&p), full.routes);
         // Streamed out encoded, route by route: the same configurations,
-        // with prost's bytes (faults, redirects, retries, provenance).
+        // with prost's bytes (faults, redirects, retries, provenance) but
+        // for the order of map entries.
         let streamed = compiler.prepare(&p).route_resources();
         assert_eq!(streamed.len(), full.routes.len());
+        let full_name = RouteConfiguration::full_name();
         for (x, rc) in streamed.iter().zip(&full.routes) {
             assert_eq!(x.name, rc.name);
             let any = x.resource.as_ref().unwrap();
-            assert_eq!(any.value, rc.encode_to_vec(), "{}", rc.name);
+            assert_eq!(
+                in_order(&full_name, any.value.clone()),
+                in_order(&full_name, rc.encode_to_vec()),
+                "{}",
+                rc.name
+            );
         }
         assert_eq!(compiler.clusters(&p), full.clusters);
         let (clusters, endpoints) = compiler.outbound_clusters(&p);
@@ -475,5 +496,55 @@ fn per_type_compiles_match_the_full_compile() {
             .collect();
         assert_eq!(clusters.iter().collect::<Vec<_>>(), outbound);
         assert_eq!(endpoints, full.endpoints);
+    }
+}
+
+/// A route with both a fault and a CORS policy has two
+/// `typed_per_filter_config` entries, which prost writes in the order its
+/// hash map iterates. Streamed out (`route_resources`), they are written in
+/// key order, the same on every compile, in a message equal to the full
+/// compile's.
+#[test]
+fn streamed_routes_write_their_filter_configs_in_key_order() {
+    let s = reviews_with_routes(
+        "fault-cors.yaml",
+        r#"
+  - fault: {abort: {httpStatus: 503, percentage: {value: 10}}}
+    corsPolicy: {allowOrigins: [{exact: "https://a.example"}], allowMethods: [GET]}
+    route: [{destination: {host: reviews}}]
+"#,
+    );
+    let compiler = mesh_xds::Compiler::new(&s, CompileOptions::default());
+    let p = Proxy::sidecar("shop", Default::default(), "default");
+    let full = compiler.compile(&p);
+    let rc = full.routes.iter().find(|rc| rc.name == "9080").unwrap();
+    let streamed = |prepared: &mesh_xds::PreparedProxy| {
+        let resources = prepared.route_resources();
+        let x = resources.into_iter().find(|x| x.name == "9080").unwrap();
+        x.resource.unwrap().value
+    };
+    let bytes = streamed(&compiler.prepare(&p));
+    let decoded = RouteConfiguration::decode(&bytes[..]).unwrap();
+    assert_eq!(&decoded, rc);
+    let route = &decoded.virtual_hosts[0].routes[0];
+    let mut keys: Vec<&str> = route
+        .typed_per_filter_config
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["envoy.filters.http.cors", "envoy.filters.http.fault"]
+    );
+    let at = |key: &str| {
+        bytes
+            .windows(key.len())
+            .position(|w| w == key.as_bytes())
+            .unwrap()
+    };
+    assert!(at("envoy.filters.http.cors") < at("envoy.filters.http.fault"));
+    for _ in 0..4 {
+        assert_eq!(streamed(&compiler.prepare(&p)), bytes);
     }
 }
