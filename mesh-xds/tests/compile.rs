@@ -480,6 +480,11 @@ fn per_type_compiles_match_the_full_compile() {
                 "{}",
                 rc.name
             );
+            // So each has its configuration's content version.
+            assert_eq!(
+                mesh_xds::version::version_of_encoded(&full_name, &any.value),
+                mesh_xds::version::version_of(rc)
+            );
         }
         assert_eq!(compiler.clusters(&p), full.clusters);
         let (clusters, endpoints) = compiler.outbound_clusters(&p);

@@ -499,6 +499,13 @@ pub(crate) fn route_configuration(
     // Istio's map of virtual hosts by host name built in one pass.
     let mut entries: Vec<Entry> =
         Vec::with_capacity(servers.iter().map(|s| s.server.hosts.len()).sum());
+    // Each (gateway, VirtualService) route list is built once (Istio's
+    // `gatewayRoutes`). It is asked for again only when two servers come
+    // from one Gateway, so only then is it kept in a map.
+    let mut ids: Vec<usize> = servers.iter().map(|s| s.gateway_id).collect();
+    ids.sort_unstable();
+    let shared = ids.windows(2).any(|w| w[0] == w[1]);
+    drop(ids);
     let mut cache: WordMap<Source, Arc<Vec<Route>>> = WordMap::default();
     for s in servers {
         let port = s.server_port;
@@ -512,18 +519,20 @@ pub(crate) fn route_configuration(
                 gateway: s.gateway_id,
                 virtual_service: Arc::as_ptr(&v.key) as usize,
             };
-            let routes = cache
-                .entry(key)
-                .or_insert_with(|| {
-                    Arc::new(vs_routes(
-                        cx,
-                        v,
-                        &s.gateway_ref,
-                        port,
-                        s.server.tls.is_some(),
-                    ))
-                })
-                .clone();
+            let build = || {
+                Arc::new(vs_routes(
+                    cx,
+                    v,
+                    &s.gateway_ref,
+                    port,
+                    s.server.tls.is_some(),
+                ))
+            };
+            let routes = if shared {
+                cache.entry(key).or_insert_with(build).clone()
+            } else {
+                build()
+            };
             if routes.is_empty() {
                 continue;
             }
@@ -549,17 +558,22 @@ pub(crate) fn route_configuration(
     drop(cache);
     // Sorted through their positions, which are small to move, with the
     // position as the tie-break that keeps the sort stable; each host's
-    // first 16 bytes are compared as one number before the whole host.
+    // first 16 bytes are compared as one number before the whole host:
+    // first by (key, position), two numbers compared without a closure,
+    // then each run of equal keys, if any, by its hosts.
     let mut order: Vec<(u128, usize)> = entries
         .iter()
         .enumerate()
         .map(|(i, e)| (prefix_key(&e.host), i))
         .collect();
-    order.sort_unstable_by(|&(ka, a), &(kb, b)| {
-        ka.cmp(&kb)
-            .then_with(|| entries[a].host.cmp(&entries[b].host))
-            .then(a.cmp(&b))
-    });
+    order.sort_unstable();
+    for run in order.chunk_by_mut(|a, b| a.0 == b.0) {
+        if run.len() > 1 {
+            run.sort_unstable_by(|&(_, a), &(_, b)| {
+                entries[a].host.cmp(&entries[b].host).then(a.cmp(&b))
+            });
+        }
+    }
     // One virtual host per host name. Each one's (gateway, VirtualService)
     // route lists are side by side in `sources` and `lists`, in the order
     // found, as a host's entries are side by side once sorted.
@@ -601,7 +615,8 @@ pub(crate) fn route_configuration(
         // share the alphabetically first one's virtual host, whose domains
         // they join.
         let mut kept: Vec<(Building, Vec<String>)> = Vec::with_capacity(dedup.len());
-        let mut by_sources: WordMap<(&[Source], bool), usize> = WordMap::default();
+        let mut by_sources: WordMap<(&[Source], bool), usize> =
+            WordMap::with_capacity_and_hasher(dedup.len(), Default::default());
         for b in dedup {
             let key = &sources[b.lists.clone()];
             if !key.is_empty() {
@@ -624,10 +639,12 @@ pub(crate) fn route_configuration(
         vhosts.reserve(kept.len());
         for (b, more) in kept {
             let mine = &mut lists[b.lists];
-            let mut routes: Vec<Route> =
-                Vec::with_capacity(mine.iter().flatten().map(|l| l.len()).sum());
+            let mut routes: Vec<Route> = Vec::new();
             for list in mine.iter_mut().filter_map(Option::take) {
                 match Arc::try_unwrap(list) {
+                    // The first list, when no other host holds it, is
+                    // taken as it is.
+                    Ok(own) if routes.is_empty() => routes = own,
                     Ok(own) => routes.extend(own),
                     Err(shared) => routes.extend(shared.iter().cloned()),
                 }
