@@ -1,6 +1,14 @@
 //! Routes (RDS): `mesh-route`'s compiled route configurations translated
 //! one to one into Envoy protos, with VirtualService provenance in
 //! `metadata.filter_metadata.istio.config` as Istio writes it.
+//!
+//! `encode::compiled` writes the bytes of this same translation straight
+//! from mesh-route's types (for `PreparedProxy::route_resources`), through
+//! this module's functions for all but the common fields. A change to how
+//! a route configuration, virtual host, route, match, action or retry
+//! policy is filled here needs the same change there; the tests that
+//! compare the two (`per_type_compiles_match_the_full_compile`,
+//! `envoy_validate`, the `compile` fuzz target) fail until it has it.
 
 use crate::util::{any, duration, metadata, string_value, u32v};
 use envoy_types::pb::envoy::config::core::v3::{
