@@ -137,26 +137,11 @@ fn route_configuration_room(routes: impl Iterator<Item = usize>, virtual_hosts: 
 
 /// Writes the fields of `rc` in prost's order (by field number).
 fn route_configuration(rc: &RouteConfiguration, out: &mut Vec<u8>, s: &mut Widths) {
-    route_configuration_with(rc, out, s, |out, s| {
-        for vh in &rc.virtual_hosts {
-            s.nested(2, out, |b, s| virtual_host(vh, b, s));
-        }
-    });
-}
-
-/// Writes the fields of `rc` in prost's order, its virtual hosts (field
-/// 2) by `hosts` rather than from `rc`.
-fn route_configuration_with(
-    rc: &RouteConfiguration,
-    out: &mut Vec<u8>,
-    s: &mut Widths,
-    hosts: impl FnOnce(&mut Vec<u8>, &mut Widths),
-) {
     // Taken apart whole, so that a field a new Envoy adds is a compile
     // error here rather than silently left out.
     let RouteConfiguration {
         name,
-        virtual_hosts: _,
+        virtual_hosts,
         vhds,
         internal_only_headers,
         response_headers_to_add,
@@ -176,7 +161,9 @@ fn route_configuration_with(
         route_specifiers,
     } = rc;
     text(1, name, out);
-    hosts(out, s);
+    for vh in virtual_hosts {
+        s.nested(2, out, |b, s| virtual_host(vh, b, s));
+    }
     string::encode_repeated(3, internal_only_headers, out);
     s.repeated(4, response_headers_to_add, out);
     string::encode_repeated(5, response_headers_to_remove, out);
@@ -302,28 +289,13 @@ impl Widths {
 
 /// Writes the fields of `vh` in prost's order (by field number).
 fn virtual_host(vh: &VirtualHost, out: &mut Vec<u8>, s: &mut Widths) {
-    virtual_host_with(vh, out, s, |out, s| {
-        for r in &vh.routes {
-            s.nested(3, out, |b, s| route_fields(r, b, s));
-        }
-    });
-}
-
-/// Writes the fields of `vh` in prost's order, its routes (field 3) by
-/// `routes` rather than from `vh`.
-fn virtual_host_with(
-    vh: &VirtualHost,
-    out: &mut Vec<u8>,
-    s: &mut Widths,
-    routes: impl FnOnce(&mut Vec<u8>, &mut Widths),
-) {
     // Taken apart whole, so that a field a new Envoy adds is a compile
     // error here rather than silently left out.
     #[allow(deprecated)]
     let VirtualHost {
         name,
         domains,
-        routes: _,
+        routes,
         matcher,
         require_tls,
         virtual_clusters,
@@ -348,7 +320,9 @@ fn virtual_host_with(
     } = vh;
     text(1, name, out);
     string::encode_repeated(2, domains, out);
-    routes(out, s);
+    for r in routes {
+        s.nested(3, out, |b, s| route_fields(r, b, s));
+    }
     number(4, *require_tls, out);
     s.repeated(5, virtual_clusters, out);
     s.repeated(6, rate_limits, out);
@@ -417,32 +391,6 @@ fn route_fields(r: &Route, out: &mut Vec<u8>, s: &mut Widths) {
     text(19, stat_prefix, out);
     s.optional(20, request_body_buffer_limit, out);
     s.repeated(21, route_specifiers, out);
-}
-
-/// Field `tag`: a `Metadata` of one `filter_metadata` entry, `istio`, a
-/// `Struct` of one field, `config`, whose string value is the config path
-/// of VirtualService `vs` (`route::config_path`); written as prost writes
-/// the maps of that message, each length worked out once.
-fn provenance(tag: u32, vs: &mesh_route::config::ConfigRef, out: &mut Vec<u8>, s: &mut Widths) {
-    s.nested(tag, out, |b, s| {
-        s.nested(1, b, |b, s| {
-            text(1, "istio", b);
-            s.nested(2, b, |b, s| {
-                s.nested(1, b, |b, s| {
-                    text(1, "config", b);
-                    s.nested(2, b, |b, _| {
-                        let pieces = crate::route::config_path_pieces(vs);
-                        let len: usize = pieces.iter().map(|p| p.len()).sum();
-                        encode_key(3, WireType::LengthDelimited, b);
-                        encode_varint(len as u64, b);
-                        for p in pieces {
-                            b.extend_from_slice(p.as_bytes());
-                        }
-                    })
-                })
-            })
-        })
-    });
 }
 
 /// Writes the fields of `c` in prost's order (by field number; each
@@ -597,10 +545,17 @@ fn typed_configs(tag: u32, map: &HashMap<String, Any>, out: &mut Vec<u8>) {
 /// A proto3 string field: left out when empty.
 fn text(tag: u32, v: &str, out: &mut Vec<u8>) {
     if !v.is_empty() {
-        encode_key(tag, WireType::LengthDelimited, out);
-        encode_varint(v.len() as u64, out);
-        out.extend_from_slice(v.as_bytes());
+        delimited(tag, v.as_bytes(), out);
     }
+}
+
+/// A length-delimited field holding `bytes` as they are: a string field
+/// of a oneof (written even when empty, as prost writes a oneof that is
+/// set), or a message already encoded.
+fn delimited(tag: u32, bytes: &[u8], out: &mut Vec<u8>) {
+    encode_key(tag, WireType::LengthDelimited, out);
+    encode_varint(bytes.len() as u64, out);
+    out.extend_from_slice(bytes);
 }
 
 /// A proto3 `bool` field: left out when false.

@@ -502,10 +502,11 @@ pub(crate) fn route_configuration(
     // Each (gateway, VirtualService) route list is built once (Istio's
     // `gatewayRoutes`). It is asked for again only when two servers come
     // from one Gateway, so only then is it kept in a map.
-    let mut ids: Vec<usize> = servers.iter().map(|s| s.gateway_id).collect();
-    ids.sort_unstable();
-    let shared = ids.windows(2).any(|w| w[0] == w[1]);
-    drop(ids);
+    let shared = servers.len() > 1 && {
+        let mut ids: Vec<usize> = servers.iter().map(|s| s.gateway_id).collect();
+        ids.sort_unstable();
+        ids.windows(2).any(|w| w[0] == w[1])
+    };
     let mut cache: WordMap<Source, Arc<Vec<Route>>> = WordMap::default();
     for s in servers {
         let port = s.server_port;

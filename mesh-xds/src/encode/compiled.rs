@@ -16,8 +16,8 @@
 //! are written in key order, where prost writes a hash map's entries in
 //! whatever order it iterates them.
 
-use super::{Widths, flag, provenance, text};
-use crate::route as tr;
+use super::{Widths, delimited, flag, text};
+use crate::route as translation;
 use envoy_types::pb::envoy::config::route::v3::{WeightedCluster, virtual_host};
 use mesh_route::config::{self as c, ClusterSpecifier, PathMatch, RouteAction};
 use prost::Message;
@@ -90,8 +90,8 @@ fn route(x: c::Route, out: &mut Vec<u8>, s: &mut Widths) {
     s.nested(1, out, |b, s| route_match(matcher, b, s));
     match action {
         RouteAction::Route(f) => s.nested(2, out, |b, s| forward(*f, b, s)),
-        RouteAction::Redirect(rd) => s.message(3, &tr::redirect(rd), out),
-        RouteAction::DirectResponse(d) => s.message(7, &tr::direct_response(d), out),
+        RouteAction::Redirect(rd) => s.message(3, &translation::redirect(rd), out),
+        RouteAction::DirectResponse(d) => s.message(7, &translation::direct_response(d), out),
         // Istio emits no action (VS-21).
         RouteAction::Unsupported { .. } => {}
     }
@@ -102,22 +102,54 @@ fn route(x: c::Route, out: &mut Vec<u8>, s: &mut Widths) {
         s.nested(5, out, |b, _| text(1, &operation, b));
     }
     for h in request_headers_to_add {
-        s.message(9, &tr::header_value(h), out);
+        s.message(9, &translation::header_value(h), out);
     }
     for h in response_headers_to_add {
-        s.message(10, &tr::header_value(h), out);
+        s.message(10, &translation::header_value(h), out);
     }
     string::encode_repeated(11, &response_headers_to_remove, out);
     string::encode_repeated(12, &request_headers_to_remove, out);
     // `typed_per_filter_config`, in key order: cors, then fault.
     if let Some(p) = &cors {
-        typed_config(13, "envoy.filters.http.cors", &tr::cors(p), out, s);
+        typed_config(13, "envoy.filters.http.cors", &translation::cors(p), out, s);
     }
     if let Some(f) = &fault {
-        typed_config(13, "envoy.filters.http.fault", &tr::fault(f), out, s);
+        typed_config(
+            13,
+            "envoy.filters.http.fault",
+            &translation::fault(f),
+            out,
+            s,
+        );
     }
     text(14, &name, out);
     text(19, stat_prefix.as_deref().unwrap_or_default(), out);
+}
+
+/// Field `tag`: a `Metadata` of one `filter_metadata` entry, `istio`, a
+/// `Struct` of one field, `config`, whose string value is the config path
+/// of VirtualService `vs` (`route::config_path`); written as prost writes
+/// the maps of that message, each length worked out once.
+fn provenance(tag: u32, vs: &c::ConfigRef, out: &mut Vec<u8>, s: &mut Widths) {
+    s.nested(tag, out, |b, s| {
+        s.nested(1, b, |b, s| {
+            text(1, "istio", b);
+            s.nested(2, b, |b, s| {
+                s.nested(1, b, |b, s| {
+                    text(1, "config", b);
+                    s.nested(2, b, |b, _| {
+                        let pieces = translation::config_path_pieces(vs);
+                        let len: usize = pieces.iter().map(|p| p.len()).sum();
+                        encode_key(3, WireType::LengthDelimited, b);
+                        encode_varint(len as u64, b);
+                        for p in pieces {
+                            b.extend_from_slice(p.as_bytes());
+                        }
+                    })
+                })
+            })
+        })
+    });
 }
 
 /// One entry of a `map<string, Any>` field: `key` and `m` packed.
@@ -148,20 +180,20 @@ fn route_match(m: c::RouteMatch, out: &mut Vec<u8>, s: &mut Widths) {
     match path {
         PathMatch::Prefix(p) => delimited(1, p.as_bytes(), out),
         PathMatch::Path(p) => delimited(2, p.as_bytes(), out),
-        PathMatch::SafeRegex(re) => s.message(10, &tr::regex(re.pattern()), out),
+        PathMatch::SafeRegex(re) => s.message(10, &translation::regex(re.pattern()), out),
     }
     if !case_sensitive {
         // `BoolValue { value: false }`: nothing set.
         s.nested(4, out, |_, _| {});
     }
     for h in headers {
-        s.message(6, &tr::header_matcher(h), out);
+        s.message(6, &translation::header_matcher(h), out);
     }
     for q in query_parameters {
-        s.message(7, &tr::query_parameter_matcher(q), out);
+        s.message(7, &translation::query_parameter_matcher(q), out);
     }
     for cm in claims {
-        s.message(13, &tr::claim_matcher(cm), out);
+        s.message(13, &translation::claim_matcher(cm), out);
     }
 }
 
@@ -183,7 +215,7 @@ fn forward(f: c::ForwardAction, out: &mut Vec<u8>, s: &mut Widths) {
         ClusterSpecifier::Cluster(d) => delimited(1, d.name.as_bytes(), out),
         ClusterSpecifier::WeightedClusters(ds) => {
             let w = WeightedCluster {
-                clusters: ds.into_iter().map(tr::cluster_weight).collect(),
+                clusters: ds.into_iter().map(translation::cluster_weight).collect(),
                 ..Default::default()
             };
             s.message(3, &w, out);
@@ -198,13 +230,13 @@ fn forward(f: c::ForwardAction, out: &mut Vec<u8>, s: &mut Widths) {
         s.nested(9, out, |b, s| retry(p, b, s));
     }
     for h in hash_policy {
-        s.message(15, &tr::hash_policy(h), out);
+        s.message(15, &translation::hash_policy(h), out);
     }
     for m in request_mirror_policies {
-        s.message(30, &tr::mirror(m), out);
+        s.message(30, &translation::mirror(m), out);
     }
     if let Some(rr) = regex_rewrite {
-        s.message(32, &tr::regex_rewrite(rr), out);
+        s.message(32, &translation::regex_rewrite(rr), out);
     }
     // `max_stream_duration.grpc_timeout_header_max` (VS-24).
     s.nested(36, out, |b, s| {
@@ -220,9 +252,9 @@ fn retry(p: c::RetryPolicy, out: &mut Vec<u8>, s: &mut Widths) {
     // Both configs are constants, encoded once: nearly every route has a
     // retry policy.
     static PREVIOUS_HOSTS: LazyLock<Vec<u8>> =
-        LazyLock::new(|| tr::previous_hosts().encode_to_vec());
+        LazyLock::new(|| translation::previous_hosts().encode_to_vec());
     static PREVIOUS_PRIORITIES: LazyLock<Vec<u8>> =
-        LazyLock::new(|| tr::previous_priorities().encode_to_vec());
+        LazyLock::new(|| translation::previous_priorities().encode_to_vec());
     let c::RetryPolicy {
         num_retries,
         retry_on,
@@ -269,13 +301,4 @@ fn duration(d: Duration, out: &mut Vec<u8>) {
     if d.nanos != 0 {
         int32::encode(2, &d.nanos, out);
     }
-}
-
-/// A length-delimited field holding `bytes` as they are: a string field
-/// of a oneof (written even when empty, as prost writes a oneof that is
-/// set), or a message already encoded.
-fn delimited(tag: u32, bytes: &[u8], out: &mut Vec<u8>) {
-    encode_key(tag, WireType::LengthDelimited, out);
-    encode_varint(bytes.len() as u64, out);
-    out.extend_from_slice(bytes);
 }
