@@ -122,8 +122,8 @@ fuzz_target!(|data: &[u8]| {
         }
         let streamed = compiler.prepare(proxy).route_resources();
         assert_eq!(streamed.len(), r.routes.len());
+        let full_name = full_name(&r.routes);
         for (x, rc) in streamed.iter().zip(&r.routes) {
-            let full_name = full_name(rc);
             assert_eq!(x.name, rc.name);
             // prost's bytes but for the order of map entries.
             let bytes = x
@@ -215,7 +215,7 @@ fn round_trip<M: Message + Name + Default>(items: &[M]) {
     }
 }
 
-/// The protobuf full name of `m`'s type.
-fn full_name<M: Name>(_: &M) -> String {
+/// The protobuf full name of the type of `items`.
+fn full_name<M: Name>(_: &[M]) -> String {
     M::full_name()
 }

@@ -211,22 +211,22 @@ pub fn version_of_encoded(full_name: &str, bytes: &[u8]) -> String {
 /// use envoy_types::pb::google::protobuf::Any;
 /// use mesh_xds::version::in_order;
 /// use prost::{Message, Name};
-/// let entry = |key: &str| Any { type_url: format!("type.googleapis.com/{key}"), value: Vec::new() };
-/// let route = Route {
-///     typed_per_filter_config: [("b", entry("b")), ("a", entry("a"))]
-///         .into_iter()
-///         .map(|(k, v)| (k.to_string(), v))
-///         .collect(),
-///     ..Default::default()
+/// // A route of one `typed_per_filter_config` entry, encoded.
+/// let one = |key: &str| {
+///     let config = Any { type_url: format!("type.googleapis.com/{key}"), value: Vec::new() };
+///     let route = Route {
+///         typed_per_filter_config: [(key.to_string(), config)].into(),
+///         ..Default::default()
+///     };
+///     route.encode_to_vec()
 /// };
-/// let bytes = route.encode_to_vec();
-/// // The same entries written the other way round.
-/// let mut reversed = Vec::new();
-/// let half = bytes.len() / 2;
-/// reversed.extend_from_slice(&bytes[half..]);
-/// reversed.extend_from_slice(&bytes[..half]);
-/// assert_ne!(bytes, reversed);
-/// assert_eq!(in_order(&Route::full_name(), bytes), in_order(&Route::full_name(), reversed));
+/// // Two encodings of the route holding both entries, in either order
+/// // (concatenated encodings of a message are one encoding of it, merged).
+/// let ab = [one("a"), one("b")].concat();
+/// let ba = [one("b"), one("a")].concat();
+/// assert_ne!(ab, ba);
+/// assert_eq!(Route::decode(&ab[..]).unwrap(), Route::decode(&ba[..]).unwrap());
+/// assert_eq!(in_order(&Route::full_name(), ab), in_order(&Route::full_name(), ba));
 /// ```
 pub fn in_order(full_name: &str, bytes: Vec<u8>) -> Vec<u8> {
     let mut out = Vec::new();

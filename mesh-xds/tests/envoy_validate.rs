@@ -362,7 +362,10 @@ fn route_resources_match(
     r: &mesh_xds::resources::Resources,
     label: &str,
 ) {
-    use prost::Message as _;
+    use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+    use mesh_xds::version::in_order;
+    use prost::{Message as _, Name as _};
+    let full_name = RouteConfiguration::full_name();
     let resources = compiler.prepare(proxy).route_resources();
     let names: Vec<&str> = resources.iter().map(|x| x.name.as_str()).collect();
     let expected: Vec<&str> = r.routes.iter().map(|x| x.name.as_str()).collect();
@@ -378,10 +381,9 @@ fn route_resources_match(
             "{label}"
         );
         // prost's bytes but for the order of map entries.
-        let full_name = <envoy_types::pb::envoy::config::route::v3::RouteConfiguration as prost::Name>::full_name();
         assert_eq!(
-            mesh_xds::version::in_order(&full_name, any.value.clone()),
-            mesh_xds::version::in_order(&full_name, rc.encode_to_vec()),
+            in_order(&full_name, any.value.clone()),
+            in_order(&full_name, rc.encode_to_vec()),
             "{label}: {}",
             rc.name
         );
